@@ -1,0 +1,50 @@
+//! Archive file names: the seed's `backup_{type}_v{version}_{YYYY-MM-DD_HH-MM-SS}.tar.gz`, in UTC.
+
+use chrono::{DateTime, Utc};
+
+/// The name of a backup archive. `attempt` 1 gives the seed's name; later attempts (another archive already holds
+/// that name, e.g. two runs in the same second) add `_2`, `_3`, … before the extension.
+pub fn archive_file_name(kind: &str, version: &str, at: DateTime<Utc>, attempt: u32) -> String {
+    let stamp = at.format("%Y-%m-%d_%H-%M-%S");
+    let version = sanitize(version);
+    if attempt <= 1 {
+        format!("backup_{kind}_v{version}_{stamp}.tar.gz")
+    } else {
+        format!("backup_{kind}_v{version}_{stamp}_{attempt}.tar.gz")
+    }
+}
+
+/// Keeps a version usable inside a file name: anything but letters, digits, `.`, `-`, `+` becomes `_`.
+fn sanitize(version: &str) -> String {
+    version
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+') { c } else { '_' })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::archive_file_name;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn first_attempt_has_the_seeds_name() {
+        let at = Utc.with_ymd_and_hms(2023, 12, 1, 14, 30, 25).unwrap();
+        assert_eq!(
+            archive_file_name("pre-upgrade", "1.2.3", at, 1),
+            "backup_pre-upgrade_v1.2.3_2023-12-01_14-30-25.tar.gz"
+        );
+    }
+
+    #[test]
+    fn later_attempts_in_the_same_second_get_a_suffix() {
+        let at = Utc.with_ymd_and_hms(2023, 12, 2, 9, 15, 45).unwrap();
+        assert_eq!(archive_file_name("manual", "1.2.3", at, 2), "backup_manual_v1.2.3_2023-12-02_09-15-45_2.tar.gz");
+    }
+
+    #[test]
+    fn a_version_cannot_escape_the_storage_dir() {
+        let at = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(archive_file_name("manual", "../x/1", at, 1), "backup_manual_v.._x_1_2024-01-01_00-00-00.tar.gz");
+    }
+}

@@ -1,0 +1,264 @@
+//! The streaming archive writer: sources → tar → gzip → SHA-256 → temporary file, in one pass, then checked.
+
+use std::cell::Cell;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use flate2::write::GzEncoder;
+use flate2::{Compression, CrcWriter};
+use sha2::{Digest, Sha256};
+use tar::{Builder, Header, HeaderMode};
+use tokio_util::sync::CancellationToken;
+use walkdir::WalkDir;
+
+use super::SourceRoot;
+use crate::HookError;
+
+/// What one pass over the sources produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveSummary {
+    /// SHA-256 of the archive file, lowercase hex.
+    pub sha256: String,
+    /// Size of the archive file.
+    pub size: u64,
+    /// Regular files archived.
+    pub file_count: u64,
+    /// Entries of every kind archived.
+    pub entry_count: u64,
+    /// Bytes of file content archived.
+    pub bytes: u64,
+}
+
+/// Writes `roots` as a tar.gz to `tmp` (which must not exist), fsyncs it and checks its gzip trailer against what
+/// was written. Reports source bytes read to `progress`. On any error, or when `cancel` fires, `tmp` is removed.
+pub fn write_archive(
+    roots: &[SourceRoot],
+    tmp: &Path,
+    level: u32,
+    cancel: &CancellationToken,
+    progress: &dyn Fn(u64),
+) -> Result<ArchiveSummary, HookError> {
+    let result = write_and_check(roots, tmp, level, cancel, progress);
+    if result.is_err() {
+        let _ = std::fs::remove_file(tmp);
+    }
+    result
+}
+
+fn write_and_check(
+    roots: &[SourceRoot],
+    tmp: &Path,
+    level: u32,
+    cancel: &CancellationToken,
+    progress: &dyn Fn(u64),
+) -> Result<ArchiveSummary, HookError> {
+    let write_err = |source| HookError::WriteArchive { path: tmp.to_path_buf(), source };
+    let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(tmp).map_err(write_err)?;
+    let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+    let gzip = GzEncoder::new(hashing, Compression::new(level));
+    let mut tar = Builder::new(CrcWriter::new(gzip));
+    tar.mode(HeaderMode::Complete);
+    tar.follow_symlinks(false);
+
+    let tally = Tally { cancel, progress, read: Cell::new(0), reported: Cell::new(0) };
+    let mut counts = ArchiveSummary { sha256: String::new(), size: 0, file_count: 0, entry_count: 0, bytes: 0 };
+    for root in roots {
+        append_tree(&mut tar, root, &tally, &mut counts).map_err(|e| classify(e, tmp))?;
+    }
+    tar.finish().map_err(write_err)?;
+    let crc_writer = tar.into_inner().map_err(write_err)?;
+    let (crc, isize) = (crc_writer.crc().sum(), crc_writer.crc().amount());
+    let hashing = crc_writer.into_inner().finish().map_err(write_err)?;
+    let (buffered, digest, size) = hashing.finish();
+    let file = buffered.into_inner().map_err(|e| write_err(e.into_error()))?;
+    file.sync_all().map_err(write_err)?;
+    drop(file);
+    check_gzip_trailer(tmp, size, crc, isize)?;
+    progress(tally.read.get());
+
+    counts.sha256 = hex::encode(digest);
+    counts.size = size;
+    Ok(counts)
+}
+
+/// Shared state of one pass: cancellation and progress over all files.
+struct Tally<'a> {
+    cancel: &'a CancellationToken,
+    progress: &'a dyn Fn(u64),
+    read: Cell<u64>,
+    reported: Cell<u64>,
+}
+
+const PROGRESS_STEP: u64 = 8 << 20;
+
+fn append_tree<W: Write>(
+    tar: &mut Builder<W>,
+    root: &SourceRoot,
+    tally: &Tally<'_>,
+    counts: &mut ArchiveSummary,
+) -> io::Result<()> {
+    for entry in WalkDir::new(&root.fs_path).follow_links(false).sort_by_file_name() {
+        if tally.cancel.is_cancelled() {
+            return Err(fault(HookError::Cancelled));
+        }
+        let entry = entry.map_err(|e| {
+            let path = e.path().unwrap_or(&root.fs_path).to_path_buf();
+            fault(HookError::ReadSource { path, source: e.into() })
+        })?;
+        let path = entry.path();
+        let read_err = |source| fault(HookError::ReadSource { path: path.to_path_buf(), source });
+        let relative = path.strip_prefix(&root.fs_path).expect("walkdir stays under its root");
+        let name = if relative.as_os_str().is_empty() { root.archive_path.clone() } else { root.archive_path.join(relative) };
+        let meta = entry.metadata().map_err(|e| read_err(e.into()))?;
+        let kind = meta.file_type();
+        let mut header = Header::new_gnu();
+        header.set_metadata_in_mode(&meta, HeaderMode::Complete);
+        if kind.is_file() {
+            let file = File::open(path).map_err(read_err)?;
+            let reader = SourceReader { file, path, expected: meta.len(), remaining: meta.len(), tally };
+            tar.append_data(&mut header, &name, reader)?;
+            counts.file_count += 1;
+            counts.bytes += meta.len();
+        } else if kind.is_symlink() {
+            let target = std::fs::read_link(path).map_err(read_err)?;
+            header.set_size(0);
+            tar.append_link(&mut header, &name, target)?;
+        } else if kind.is_socket() {
+            // A socket is a live endpoint, not data; GNU tar skips them too.
+            tracing::warn!(path = %path.display(), "skipping socket");
+            continue;
+        } else {
+            // Directories, FIFOs and device nodes: the header says it all.
+            header.set_size(0);
+            tar.append_data(&mut header, &name, io::empty())?;
+        }
+        counts.entry_count += 1;
+    }
+    Ok(())
+}
+
+/// Reads exactly the size the header promised; a file that shrinks or grows meanwhile is an error, not a corrupt
+/// archive. Checks cancellation and reports progress as it goes.
+struct SourceReader<'a> {
+    file: File,
+    path: &'a Path,
+    expected: u64,
+    remaining: u64,
+    tally: &'a Tally<'a>,
+}
+
+impl Read for SourceReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.tally.cancel.is_cancelled() {
+            return Err(fault(HookError::Cancelled));
+        }
+        let changed = || fault(HookError::SourceChanged { path: self.path.to_path_buf(), expected: self.expected });
+        let read_err = |source| fault(HookError::ReadSource { path: self.path.to_path_buf(), source });
+        if self.remaining == 0 {
+            return match self.file.read(&mut [0u8; 1]).map_err(read_err)? {
+                0 => Ok(0),
+                _ => Err(changed()),
+            };
+        }
+        let want = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = self.file.read(&mut buf[..want]).map_err(read_err)?;
+        if n == 0 {
+            return Err(changed());
+        }
+        self.remaining -= n as u64;
+        let read = self.tally.read.get() + n as u64;
+        self.tally.read.set(read);
+        if read - self.tally.reported.get() >= PROGRESS_STEP {
+            self.tally.reported.set(read);
+            (self.tally.progress)(read);
+        }
+        Ok(n)
+    }
+}
+
+/// A hook error carried through the `io::Error`s that the tar builder passes on.
+#[derive(Debug)]
+struct Fault(HookError);
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Fault {}
+
+fn fault(error: HookError) -> io::Error {
+    io::Error::other(Fault(error))
+}
+
+/// Turns an error from the tar builder back into what happened: a source fault, or a failed write of the archive.
+fn classify(error: io::Error, tmp: &Path) -> HookError {
+    if error.get_ref().is_some_and(|inner| inner.is::<Fault>()) {
+        let inner = error.into_inner().expect("checked above");
+        return inner.downcast::<Fault>().map(|f| f.0).expect("checked above");
+    }
+    HookError::WriteArchive { path: tmp.to_path_buf(), source: error }
+}
+
+/// Reads the file back: it starts with the gzip magic, its length is what was written, and its trailer holds the
+/// CRC-32 and length of the tar stream that went in.
+fn check_gzip_trailer(path: &Path, size: u64, crc: u32, isize: u32) -> Result<(), HookError> {
+    let bad = |reason: String| HookError::ArchiveCheck { path: path.to_path_buf(), reason };
+    let read_err = |source| HookError::WriteArchive { path: path.to_path_buf(), source };
+    let mut file = File::open(path).map_err(read_err)?;
+    let on_disk = file.metadata().map_err(read_err)?.len();
+    if on_disk != size || size < 18 {
+        return Err(bad(format!("{on_disk} bytes on disk, {size} written")));
+    }
+    let mut magic = [0u8; 2];
+    file.read_exact(&mut magic).map_err(read_err)?;
+    let mut trailer = [0u8; 8];
+    file.seek(SeekFrom::End(-8)).map_err(read_err)?;
+    file.read_exact(&mut trailer).map_err(read_err)?;
+    let found_crc = u32::from_le_bytes(trailer[..4].try_into().expect("4 bytes"));
+    let found_len = u32::from_le_bytes(trailer[4..].try_into().expect("4 bytes"));
+    if magic != [0x1f, 0x8b] || found_crc != crc || found_len != isize {
+        return Err(bad(format!(
+            "gzip trailer says crc {found_crc:08x} length {found_len}, wrote crc {crc:08x} length {isize}"
+        )));
+    }
+    Ok(())
+}
+
+/// Passes bytes through while hashing and counting them.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    written: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    fn new(inner: W) -> Self {
+        Self { inner, hasher: Sha256::new(), written: 0 }
+    }
+
+    fn finish(self) -> (W, [u8; 32], u64) {
+        (self.inner, self.hasher.finalize().into(), self.written)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The path the archive of run `run_id` is written to before it is complete.
+pub fn temporary_path(storage_dir: &Path, run_id: i64) -> PathBuf {
+    storage_dir.join(format!(".backup-run{run_id}.tar.gz.partial"))
+}

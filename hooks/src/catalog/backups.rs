@@ -1,0 +1,178 @@
+//! Backups in the catalog: one row per attempt, `completed` only when the archive is whole and its run succeeded.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension, Row};
+use serde::Serialize;
+
+use super::{timestamp, Catalog, CatalogError};
+use crate::ArchiveInfo;
+
+/// Whether a backup may be restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackupStatus {
+    /// The archive is complete and its run succeeded: usable.
+    Completed,
+    /// Something failed: never offered for restore.
+    Failed,
+}
+
+impl BackupStatus {
+    /// The catalog's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackupStatus::Completed => "completed",
+            BackupStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses the catalog's (and the CLI's) spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "completed" => Some(BackupStatus::Completed),
+            "failed" => Some(BackupStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// A backup attempt to record.
+#[derive(Debug, Clone)]
+pub struct NewBackup<'a> {
+    pub run_id: i64,
+    pub kind: &'a str,
+    pub version: &'a str,
+    pub status: BackupStatus,
+    pub error: Option<&'a str>,
+    /// The archive, when one was written.
+    pub archive: Option<&'a ArchiveInfo>,
+    /// When the attempt ended (the archive's time when there is one).
+    pub created_at: DateTime<Utc>,
+}
+
+/// A backup as the catalog holds it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupRow {
+    pub id: i64,
+    pub run_id: Option<i64>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub version: String,
+    pub status: String,
+    pub error: Option<String>,
+    pub path: Option<String>,
+    pub size: Option<i64>,
+    pub sha256: Option<String>,
+    pub file_count: Option<i64>,
+    pub entry_count: Option<i64>,
+    pub bytes: Option<i64>,
+    pub compression: Option<String>,
+    pub created_at: String,
+    pub duration_ms: Option<i64>,
+}
+
+impl BackupRow {
+    const COLUMNS: &'static str = "id, run_id, type, version, status, error, path, size, sha256, file_count, \
+                                   entry_count, bytes, compression, created_at, duration_ms";
+
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            run_id: row.get(1)?,
+            kind: row.get(2)?,
+            version: row.get(3)?,
+            status: row.get(4)?,
+            error: row.get(5)?,
+            path: row.get(6)?,
+            size: row.get(7)?,
+            sha256: row.get(8)?,
+            file_count: row.get(9)?,
+            entry_count: row.get(10)?,
+            bytes: row.get(11)?,
+            compression: row.get(12)?,
+            created_at: row.get(13)?,
+            duration_ms: row.get(14)?,
+        })
+    }
+}
+
+/// Which backups `list_backups` returns.
+#[derive(Debug, Clone, Default)]
+pub struct BackupFilter {
+    /// Only this type ("manual" or "pre-upgrade").
+    pub kind: Option<String>,
+    /// Only this status.
+    pub status: Option<BackupStatus>,
+}
+
+impl Catalog {
+    /// Records a backup attempt and returns its id.
+    pub fn insert_backup(&self, backup: &NewBackup<'_>) -> Result<i64, CatalogError> {
+        let archive = backup.archive;
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO backups (run_id, type, version, status, error, path, size, sha256, file_count, entry_count,
+                                  bytes, compression, created_at, duration_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            params![
+                backup.run_id,
+                backup.kind,
+                backup.version,
+                backup.status.as_str(),
+                backup.error,
+                archive.map(|a| a.path.to_string_lossy().into_owned()),
+                archive.map(|a| a.size as i64),
+                archive.map(|a| a.sha256.clone()),
+                archive.map(|a| a.file_count as i64),
+                archive.map(|a| a.entry_count as i64),
+                archive.map(|a| a.bytes as i64),
+                archive.map(|a| format!("gzip-{}", a.compression_level)),
+                timestamp(backup.created_at),
+                archive.map(|a| a.duration_ms as i64),
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// One backup by id.
+    pub fn backup(&self, id: i64) -> Result<Option<BackupRow>, CatalogError> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {} FROM backups WHERE id = ?1", BackupRow::COLUMNS),
+                params![id],
+                BackupRow::from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The backup a run recorded, if any.
+    pub fn backup_of_run(&self, run_id: i64) -> Result<Option<BackupRow>, CatalogError> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {} FROM backups WHERE run_id = ?1 ORDER BY id DESC LIMIT 1", BackupRow::COLUMNS),
+                params![run_id],
+                BackupRow::from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Backups matching `filter`, oldest first.
+    pub fn list_backups(&self, filter: &BackupFilter) -> Result<Vec<BackupRow>, CatalogError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {} FROM backups
+                 WHERE (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR status = ?2)
+                 ORDER BY created_at, id",
+                BackupRow::COLUMNS
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![filter.kind, filter.status.map(BackupStatus::as_str)], BackupRow::from_row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+}

@@ -1,0 +1,79 @@
+//! The catalog's schema, as an ordered list of migrations tracked in SQLite's `user_version`.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::CatalogError;
+
+/// Each entry moves the schema from version `index` to `index + 1`. Never edit one that has shipped: add another.
+const MIGRATIONS: &[&str] = &[
+    // 1: runs (the journal), per-hook results, backups.
+    r#"
+    CREATE TABLE runs (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind         TEXT NOT NULL,
+        version      TEXT NOT NULL,
+        project      TEXT,
+        status       TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed', 'interrupted')),
+        phase        TEXT NOT NULL,
+        started_at   TEXT NOT NULL,
+        finished_at  TEXT,
+        duration_ms  INTEGER,
+        error        TEXT,
+        pid          INTEGER NOT NULL,
+        boot_id      TEXT,
+        storage_dir  TEXT NOT NULL,
+        staging_dir  TEXT NOT NULL
+    );
+    CREATE TABLE hook_results (
+        run_id       INTEGER NOT NULL REFERENCES runs(id),
+        seq          INTEGER NOT NULL,
+        name         TEXT NOT NULL,
+        hook_type    TEXT NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN ('completed', 'failed', 'continued', 'skipped')),
+        error        TEXT,
+        started_at   TEXT,
+        duration_ms  INTEGER,
+        outputs      TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (run_id, seq)
+    );
+    CREATE TABLE backups (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id       INTEGER REFERENCES runs(id),
+        type         TEXT NOT NULL,
+        version      TEXT NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN ('completed', 'failed')),
+        error        TEXT,
+        path         TEXT,
+        size         INTEGER,
+        sha256       TEXT,
+        file_count   INTEGER,
+        entry_count  INTEGER,
+        bytes        INTEGER,
+        compression  TEXT,
+        created_at   TEXT NOT NULL,
+        duration_ms  INTEGER
+    );
+    CREATE INDEX backups_by_created ON backups(created_at);
+    "#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Applies the migrations the file has not seen, each in its own transaction.
+pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), CatalogError> {
+    let sqlite = |source| CatalogError::Sqlite { path: path.to_path_buf(), source };
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(sqlite)?;
+    if found > SCHEMA_VERSION {
+        return Err(CatalogError::TooNew { path: path.to_path_buf(), found, known: SCHEMA_VERSION });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction().map_err(sqlite)?;
+        tx.execute_batch(sql).map_err(sqlite)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1).map_err(sqlite)?;
+        tx.commit().map_err(sqlite)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! The run context: what every hook of one run sees and hands on to the next.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::Catalog;
+use crate::ProgressSink;
+
+/// Why a run was started; it names the archive and is stored in the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunKind {
+    /// `hookrun pre-upgrade`: before an upgrade, a rollback point.
+    PreUpgrade,
+    /// `hookrun backup`: asked for by an operator.
+    Manual,
+}
+
+impl RunKind {
+    /// The name used in archive names and the catalog.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::PreUpgrade => "pre-upgrade",
+            RunKind::Manual => "manual",
+        }
+    }
+
+    /// Parses the catalog's spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pre-upgrade" => Some(RunKind::PreUpgrade),
+            "manual" => Some(RunKind::Manual),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for RunKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The archive a `backup` hook produced, complete and in its final place.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArchiveInfo {
+    /// Full path of the archive in the storage dir.
+    pub path: PathBuf,
+    /// Size of the archive file in bytes.
+    pub size: u64,
+    /// SHA-256 of the archive file, lowercase hex.
+    pub sha256: String,
+    /// Regular files in the archive.
+    pub file_count: u64,
+    /// Entries of every kind (files, directories, links, …).
+    pub entry_count: u64,
+    /// Bytes of file content archived (before compression).
+    pub bytes: u64,
+    /// gzip level used.
+    pub compression_level: u32,
+    /// When the archive was renamed into place.
+    pub created_at: DateTime<Utc>,
+    /// How long writing took, in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// The first failure of a run: which hook and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    /// The hook that failed.
+    pub hook: String,
+    /// Its one-line error.
+    pub message: String,
+}
+
+/// Everything one run's hooks share.
+#[derive(Debug)]
+pub struct RunContext {
+    /// The run's id in the catalog.
+    pub run_id: i64,
+    /// Pre-upgrade or manual.
+    pub kind: RunKind,
+    /// The deployment's version this backup belongs to.
+    pub version: String,
+    /// The Compose project name, when configured.
+    pub project: Option<String>,
+    /// The deployment's folder; archive paths are relative to it.
+    pub work_dir: PathBuf,
+    /// Where archives are kept.
+    pub storage_dir: PathBuf,
+    /// This run's scratch folder; hooks drop artifacts under `hooks/<name>/`.
+    pub staging_dir: PathBuf,
+    /// When the run started (names the archive).
+    pub started_at: DateTime<Utc>,
+    /// The catalog.
+    pub catalog: Arc<Catalog>,
+    /// The archive produced, once `backup` has run.
+    pub archive: Option<ArchiveInfo>,
+    /// Named outputs of hooks: hook name → key → value.
+    pub outputs: BTreeMap<String, BTreeMap<String, String>>,
+    /// The first failure, if any.
+    pub failure: Option<Failure>,
+    /// Fires when the current hook must stop (its timeout, or a signal).
+    pub cancel: CancellationToken,
+    /// Where hooks report progress.
+    pub progress: ProgressSink,
+}
+
+impl RunContext {
+    /// The folder where hook `name` drops its artifacts; they go into the archive under `hooks/<name>/`.
+    pub fn artifact_dir(&self, name: &str) -> PathBuf {
+        self.staging_dir.join(ARTIFACTS_DIR).join(name)
+    }
+
+    /// The staging folder holding every hook's artifact folder.
+    pub fn artifacts_root(&self) -> PathBuf {
+        self.staging_dir.join(ARTIFACTS_DIR)
+    }
+
+    /// True while no hook has failed.
+    pub fn succeeded_so_far(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// The folder, in the staging dir and in the archive, that holds the hooks' artifacts.
+pub const ARTIFACTS_DIR: &str = "hooks";

@@ -1,0 +1,16 @@
+//! hookrun's hooks: the `Hook` trait, the run context they share, and the built-in hooks with what they are made of
+//! (archive writing, the SQLite catalog). No CLI and no printing here: hooks report through the context.
+
+pub mod archive;
+pub mod builtin;
+pub mod catalog;
+pub mod context;
+pub mod error;
+pub mod hook;
+pub mod progress;
+pub mod size;
+
+pub use context::{ArchiveInfo, Failure, RunContext, RunKind};
+pub use error::HookError;
+pub use hook::Hook;
+pub use progress::{Progress, ProgressSink};

@@ -1,0 +1,7 @@
+//! The subcommands, one file each.
+
+pub mod check;
+pub mod list;
+pub mod plan;
+pub mod run;
+pub mod show;

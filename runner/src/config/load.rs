@@ -1,0 +1,167 @@
+//! Loading `hooks.toml`: parse with spans, resolve paths against the file's folder, validate, and point every
+//! error at its file, line and column.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::builtin;
+use super::duration::HumanDuration;
+use super::fields::{Fields, RawTable, SpanError};
+use super::{Config, ConfigError, HookKind, HookSpec, OnError, RunnerConfig, When};
+
+/// The timeout of a hook when neither it nor `[runner.defaults]` says.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    runner: Spanned<RawRunner>,
+    #[serde(default)]
+    hook: Vec<Spanned<RawHook>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRunner {
+    project: Option<String>,
+    work_dir: Spanned<PathBuf>,
+    storage_dir: Spanned<PathBuf>,
+    catalog: Option<PathBuf>,
+    version: Option<String>,
+    #[serde(default)]
+    defaults: RawDefaults,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    timeout: Option<HumanDuration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHook {
+    name: Spanned<String>,
+    builtin: Option<Spanned<String>>,
+    wasm: Option<Spanned<PathBuf>>,
+    when: Option<When>,
+    on_error: Option<OnError>,
+    timeout: Option<HumanDuration>,
+    config: Option<Spanned<RawTable>>,
+}
+
+/// How much of the file to check against the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Everything, sources and modules included: for commands that run or plan the chain.
+    Full,
+    /// The shape of the file, not whether the chain's files exist: for commands that only use the catalog and
+    /// storage (a restore must work when the data is gone).
+    Shape,
+}
+
+/// Reads and validates the file at `path`.
+pub fn load(path: &Path, check: Check) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: path.to_path_buf(), source })?;
+    parse(&text, path, check)
+}
+
+/// Validates `text` as if read from `path`.
+pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigError> {
+    let at = |span: Range<usize>, message: String| {
+        let (line, column) = line_column(text, span.start);
+        ConfigError::At { file: path.to_path_buf(), line, column, message }
+    };
+    let raw: RawFile = toml::from_str(text).map_err(|e| at(e.span().unwrap_or(0..0), e.message().to_string()))?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+    let base = std::path::absolute(&base).unwrap_or(base);
+
+    let runner = raw.runner.into_inner();
+    let work_dir = base.join(runner.work_dir.get_ref());
+    if !work_dir.is_dir() {
+        return Err(at(runner.work_dir.span(), format!("work_dir {} is not a folder", work_dir.display())));
+    }
+    let storage_dir = base.join(runner.storage_dir.get_ref());
+    let catalog = runner.catalog.map_or_else(|| storage_dir.join("catalog.db"), |c| base.join(c));
+    let default_timeout = runner.defaults.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0);
+
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut hooks = Vec::with_capacity(raw.hook.len());
+    for raw_hook in raw.hook {
+        let hook_span = raw_hook.span();
+        let hook = raw_hook.into_inner();
+        let err = |e: SpanError| at(e.span, e.message);
+        let name = hook.name.get_ref().clone();
+        check_name(&hook.name).map_err(err)?;
+        if let Some(first_line) = seen.insert(name.clone(), line_column(text, hook_span.start).0) {
+            return Err(at(hook.name.span(), format!("duplicate hook name `{name}` (first used on line {first_line})")));
+        }
+        let fields = Fields::new(hook.config, hook_span.clone());
+        let (kind, default_when) = match (hook.builtin, hook.wasm) {
+            (Some(kind), None) => {
+                let when = builtin::default_when(kind.get_ref());
+                let parsed = builtin::parse(&kind, fields, &work_dir, check).map_err(err)?;
+                (HookKind::Builtin(parsed), when)
+            }
+            (None, Some(module)) => {
+                let file = base.join(module.get_ref());
+                if check == Check::Full && !file.is_file() {
+                    return Err(at(module.span(), format!("WASM module {} not found", file.display())));
+                }
+                return Err(at(
+                    module.span(),
+                    "WASM hooks are not supported by this build of hookrun yet; use a built-in".to_string(),
+                ));
+            }
+            (Some(_), Some(module)) => {
+                return Err(at(module.span(), format!("hook `{name}` sets both `builtin` and `wasm`; choose one")));
+            }
+            (None, None) => {
+                return Err(at(hook.name.span(), format!("hook `{name}` needs `builtin = \"...\"` or `wasm = \"...\"`")));
+            }
+        };
+        hooks.push(HookSpec {
+            name,
+            kind,
+            when: hook.when.unwrap_or(default_when),
+            on_error: hook.on_error.unwrap_or(OnError::Abort),
+            timeout: hook.timeout.map_or(default_timeout, |t| t.0),
+            line: line_column(text, hook_span.start).0,
+        });
+    }
+
+    Ok(Config {
+        path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+        runner: RunnerConfig { project: runner.project, work_dir, storage_dir, catalog, version: runner.version },
+        hooks,
+    })
+}
+
+/// Hook names become folder names (`hooks/<name>/` in the archive): letters, digits, `-` and `_` only.
+fn check_name(name: &Spanned<String>) -> Result<(), SpanError> {
+    let ok = !name.get_ref().is_empty()
+        && name.get_ref().len() <= 64
+        && name.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(SpanError::new(
+            name.span(),
+            format!("hook name `{}` must be 1–64 letters, digits, `-` or `_`", name.get_ref()),
+        ))
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}

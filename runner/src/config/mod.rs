@@ -1,0 +1,110 @@
+//! `hooks.toml`: the resolved configuration of a chain, and the errors that point into the file.
+
+mod builtin;
+mod duration;
+mod fields;
+mod load;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hookrun_hooks::builtin::{BackupConfig, CommandConfig};
+use serde::Serialize;
+
+pub use load::{load, parse, Check};
+
+/// A `hooks.toml` that passed validation; every path is absolute.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The `[runner]` table.
+    pub runner: RunnerConfig,
+    /// The `[[hook]]` tables, in order.
+    pub hooks: Vec<HookSpec>,
+}
+
+/// The `[runner]` table.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunnerConfig {
+    /// The Compose project name.
+    pub project: Option<String>,
+    /// The deployment's folder.
+    pub work_dir: PathBuf,
+    /// Where archives go.
+    pub storage_dir: PathBuf,
+    /// The SQLite catalog.
+    pub catalog: PathBuf,
+    /// The version `hookrun backup` records when none is given.
+    pub version: Option<String>,
+}
+
+/// When a hook runs, given how the chain has gone so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum When {
+    /// Only while nothing has failed.
+    Success,
+    /// Only once something has failed.
+    Failure,
+    /// Whatever happened.
+    Always,
+}
+
+/// What a hook's failure does to the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// The run fails: later `success` hooks are skipped.
+    Abort,
+    /// The failure is reported and the chain goes on as if it had succeeded.
+    Continue,
+}
+
+/// One `[[hook]]` table, resolved.
+#[derive(Debug, Clone)]
+pub struct HookSpec {
+    pub name: String,
+    pub kind: HookKind,
+    pub when: When,
+    pub on_error: OnError,
+    pub timeout: Duration,
+    /// Line of its `[[hook]]` table in the file.
+    pub line: usize,
+}
+
+/// What a hook is.
+#[derive(Debug, Clone)]
+pub enum HookKind {
+    Builtin(Builtin),
+}
+
+/// The built-in hooks and their typed configuration.
+#[derive(Debug, Clone)]
+pub enum Builtin {
+    Backup(BackupConfig),
+    Record,
+    Command(CommandConfig),
+}
+
+impl HookKind {
+    /// The kind's short name, e.g. "backup".
+    pub fn label(&self) -> &'static str {
+        match self {
+            HookKind::Builtin(Builtin::Backup(_)) => "backup",
+            HookKind::Builtin(Builtin::Record) => "record",
+            HookKind::Builtin(Builtin::Command(_)) => "command",
+        }
+    }
+}
+
+/// A problem with the configuration: the file and, where it is known, the line and column.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}: {source}", file.display())]
+    Read { file: PathBuf, source: std::io::Error },
+    /// Something in the file is wrong.
+    #[error("{}:{line}:{column}: {message}", file.display())]
+    At { file: PathBuf, line: usize, column: usize, message: String },
+}

@@ -1,0 +1,151 @@
+//! The chain executor: runs hooks in order over one context, applies `when`, `on_error` and timeouts, and emits
+//! events. It never prints.
+
+use std::time::{Duration, Instant};
+
+use hookrun_hooks::{Failure, Hook, ProgressSink, RunContext};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{OnError, When};
+use crate::event::{Event, EventSink, Outcome};
+use crate::interrupt::Interrupt;
+
+/// How long a hook gets to clean up (remove its temporary files, kill its processes) once told to stop.
+const GRACE: Duration = Duration::from_secs(30);
+
+/// A hook ready to run, with the rules the chain applies to it.
+pub struct ChainHook {
+    pub hook: Box<dyn Hook>,
+    pub when: When,
+    pub on_error: OnError,
+    pub timeout: Duration,
+}
+
+/// How a run went.
+#[derive(Debug, Clone, Default)]
+pub struct RunOutcome {
+    /// The first failure that counted (not `on_error = "continue"` ones).
+    pub failure: Option<Failure>,
+    /// The signal that interrupted the run, if one did.
+    pub interrupted: Option<&'static str>,
+}
+
+/// Runs the preflight checks, then the chain. After the first failure (or a signal) only `failure` and `always`
+/// hooks run.
+pub async fn execute(
+    chain: &[ChainHook],
+    ctx: &mut RunContext,
+    sink: &dyn EventSink,
+    interrupt: &Interrupt,
+) -> RunOutcome {
+    for entry in chain.iter().filter(|e| e.when != When::Failure) {
+        if let Err(error) = entry.hook.preflight(ctx).await {
+            let message = error.to_string();
+            sink.emit(&Event::PreflightFailed { hook: entry.hook.name().to_string(), error: message.clone() });
+            ctx.failure = Some(Failure { hook: entry.hook.name().to_string(), message });
+            break;
+        }
+    }
+
+    let mut interrupted = None;
+    for (seq, entry) in chain.iter().enumerate() {
+        let (name, kind) = (entry.hook.name().to_string(), entry.hook.kind().to_string());
+        if let Some(reason) = skip_reason(entry.when, ctx.failure.is_some()) {
+            sink.emit(&Event::HookSkipped { seq, name, kind, reason: reason.to_string() });
+            continue;
+        }
+        sink.emit(&Event::HookStarted { seq, name: name.clone(), kind: kind.clone() });
+        let started = Instant::now();
+        let watch = if interrupted.is_none() { Some(interrupt) } else { None };
+        let result = run_one(entry, ctx, sink, watch).await;
+        let outcome = match result {
+            Ok(()) => Outcome::Completed,
+            Err(stop) => {
+                if let Stop::Interrupted(signal) = stop {
+                    interrupted = Some(signal);
+                    sink.emit(&Event::Interrupted { signal: signal.to_string() });
+                }
+                let error = stop.to_string();
+                if entry.on_error == OnError::Continue && !matches!(stop, Stop::Interrupted(_)) {
+                    Outcome::Continued { error }
+                } else {
+                    if ctx.failure.is_none() {
+                        ctx.failure = Some(Failure { hook: name.clone(), message: error.clone() });
+                    }
+                    Outcome::Failed { error }
+                }
+            }
+        };
+        let outputs = ctx.outputs.get(&name).cloned().unwrap_or_default();
+        sink.emit(&Event::HookFinished { seq, name, kind, outcome, elapsed: started.elapsed(), outputs });
+    }
+    RunOutcome { failure: ctx.failure.clone(), interrupted }
+}
+
+/// Why a hook with this `when` does not run, given whether the run has failed.
+fn skip_reason(when: When, failed: bool) -> Option<&'static str> {
+    match (when, failed) {
+        (When::Success, true) => Some("an earlier hook failed"),
+        (When::Failure, false) => Some("nothing failed"),
+        _ => None,
+    }
+}
+
+/// Why a hook did not complete.
+enum Stop {
+    Error(String),
+    Timeout(Duration),
+    Interrupted(&'static str),
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Error(e) => f.write_str(e),
+            Stop::Timeout(after) => write!(f, "timed out after {}", humantime::format_duration(*after)),
+            Stop::Interrupted(signal) => write!(f, "interrupted by {signal}"),
+        }
+    }
+}
+
+/// Runs one hook under its timeout (and, until the first signal, the interrupt), passing its progress on. A hook
+/// told to stop gets `GRACE` to clean up.
+async fn run_one(
+    entry: &ChainHook,
+    ctx: &mut RunContext,
+    sink: &dyn EventSink,
+    interrupt: Option<&Interrupt>,
+) -> Result<(), Stop> {
+    let cancel = CancellationToken::new();
+    let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
+    ctx.cancel = cancel.clone();
+    ctx.progress = ProgressSink::new(move |p| {
+        let _ = progress_tx.send(p);
+    });
+
+    let run = entry.hook.run(ctx);
+    tokio::pin!(run);
+    let deadline = tokio::time::sleep(entry.timeout);
+    tokio::pin!(deadline);
+    let stop = loop {
+        tokio::select! {
+            result = &mut run => return result.map_err(|e| Stop::Error(e.to_string())),
+            Some(progress) = progress_rx.recv() => sink.emit(&Event::Progress(progress)),
+            () = &mut deadline => break Stop::Timeout(entry.timeout),
+            () = fired(interrupt) => break Stop::Interrupted(interrupt.and_then(Interrupt::signal).unwrap_or("a signal")),
+        }
+    };
+    cancel.cancel();
+    if tokio::time::timeout(GRACE, &mut run).await.is_err() {
+        tracing::warn!(hook = entry.hook.name(), "did not stop within {}s of being told to", GRACE.as_secs());
+    }
+    Err(stop)
+}
+
+async fn fired(interrupt: Option<&Interrupt>) {
+    match interrupt {
+        Some(interrupt) => interrupt.fired().await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,13 @@
+//! hookrun: runs an ordered chain of hooks before a Docker Compose upgrade (dump, stop, back up, record, start)
+//! and manages the backups afterwards. This crate holds the configuration, the executor, the reporters and the CLI.
+
+pub mod chain;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod event;
+pub mod executor;
+pub mod exit;
+pub mod interrupt;
+pub mod journal;
+pub mod report;

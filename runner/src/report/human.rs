@@ -1,0 +1,87 @@
+//! The human reporter: one line per hook on stdout as the chain goes, and a progress bar on a terminal.
+
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use hookrun_hooks::size::human_bytes;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::RunReport;
+use crate::event::{Event, EventSink, Outcome};
+
+/// Renders events as lines; draws byte progress on stderr when it is a terminal.
+#[derive(Default)]
+pub struct HumanReporter {
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl HumanReporter {
+    fn line(&self, text: String) {
+        let bar = self.bar.lock().unwrap_or_else(|p| p.into_inner());
+        match bar.as_ref() {
+            Some(bar) => bar.suspend(|| println!("{text}")),
+            None => println!("{text}"),
+        }
+        let _ = std::io::stdout().flush();
+    }
+
+    fn finish_bar(&self) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    /// The closing lines of a run.
+    pub fn summary(&self, report: &RunReport) {
+        if let Some(backup) = &report.backup {
+            let place = backup.path.as_deref().unwrap_or("(no archive)");
+            let size = backup.size.map(|s| human_bytes(s as u64)).unwrap_or_default();
+            self.line(format!("backup {} {}: {place} {size}", backup.id, backup.status));
+            if let Some(sha) = &backup.sha256 {
+                self.line(format!("  sha256 {sha}, {} files", backup.file_count.unwrap_or(0)));
+            }
+        }
+        let took = humantime::format_duration(Duration::from_millis(report.duration_ms - report.duration_ms % 10));
+        match &report.error {
+            None => self.line(format!("run {} {} in {took}", report.run_id, report.status)),
+            Some(error) => self.line(format!("run {} {} in {took}: {error}", report.run_id, report.status)),
+        }
+    }
+}
+
+impl EventSink for HumanReporter {
+    fn emit(&self, event: &Event) {
+        match event {
+            Event::PreflightFailed { hook, error } => self.line(format!("! preflight of {hook} failed: {error}")),
+            Event::HookStarted { .. } => {}
+            Event::HookSkipped { name, kind, reason, .. } => self.line(format!("- {name} ({kind}) skipped: {reason}")),
+            Event::HookFinished { name, kind, outcome, elapsed, .. } => {
+                self.finish_bar();
+                let took = format!("{:.2}s", elapsed.as_secs_f64());
+                self.line(match outcome {
+                    Outcome::Completed => format!("✓ {name} ({kind}) {took}"),
+                    Outcome::Failed { error } => format!("✗ {name} ({kind}) {took}: {error}"),
+                    Outcome::Continued { error } => format!("~ {name} ({kind}) {took}: {error} (on_error = continue)"),
+                });
+            }
+            Event::Progress(progress) => {
+                let mut bar = self.bar.lock().unwrap_or_else(|p| p.into_inner());
+                let bar = bar.get_or_insert_with(|| {
+                    let bar = ProgressBar::with_draw_target(Some(progress.total), ProgressDrawTarget::stderr());
+                    bar.set_style(
+                        ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+                            .expect("valid template")
+                            .progress_chars("=> "),
+                    );
+                    bar.set_prefix(progress.hook.clone());
+                    bar
+                });
+                bar.set_position(progress.done);
+            }
+            Event::Interrupted { signal } => {
+                self.line(format!("! {signal}: stopping the current hook, then running the failure/always hooks"))
+            }
+        }
+    }
+}

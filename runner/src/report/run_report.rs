@@ -1,0 +1,25 @@
+//! The result of one run, as `--json` prints it and the human reporter sums it up.
+
+use hookrun_hooks::catalog::{BackupRow, HookResultRow};
+use serde::Serialize;
+
+/// Everything a pipeline needs to know about a finished run.
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    pub run_id: i64,
+    pub kind: String,
+    pub version: String,
+    /// `completed`, `failed`.
+    pub status: String,
+    /// The process's exit code.
+    pub exit_code: u8,
+    /// The first failure, as `hook <name>: <error>`.
+    pub error: Option<String>,
+    /// The signal that interrupted the run.
+    pub interrupted: Option<String>,
+    pub duration_ms: u64,
+    /// The backup the run recorded, if a `record` hook ran.
+    pub backup: Option<BackupRow>,
+    /// Each hook's result, in chain order.
+    pub hooks: Vec<HookResultRow>,
+}
