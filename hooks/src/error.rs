@@ -34,7 +34,13 @@ pub enum HookError {
         "not enough free space in {dir}: need {} ({factor} × estimated {}), have {}",
         human_bytes(*need), human_bytes(*estimate), human_bytes(*available)
     )]
-    NoSpace { dir: PathBuf, need: u64, estimate: u64, factor: f64, available: u64 },
+    NoSpace {
+        dir: PathBuf,
+        need: u64,
+        estimate: u64,
+        factor: f64,
+        available: u64,
+    },
 
     /// A folder of the run (staging, storage) could not be prepared.
     #[error("cannot prepare {path}: {source}")]

@@ -11,15 +11,24 @@ pub fn build(config: &Config) -> Vec<ChainHook> {
     config
         .hooks
         .iter()
-        .map(|spec| ChainHook { hook: instantiate(spec), when: spec.when, on_error: spec.on_error, timeout: spec.timeout })
+        .map(|spec| ChainHook {
+            hook: instantiate(spec),
+            when: spec.when,
+            on_error: spec.on_error,
+            timeout: spec.timeout,
+        })
         .collect()
 }
 
 fn instantiate(spec: &HookSpec) -> Box<dyn Hook> {
     let name = spec.name.clone();
     match &spec.kind {
-        HookKind::Builtin(Builtin::Backup(config)) => Box::new(BackupHook::new(name, config.clone())),
+        HookKind::Builtin(Builtin::Backup(config)) => {
+            Box::new(BackupHook::new(name, config.clone()))
+        }
         HookKind::Builtin(Builtin::Record) => Box::new(RecordHook::new(name)),
-        HookKind::Builtin(Builtin::Command(config)) => Box::new(CommandHook::new(name, config.clone())),
+        HookKind::Builtin(Builtin::Command(config)) => {
+            Box::new(CommandHook::new(name, config.clone()))
+        }
     }
 }

@@ -42,8 +42,14 @@ pub async fn execute(
     for entry in chain.iter().filter(|e| e.when != When::Failure) {
         if let Err(error) = entry.hook.preflight(ctx).await {
             let message = error.to_string();
-            sink.emit(&Event::PreflightFailed { hook: entry.hook.name().to_string(), error: message.clone() });
-            ctx.failure = Some(Failure { hook: entry.hook.name().to_string(), message });
+            sink.emit(&Event::PreflightFailed {
+                hook: entry.hook.name().to_string(),
+                error: message.clone(),
+            });
+            ctx.failure = Some(Failure {
+                hook: entry.hook.name().to_string(),
+                message,
+            });
             break;
         }
     }
@@ -52,35 +58,63 @@ pub async fn execute(
     for (seq, entry) in chain.iter().enumerate() {
         let (name, kind) = (entry.hook.name().to_string(), entry.hook.kind().to_string());
         if let Some(reason) = skip_reason(entry.when, ctx.failure.is_some()) {
-            sink.emit(&Event::HookSkipped { seq, name, kind, reason: reason.to_string() });
+            sink.emit(&Event::HookSkipped {
+                seq,
+                name,
+                kind,
+                reason: reason.to_string(),
+            });
             continue;
         }
-        sink.emit(&Event::HookStarted { seq, name: name.clone(), kind: kind.clone() });
+        sink.emit(&Event::HookStarted {
+            seq,
+            name: name.clone(),
+            kind: kind.clone(),
+        });
         let started = Instant::now();
-        let watch = if interrupted.is_none() { Some(interrupt) } else { None };
+        let watch = if interrupted.is_none() {
+            Some(interrupt)
+        } else {
+            None
+        };
         let result = run_one(entry, ctx, sink, watch).await;
         let outcome = match result {
             Ok(()) => Outcome::Completed,
             Err(stop) => {
                 if let Stop::Interrupted(signal) = stop {
                     interrupted = Some(signal);
-                    sink.emit(&Event::Interrupted { signal: signal.to_string() });
+                    sink.emit(&Event::Interrupted {
+                        signal: signal.to_string(),
+                    });
                 }
                 let error = stop.to_string();
                 if entry.on_error == OnError::Continue && !matches!(stop, Stop::Interrupted(_)) {
                     Outcome::Continued { error }
                 } else {
                     if ctx.failure.is_none() {
-                        ctx.failure = Some(Failure { hook: name.clone(), message: error.clone() });
+                        ctx.failure = Some(Failure {
+                            hook: name.clone(),
+                            message: error.clone(),
+                        });
                     }
                     Outcome::Failed { error }
                 }
             }
         };
         let outputs = ctx.outputs.get(&name).cloned().unwrap_or_default();
-        sink.emit(&Event::HookFinished { seq, name, kind, outcome, elapsed: started.elapsed(), outputs });
+        sink.emit(&Event::HookFinished {
+            seq,
+            name,
+            kind,
+            outcome,
+            elapsed: started.elapsed(),
+            outputs,
+        });
     }
-    RunOutcome { failure: ctx.failure.clone(), interrupted }
+    RunOutcome {
+        failure: ctx.failure.clone(),
+        interrupted,
+    }
 }
 
 /// Why a hook with this `when` does not run, given whether the run has failed.
@@ -103,7 +137,9 @@ impl std::fmt::Display for Stop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Stop::Error(e) => f.write_str(e),
-            Stop::Timeout(after) => write!(f, "timed out after {}", humantime::format_duration(*after)),
+            Stop::Timeout(after) => {
+                write!(f, "timed out after {}", humantime::format_duration(*after))
+            }
             Stop::Interrupted(signal) => write!(f, "interrupted by {signal}"),
         }
     }
@@ -138,7 +174,11 @@ async fn run_one(
     };
     cancel.cancel();
     if tokio::time::timeout(GRACE, &mut run).await.is_err() {
-        tracing::warn!(hook = entry.hook.name(), "did not stop within {}s of being told to", GRACE.as_secs());
+        tracing::warn!(
+            hook = entry.hook.name(),
+            "did not stop within {}s of being told to",
+            GRACE.as_secs()
+        );
     }
     Err(stop)
 }

@@ -26,7 +26,9 @@ impl Exit {
 
     /// The exit code for an error that ended a command.
     pub fn for_error(error: &anyhow::Error) -> Self {
-        if error.downcast_ref::<ConfigError>().is_some() || error.downcast_ref::<UsageError>().is_some() {
+        if error.downcast_ref::<ConfigError>().is_some()
+            || error.downcast_ref::<UsageError>().is_some()
+        {
             Exit::Usage
         } else {
             Exit::Failed

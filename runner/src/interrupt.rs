@@ -17,7 +17,10 @@ impl Interrupt {
     /// (services coming back); `kill -9` and `hookrun recover` are the way out of a hung run.
     pub fn listen() -> std::io::Result<Self> {
         let interrupt = Self::default();
-        for (kind, name) in [(SignalKind::interrupt(), "SIGINT"), (SignalKind::terminate(), "SIGTERM")] {
+        for (kind, name) in [
+            (SignalKind::interrupt(), "SIGINT"),
+            (SignalKind::terminate(), "SIGTERM"),
+        ] {
             let mut stream = signal(kind)?;
             let me = interrupt.clone();
             tokio::spawn(async move {

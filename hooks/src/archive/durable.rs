@@ -36,7 +36,10 @@ pub fn place_without_replacing(
             Err(_) => continue,
         }
     }
-    Err(io::Error::new(io::ErrorKind::AlreadyExists, "1000 archives already share this name"))
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        "1000 archives already share this name",
+    ))
 }
 
 #[cfg(test)]

@@ -18,7 +18,13 @@ pub fn archive_file_name(kind: &str, version: &str, at: DateTime<Utc>, attempt: 
 fn sanitize(version: &str) -> String {
     version
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -39,12 +45,18 @@ mod tests {
     #[test]
     fn later_attempts_in_the_same_second_get_a_suffix() {
         let at = Utc.with_ymd_and_hms(2023, 12, 2, 9, 15, 45).unwrap();
-        assert_eq!(archive_file_name("manual", "1.2.3", at, 2), "backup_manual_v1.2.3_2023-12-02_09-15-45_2.tar.gz");
+        assert_eq!(
+            archive_file_name("manual", "1.2.3", at, 2),
+            "backup_manual_v1.2.3_2023-12-02_09-15-45_2.tar.gz"
+        );
     }
 
     #[test]
     fn a_version_cannot_escape_the_storage_dir() {
         let at = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
-        assert_eq!(archive_file_name("manual", "../x/1", at, 1), "backup_manual_v.._x_1_2024-01-01_00-00-00.tar.gz");
+        assert_eq!(
+            archive_file_name("manual", "../x/1", at, 1),
+            "backup_manual_v.._x_1_2024-01-01_00-00-00.tar.gz"
+        );
     }
 }

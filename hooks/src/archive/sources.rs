@@ -19,7 +19,10 @@ pub struct SourceRoot {
 impl SourceRoot {
     /// A root archived under `archive_path`.
     pub fn new(fs_path: impl Into<PathBuf>, archive_path: impl Into<PathBuf>) -> Self {
-        Self { fs_path: fs_path.into(), archive_path: archive_path.into() }
+        Self {
+            fs_path: fs_path.into(),
+            archive_path: archive_path.into(),
+        }
     }
 }
 
@@ -40,21 +43,35 @@ pub fn resolve_sources(work_dir: &Path, sources: &[PathBuf]) -> Result<Vec<Sourc
     sources
         .iter()
         .map(|source| {
-            let bad = |reason: &str| HookError::BadSource { path: source.clone(), reason: reason.to_string() };
+            let bad = |reason: &str| HookError::BadSource {
+                path: source.clone(),
+                reason: reason.to_string(),
+            };
             if source.is_absolute() {
                 return Err(bad("must be relative to the work dir"));
             }
-            if source.components().any(|c| matches!(c, Component::ParentDir)) {
+            if source
+                .components()
+                .any(|c| matches!(c, Component::ParentDir))
+            {
                 return Err(bad("must stay inside the work dir (no `..`)"));
             }
-            let relative: PathBuf = source.components().filter(|c| matches!(c, Component::Normal(_))).collect();
+            let relative: PathBuf = source
+                .components()
+                .filter(|c| matches!(c, Component::Normal(_)))
+                .collect();
             if relative.as_os_str().is_empty() {
-                return Err(bad("names the work dir itself; list the folders to back up"));
+                return Err(bad(
+                    "names the work dir itself; list the folders to back up",
+                ));
             }
             let fs_path = work_dir.join(&relative);
-            fs_path
-                .symlink_metadata()
-                .map_err(|e| bad(&format!("not found under the work dir {} ({e})", work_dir.display())))?;
+            fs_path.symlink_metadata().map_err(|e| {
+                bad(&format!(
+                    "not found under the work dir {} ({e})",
+                    work_dir.display()
+                ))
+            })?;
             Ok(SourceRoot::new(fs_path, relative))
         })
         .collect()
@@ -67,14 +84,18 @@ pub fn measure(roots: &[SourceRoot]) -> Result<SourceStats, HookError> {
         for entry in WalkDir::new(&root.fs_path).follow_links(false) {
             let entry = entry.map_err(|e| {
                 let path = e.path().unwrap_or(&root.fs_path).to_path_buf();
-                HookError::ReadSource { path, source: e.into() }
+                HookError::ReadSource {
+                    path,
+                    source: e.into(),
+                }
             })?;
             stats.entries += 1;
             if entry.file_type().is_file() {
                 stats.files += 1;
-                let meta = entry
-                    .metadata()
-                    .map_err(|e| HookError::ReadSource { path: entry.path().to_path_buf(), source: e.into() })?;
+                let meta = entry.metadata().map_err(|e| HookError::ReadSource {
+                    path: entry.path().to_path_buf(),
+                    source: e.into(),
+                })?;
                 stats.bytes += meta.len();
             }
         }
@@ -99,7 +120,10 @@ mod tests {
     fn a_missing_source_names_itself() {
         let work = tempfile::tempdir().unwrap();
         let err = resolve_sources(work.path(), &[PathBuf::from("nope")]).unwrap_err();
-        assert!(err.to_string().starts_with("source nope: not found"), "{err}");
+        assert!(
+            err.to_string().starts_with("source nope: not found"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -112,6 +136,13 @@ mod tests {
 
         let stats = measure(&roots).unwrap();
 
-        assert_eq!(stats, SourceStats { files: 1, entries: 4, bytes: 5 });
+        assert_eq!(
+            stats,
+            SourceStats {
+                files: 1,
+                entries: 4,
+                bytes: 5
+            }
+        );
     }
 }

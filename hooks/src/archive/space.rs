@@ -15,11 +15,19 @@ pub fn check_free_space(dir: &Path, estimate: u64, factor: f64) -> Result<(), Ho
     if factor <= 0.0 {
         return Ok(());
     }
-    let available =
-        free_space(dir).map_err(|source| HookError::Prepare { path: dir.to_path_buf(), source })?;
+    let available = free_space(dir).map_err(|source| HookError::Prepare {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let need = (estimate as f64 * factor).ceil() as u64;
     if available < need {
-        return Err(HookError::NoSpace { dir: dir.to_path_buf(), need, estimate, factor, available });
+        return Err(HookError::NoSpace {
+            dir: dir.to_path_buf(),
+            need,
+            estimate,
+            factor,
+            available,
+        });
     }
     Ok(())
 }

@@ -54,16 +54,35 @@ fn write_and_check(
     cancel: &CancellationToken,
     progress: &dyn Fn(u64),
 ) -> Result<ArchiveSummary, HookError> {
-    let write_err = |source| HookError::WriteArchive { path: tmp.to_path_buf(), source };
-    let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(tmp).map_err(write_err)?;
+    let write_err = |source| HookError::WriteArchive {
+        path: tmp.to_path_buf(),
+        source,
+    };
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(tmp)
+        .map_err(write_err)?;
     let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
     let gzip = GzEncoder::new(hashing, Compression::new(level));
     let mut tar = Builder::new(CrcWriter::new(gzip));
     tar.mode(HeaderMode::Complete);
     tar.follow_symlinks(false);
 
-    let tally = Tally { cancel, progress, read: Cell::new(0), reported: Cell::new(0) };
-    let mut counts = ArchiveSummary { sha256: String::new(), size: 0, file_count: 0, entry_count: 0, bytes: 0 };
+    let tally = Tally {
+        cancel,
+        progress,
+        read: Cell::new(0),
+        reported: Cell::new(0),
+    };
+    let mut counts = ArchiveSummary {
+        sha256: String::new(),
+        size: 0,
+        file_count: 0,
+        entry_count: 0,
+        bytes: 0,
+    };
     for root in roots {
         append_tree(&mut tar, root, &tally, &mut counts).map_err(|e| classify(e, tmp))?;
     }
@@ -72,7 +91,9 @@ fn write_and_check(
     let (crc, isize) = (crc_writer.crc().sum(), crc_writer.crc().amount());
     let hashing = crc_writer.into_inner().finish().map_err(write_err)?;
     let (buffered, digest, size) = hashing.finish();
-    let file = buffered.into_inner().map_err(|e| write_err(e.into_error()))?;
+    let file = buffered
+        .into_inner()
+        .map_err(|e| write_err(e.into_error()))?;
     file.sync_all().map_err(write_err)?;
     drop(file);
     check_gzip_trailer(tmp, size, crc, isize)?;
@@ -99,25 +120,48 @@ fn append_tree<W: Write>(
     tally: &Tally<'_>,
     counts: &mut ArchiveSummary,
 ) -> io::Result<()> {
-    for entry in WalkDir::new(&root.fs_path).follow_links(false).sort_by_file_name() {
+    for entry in WalkDir::new(&root.fs_path)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
         if tally.cancel.is_cancelled() {
             return Err(fault(HookError::Cancelled));
         }
         let entry = entry.map_err(|e| {
             let path = e.path().unwrap_or(&root.fs_path).to_path_buf();
-            fault(HookError::ReadSource { path, source: e.into() })
+            fault(HookError::ReadSource {
+                path,
+                source: e.into(),
+            })
         })?;
         let path = entry.path();
-        let read_err = |source| fault(HookError::ReadSource { path: path.to_path_buf(), source });
-        let relative = path.strip_prefix(&root.fs_path).expect("walkdir stays under its root");
-        let name = if relative.as_os_str().is_empty() { root.archive_path.clone() } else { root.archive_path.join(relative) };
+        let read_err = |source| {
+            fault(HookError::ReadSource {
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        let relative = path
+            .strip_prefix(&root.fs_path)
+            .expect("walkdir stays under its root");
+        let name = if relative.as_os_str().is_empty() {
+            root.archive_path.clone()
+        } else {
+            root.archive_path.join(relative)
+        };
         let meta = entry.metadata().map_err(|e| read_err(e.into()))?;
         let kind = meta.file_type();
         let mut header = Header::new_gnu();
         header.set_metadata_in_mode(&meta, HeaderMode::Complete);
         if kind.is_file() {
             let file = File::open(path).map_err(read_err)?;
-            let reader = SourceReader { file, path, expected: meta.len(), remaining: meta.len(), tally };
+            let reader = SourceReader {
+                file,
+                path,
+                expected: meta.len(),
+                remaining: meta.len(),
+                tally,
+            };
             tar.append_data(&mut header, &name, reader)?;
             counts.file_count += 1;
             counts.bytes += meta.len();
@@ -154,15 +198,27 @@ impl Read for SourceReader<'_> {
         if self.tally.cancel.is_cancelled() {
             return Err(fault(HookError::Cancelled));
         }
-        let changed = || fault(HookError::SourceChanged { path: self.path.to_path_buf(), expected: self.expected });
-        let read_err = |source| fault(HookError::ReadSource { path: self.path.to_path_buf(), source });
+        let changed = || {
+            fault(HookError::SourceChanged {
+                path: self.path.to_path_buf(),
+                expected: self.expected,
+            })
+        };
+        let read_err = |source| {
+            fault(HookError::ReadSource {
+                path: self.path.to_path_buf(),
+                source,
+            })
+        };
         if self.remaining == 0 {
             return match self.file.read(&mut [0u8; 1]).map_err(read_err)? {
                 0 => Ok(0),
                 _ => Err(changed()),
             };
         }
-        let want = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let want = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
         let n = self.file.read(&mut buf[..want]).map_err(read_err)?;
         if n == 0 {
             return Err(changed());
@@ -198,16 +254,28 @@ fn fault(error: HookError) -> io::Error {
 fn classify(error: io::Error, tmp: &Path) -> HookError {
     if error.get_ref().is_some_and(|inner| inner.is::<Fault>()) {
         let inner = error.into_inner().expect("checked above");
-        return inner.downcast::<Fault>().map(|f| f.0).expect("checked above");
+        return inner
+            .downcast::<Fault>()
+            .map(|f| f.0)
+            .expect("checked above");
     }
-    HookError::WriteArchive { path: tmp.to_path_buf(), source: error }
+    HookError::WriteArchive {
+        path: tmp.to_path_buf(),
+        source: error,
+    }
 }
 
 /// Reads the file back: it starts with the gzip magic, its length is what was written, and its trailer holds the
 /// CRC-32 and length of the tar stream that went in.
 fn check_gzip_trailer(path: &Path, size: u64, crc: u32, isize: u32) -> Result<(), HookError> {
-    let bad = |reason: String| HookError::ArchiveCheck { path: path.to_path_buf(), reason };
-    let read_err = |source| HookError::WriteArchive { path: path.to_path_buf(), source };
+    let bad = |reason: String| HookError::ArchiveCheck {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let read_err = |source| HookError::WriteArchive {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut file = File::open(path).map_err(read_err)?;
     let on_disk = file.metadata().map_err(read_err)?.len();
     if on_disk != size || size < 18 {
@@ -237,7 +305,11 @@ struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     fn new(inner: W) -> Self {
-        Self { inner, hasher: Sha256::new(), written: 0 }
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            written: 0,
+        }
     }
 
     fn finish(self) -> (W, [u8; 32], u64) {

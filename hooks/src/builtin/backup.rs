@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 
 use crate::archive::{
-    archive_file_name, check_free_space, measure, place_without_replacing, resolve_sources, temporary_path,
-    write_archive, SourceRoot,
+    archive_file_name, check_free_space, measure, place_without_replacing, resolve_sources,
+    temporary_path, write_archive, SourceRoot,
 };
 use crate::context::ARTIFACTS_DIR;
 use crate::{ArchiveInfo, Hook, HookError, Progress, RunContext};
@@ -28,7 +28,12 @@ pub struct BackupConfig {
 
 impl Default for BackupConfig {
     fn default() -> Self {
-        Self { sources: Vec::new(), compression_level: 6, min_free_factor: 2.0, include_artifacts: true }
+        Self {
+            sources: Vec::new(),
+            compression_level: 6,
+            min_free_factor: 2.0,
+            include_artifacts: true,
+        }
     }
 }
 
@@ -42,14 +47,18 @@ pub struct BackupHook {
 impl BackupHook {
     /// A backup hook called `name`.
     pub fn new(name: impl Into<String>, config: BackupConfig) -> Self {
-        Self { name: name.into(), config }
+        Self {
+            name: name.into(),
+            config,
+        }
     }
 
     /// The configured sources plus, when there are any, the hooks' artifacts.
     fn roots(&self, ctx: &RunContext) -> Result<Vec<SourceRoot>, HookError> {
         let mut roots = resolve_sources(&ctx.work_dir, &self.config.sources)?;
         let artifacts = ctx.artifacts_root();
-        let has_artifacts = std::fs::read_dir(&artifacts).is_ok_and(|mut entries| entries.next().is_some());
+        let has_artifacts =
+            std::fs::read_dir(&artifacts).is_ok_and(|mut entries| entries.next().is_some());
         if self.config.include_artifacts && has_artifacts {
             roots.push(SourceRoot::new(artifacts, ARTIFACTS_DIR));
         }
@@ -77,7 +86,10 @@ impl Hook for BackupHook {
     async fn run(&self, ctx: &mut RunContext) -> Result<(), HookError> {
         let roots = self.roots(ctx)?;
         let storage = ctx.storage_dir.clone();
-        std::fs::create_dir_all(&storage).map_err(|source| HookError::Prepare { path: storage.clone(), source })?;
+        std::fs::create_dir_all(&storage).map_err(|source| HookError::Prepare {
+            path: storage.clone(),
+            source,
+        })?;
         let tmp = temporary_path(&storage, ctx.run_id);
         let (kind, version, named_at) = (ctx.kind, ctx.version.clone(), ctx.started_at);
         let (cancel, sink, hook) = (ctx.cancel.clone(), ctx.progress.clone(), self.name.clone());
@@ -87,12 +99,22 @@ impl Hook for BackupHook {
         let (summary, path) = blocking(move || {
             let total = measure(&roots)?.bytes;
             check_free_space(&storage, total, config.min_free_factor)?;
-            let report = |done| sink.report(Progress { hook: hook.clone(), done, total, unit: "bytes" });
+            let report = |done| {
+                sink.report(Progress {
+                    hook: hook.clone(),
+                    done,
+                    total,
+                    unit: "bytes",
+                })
+            };
             let summary = write_archive(&roots, &tmp, config.compression_level, &cancel, &report)?;
             let name_for = |attempt| archive_file_name(kind.as_str(), &version, named_at, attempt);
             let path = place_without_replacing(&tmp, &storage, name_for).map_err(|source| {
                 let _ = std::fs::remove_file(&tmp);
-                HookError::WriteArchive { path: tmp.clone(), source }
+                HookError::WriteArchive {
+                    path: tmp.clone(),
+                    source,
+                }
             })?;
             Ok((summary, path))
         })
@@ -117,5 +139,7 @@ impl Hook for BackupHook {
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, HookError> + Send + 'static,
 ) -> Result<T, HookError> {
-    tokio::task::spawn_blocking(work).await.unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))
 }

@@ -35,7 +35,10 @@ const STDERR_TAIL_LINES: usize = 5;
 impl CommandHook {
     /// A command hook called `name`.
     pub fn new(name: impl Into<String>, config: CommandConfig) -> Self {
-        Self { name: name.into(), config }
+        Self {
+            name: name.into(),
+            config,
+        }
     }
 }
 
@@ -51,13 +54,22 @@ impl Hook for CommandHook {
 
     async fn run(&self, ctx: &mut RunContext) -> Result<(), HookError> {
         let program = self.config.command[0].clone();
-        let fail = |reason: String| HookError::Command { program: program.clone(), reason };
+        let fail = |reason: String| HookError::Command {
+            program: program.clone(),
+            reason,
+        };
         let artifacts = ctx.artifact_dir(&self.name);
-        std::fs::create_dir_all(&artifacts).map_err(|source| HookError::Prepare { path: artifacts.clone(), source })?;
+        std::fs::create_dir_all(&artifacts).map_err(|source| HookError::Prepare {
+            path: artifacts.clone(),
+            source,
+        })?;
 
         let mut child = Command::new(&program)
             .args(&self.config.command[1..])
-            .current_dir(ctx.work_dir.join(self.config.cwd.clone().unwrap_or_default()))
+            .current_dir(
+                ctx.work_dir
+                    .join(self.config.cwd.clone().unwrap_or_default()),
+            )
             .env("HOOKRUN_RUN_ID", ctx.run_id.to_string())
             .env("HOOKRUN_KIND", ctx.kind.as_str())
             .env("HOOKRUN_VERSION", &ctx.version)
@@ -71,11 +83,21 @@ impl Hook for CommandHook {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| fail(format!("could not start: {e}")))?;
-        let pgid = child.id().and_then(|id| rustix::process::Pid::from_raw(id as i32));
+        let pgid = child
+            .id()
+            .and_then(|id| rustix::process::Pid::from_raw(id as i32));
 
         let hook = self.name.clone();
-        let stdout = tokio::spawn(log_lines(child.stdout.take().expect("piped"), hook.clone(), 0));
-        let stderr = tokio::spawn(log_lines(child.stderr.take().expect("piped"), hook, STDERR_TAIL_LINES));
+        let stdout = tokio::spawn(log_lines(
+            child.stdout.take().expect("piped"),
+            hook.clone(),
+            0,
+        ));
+        let stderr = tokio::spawn(log_lines(
+            child.stderr.take().expect("piped"),
+            hook,
+            STDERR_TAIL_LINES,
+        ));
 
         let status = tokio::select! {
             status = child.wait() => status.map_err(|e| fail(format!("could not be waited for: {e}")))?,
@@ -93,9 +115,15 @@ impl Hook for CommandHook {
         if status.success() {
             return Ok(());
         }
-        let code = status.code().map_or_else(|| "a signal".to_string(), |c| format!("status {c}"));
+        let code = status
+            .code()
+            .map_or_else(|| "a signal".to_string(), |c| format!("status {c}"));
         let tail = Vec::from(tail).join(" | ");
-        Err(fail(if tail.is_empty() { format!("exited with {code}") } else { format!("exited with {code}: {tail}") }))
+        Err(fail(if tail.is_empty() {
+            format!("exited with {code}")
+        } else {
+            format!("exited with {code}: {tail}")
+        }))
     }
 }
 

@@ -30,11 +30,17 @@ impl Hook for RecordHook {
     }
 
     async fn run(&self, ctx: &mut RunContext) -> Result<(), HookError> {
-        let failure = ctx.failure.as_ref().map(|f| format!("hook {}: {}", f.hook, f.message));
+        let failure = ctx
+            .failure
+            .as_ref()
+            .map(|f| format!("hook {}: {}", f.hook, f.message));
         let (status, error) = match (&ctx.archive, failure) {
             (_, Some(error)) => (BackupStatus::Failed, Some(error)),
             (Some(_), None) => (BackupStatus::Completed, None),
-            (None, None) => (BackupStatus::Failed, Some("no backup hook produced an archive before record".into())),
+            (None, None) => (
+                BackupStatus::Failed,
+                Some("no backup hook produced an archive before record".into()),
+            ),
         };
         let kind = ctx.kind.as_str();
         let id = ctx.catalog.insert_backup(&NewBackup {
@@ -46,7 +52,10 @@ impl Hook for RecordHook {
             archive: ctx.archive.as_ref(),
             created_at: ctx.archive.as_ref().map_or_else(Utc::now, |a| a.created_at),
         })?;
-        ctx.outputs.entry(self.name.clone()).or_default().insert("backup_id".into(), id.to_string());
+        ctx.outputs
+            .entry(self.name.clone())
+            .or_default()
+            .insert("backup_id".into(), id.to_string());
         Ok(())
     }
 }

@@ -72,7 +72,8 @@ pub struct BackupRow {
 }
 
 impl BackupRow {
-    const COLUMNS: &'static str = "id, run_id, type, version, status, error, path, size, sha256, file_count, \
+    const COLUMNS: &'static str =
+        "id, run_id, type, version, status, error, path, size, sha256, file_count, \
                                    entry_count, bytes, compression, created_at, duration_ms";
 
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
@@ -151,7 +152,10 @@ impl Catalog {
     pub fn backup_of_run(&self, run_id: i64) -> Result<Option<BackupRow>, CatalogError> {
         self.conn()
             .query_row(
-                &format!("SELECT {} FROM backups WHERE run_id = ?1 ORDER BY id DESC LIMIT 1", BackupRow::COLUMNS),
+                &format!(
+                    "SELECT {} FROM backups WHERE run_id = ?1 ORDER BY id DESC LIMIT 1",
+                    BackupRow::COLUMNS
+                ),
                 params![run_id],
                 BackupRow::from_row,
             )
@@ -171,7 +175,10 @@ impl Catalog {
             ))
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![filter.kind, filter.status.map(BackupStatus::as_str)], BackupRow::from_row)
+            .query_map(
+                params![filter.kind, filter.status.map(BackupStatus::as_str)],
+                BackupRow::from_row,
+            )
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }

@@ -64,15 +64,25 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Applies the migrations the file has not seen, each in its own transaction.
 pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), CatalogError> {
-    let sqlite = |source| CatalogError::Sqlite { path: path.to_path_buf(), source };
-    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(sqlite)?;
+    let sqlite = |source| CatalogError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    };
+    let found: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(sqlite)?;
     if found > SCHEMA_VERSION {
-        return Err(CatalogError::TooNew { path: path.to_path_buf(), found, known: SCHEMA_VERSION });
+        return Err(CatalogError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            known: SCHEMA_VERSION,
+        });
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = conn.transaction().map_err(sqlite)?;
         tx.execute_batch(sql).map_err(sqlite)?;
-        tx.pragma_update(None, "user_version", index as i64 + 1).map_err(sqlite)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)
+            .map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
     }
     Ok(())

@@ -21,15 +21,25 @@ pub use runs::{NewRun, RunRow, RunStatus};
 pub enum CatalogError {
     /// SQLite refused an operation.
     #[error("catalog {path}: {source}")]
-    Sqlite { path: PathBuf, source: rusqlite::Error },
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
 
     /// Its folder could not be created.
     #[error("catalog {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     /// A newer hookrun wrote it.
     #[error("catalog {path} has schema version {found}, newer than this hookrun knows ({known}); upgrade hookrun")]
-    TooNew { path: PathBuf, found: i64, known: i64 },
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
 }
 
 /// An open catalog. Shared between hooks behind an `Arc`; calls are serialized.
@@ -43,17 +53,28 @@ impl Catalog {
     /// Opens (creating if needed) the catalog at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, CatalogError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|source| CatalogError::Io { path: path.to_path_buf(), source })?;
+            std::fs::create_dir_all(parent).map_err(|source| CatalogError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         }
-        let sqlite = |source| CatalogError::Sqlite { path: path.to_path_buf(), source };
+        let sqlite = |source| CatalogError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
         let mut conn = Connection::open(path).map_err(sqlite)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(sqlite)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sqlite)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(sqlite)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(sqlite)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sqlite)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sqlite)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(sqlite)?;
         migrations::migrate(&mut conn, path)?;
-        Ok(Self { path: path.to_path_buf(), conn: Mutex::new(conn) })
+        Ok(Self {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        })
     }
 
     /// Where the catalog lives.
@@ -63,11 +84,16 @@ impl Catalog {
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (each write is one statement or transaction).
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn err(&self, source: rusqlite::Error) -> CatalogError {
-        CatalogError::Sqlite { path: self.path.clone(), source }
+        CatalogError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
     }
 }
 

@@ -76,7 +76,8 @@ pub struct RunRow {
 }
 
 impl RunRow {
-    const COLUMNS: &'static str = "id, kind, version, project, status, phase, started_at, finished_at, duration_ms, \
+    const COLUMNS: &'static str =
+        "id, kind, version, project, status, phase, started_at, finished_at, duration_ms, \
                                    error, pid, boot_id, storage_dir, staging_dir";
 
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
@@ -124,7 +125,10 @@ impl Catalog {
     /// Records the phase a run has reached (e.g. `hook backup`).
     pub fn set_phase(&self, run_id: i64, phase: &str) -> Result<(), CatalogError> {
         self.conn()
-            .execute("UPDATE runs SET phase = ?2 WHERE id = ?1", params![run_id, phase])
+            .execute(
+                "UPDATE runs SET phase = ?2 WHERE id = ?1",
+                params![run_id, phase],
+            )
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -150,7 +154,14 @@ impl Catalog {
             tx.execute(
                 "UPDATE backups SET status = 'failed', error = coalesce(error, ?2)
                  WHERE run_id = ?1 AND status = 'completed'",
-                params![run_id, format!("run {}: {}", status.as_str(), error.unwrap_or("no reason recorded"))],
+                params![
+                    run_id,
+                    format!(
+                        "run {}: {}",
+                        status.as_str(),
+                        error.unwrap_or("no reason recorded")
+                    )
+                ],
             )
             .map_err(|e| self.err(e))?;
         }
@@ -173,9 +184,14 @@ impl Catalog {
     pub fn unfinished_runs(&self) -> Result<Vec<RunRow>, CatalogError> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare(&format!("SELECT {} FROM runs WHERE status = 'running' ORDER BY id", RunRow::COLUMNS))
+            .prepare(&format!(
+                "SELECT {} FROM runs WHERE status = 'running' ORDER BY id",
+                RunRow::COLUMNS
+            ))
             .map_err(|e| self.err(e))?;
-        let rows = stmt.query_map([], RunRow::from_row).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], RunRow::from_row)
+            .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 }

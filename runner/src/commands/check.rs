@@ -14,10 +14,18 @@ pub fn check(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
             .iter()
             .map(|h| serde_json::json!({ "name": h.name, "kind": h.kind.label(), "when": h.when, "on_error": h.on_error }))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "ok": true, "hooks": hooks }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "ok": true, "hooks": hooks }))?
+        );
     } else {
         for hook in &config.hooks {
-            println!("ok  {:<16} {} (line {})", hook.name, hook.kind.label(), hook.line);
+            println!(
+                "ok  {:<16} {} (line {})",
+                hook.name,
+                hook.kind.label(),
+                hook.line
+            );
         }
         println!("{}: {} hooks ok", config.path.display(), config.hooks.len());
     }

@@ -9,25 +9,43 @@ use crate::config::{self, Check};
 use crate::exit::Exit;
 
 /// Lists backups, optionally of one type and status.
-pub fn list(config_path: &Path, kind: Option<String>, status: Option<String>, json: bool) -> anyhow::Result<Exit> {
+pub fn list(
+    config_path: &Path,
+    kind: Option<String>,
+    status: Option<String>,
+    json: bool,
+) -> anyhow::Result<Exit> {
     let config = config::load(config_path, Check::Shape)?;
-    let filter = BackupFilter { kind, status: status.as_deref().and_then(BackupStatus::parse) };
+    let filter = BackupFilter {
+        kind,
+        status: status.as_deref().and_then(BackupStatus::parse),
+    };
     let backups = if config.runner.catalog.exists() {
         Catalog::open(&config.runner.catalog)?.list_backups(&filter)?
     } else {
         Vec::new()
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "backups": backups }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "backups": backups }))?
+        );
         return Ok(Exit::Success);
     }
     if backups.is_empty() {
         println!("no backups");
         return Ok(Exit::Success);
     }
-    println!("{:>4}  {:<11}  {:<12}  {:<9}  {:<24}  {:>10}  FILE", "ID", "TYPE", "VERSION", "STATUS", "CREATED", "SIZE");
+    println!(
+        "{:>4}  {:<11}  {:<12}  {:<9}  {:<24}  {:>10}  FILE",
+        "ID", "TYPE", "VERSION", "STATUS", "CREATED", "SIZE"
+    );
     for b in backups {
-        let file = b.path.as_deref().and_then(|p| Path::new(p).file_name()).map(|f| f.to_string_lossy().into_owned());
+        let file = b
+            .path
+            .as_deref()
+            .and_then(|p| Path::new(p).file_name())
+            .map(|f| f.to_string_lossy().into_owned());
         println!(
             "{:>4}  {:<11}  {:<12}  {:<9}  {:<24}  {:>10}  {}",
             b.id,
@@ -35,7 +53,9 @@ pub fn list(config_path: &Path, kind: Option<String>, status: Option<String>, js
             b.version,
             b.status,
             b.created_at,
-            b.size.map(|s| human_bytes(s as u64)).unwrap_or_else(|| "-".into()),
+            b.size
+                .map(|s| human_bytes(s as u64))
+                .unwrap_or_else(|| "-".into()),
             file.unwrap_or_else(|| "-".into()),
         );
     }

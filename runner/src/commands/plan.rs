@@ -50,8 +50,12 @@ pub fn plan(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
             HookKind::Builtin(Builtin::Backup(backup)) => {
                 let mut sources = Vec::new();
                 for path in &backup.sources {
-                    let roots = resolve_sources(&config.runner.work_dir, std::slice::from_ref(path))?;
-                    sources.push(PlannedSource { path: path.clone(), stats: measure(&roots)? });
+                    let roots =
+                        resolve_sources(&config.runner.work_dir, std::slice::from_ref(path))?;
+                    sources.push(PlannedSource {
+                        path: path.clone(),
+                        stats: measure(&roots)?,
+                    });
                 }
                 let estimate: u64 = sources.iter().map(|s| s.stats.bytes).sum();
                 let need = (estimate as f64 * backup.min_free_factor).ceil() as u64;
@@ -78,27 +82,47 @@ pub fn plan(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
     }
 
     if json {
-        let doc = serde_json::json!({ "config": config.path, "runner": config.runner, "hooks": hooks });
+        let doc =
+            serde_json::json!({ "config": config.path, "runner": config.runner, "hooks": hooks });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(Exit::Success);
     }
     println!("config   {}", config.path.display());
     println!("work dir {}", config.runner.work_dir.display());
-    println!("storage  {} ({} free)", config.runner.storage_dir.display(), human_bytes(free));
+    println!(
+        "storage  {} ({} free)",
+        config.runner.storage_dir.display(),
+        human_bytes(free)
+    );
     println!("catalog  {}", config.runner.catalog.display());
     for (index, hook) in hooks.iter().enumerate() {
         let timeout = humantime::format_duration(std::time::Duration::from_secs(hook.timeout_secs));
-        let (when, on_error) = (format!("{:?}", hook.when).to_lowercase(), format!("{:?}", hook.on_error).to_lowercase());
-        println!("{:>2}. {:<16} {:<8} when={when} on_error={on_error} timeout={timeout}", index + 1, hook.name, hook.kind);
+        let (when, on_error) = (
+            format!("{:?}", hook.when).to_lowercase(),
+            format!("{:?}", hook.on_error).to_lowercase(),
+        );
+        println!(
+            "{:>2}. {:<16} {:<8} when={when} on_error={on_error} timeout={timeout}",
+            index + 1,
+            hook.name,
+            hook.kind
+        );
         if let Some(backup) = &hook.backup {
             for source in &backup.sources {
                 let (files, bytes) = (source.stats.files, human_bytes(source.stats.bytes));
-                println!("      source {:<24} {files:>8} files {bytes:>10}", source.path.display());
+                println!(
+                    "      source {:<24} {files:>8} files {bytes:>10}",
+                    source.path.display()
+                );
             }
             if backup.include_artifacts {
                 println!("      + the hooks' artifacts, under hooks/<name>/");
             }
-            let verdict = if backup.enough_space { "ok" } else { "NOT ENOUGH: the backup would fail" };
+            let verdict = if backup.enough_space {
+                "ok"
+            } else {
+                "NOT ENOUGH: the backup would fail"
+            };
             println!(
                 "      estimate {} at level {}; needs {} free: {verdict}",
                 human_bytes(backup.estimate_bytes),
@@ -112,5 +136,7 @@ pub fn plan(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
 
 /// `path` or its closest ancestor that exists (the storage dir may not exist before the first run).
 fn nearest_existing(path: &Path) -> &Path {
-    path.ancestors().find(|p| p.exists()).unwrap_or(Path::new("/"))
+    path.ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"))
 }

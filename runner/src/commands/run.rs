@@ -20,9 +20,16 @@ use crate::report::RunReport;
 use crate::{chain, executor};
 
 /// Runs the configured chain as a `kind` run of `version`.
-pub async fn run(config_path: &Path, kind: RunKind, version: Option<String>, json: bool) -> anyhow::Result<Exit> {
+pub async fn run(
+    config_path: &Path,
+    kind: RunKind,
+    version: Option<String>,
+    json: bool,
+) -> anyhow::Result<Exit> {
     let config = config::load(config_path, Check::Full)?;
-    let version = version.or_else(|| config.runner.version.clone()).unwrap_or_else(|| "unknown".to_string());
+    let version = version
+        .or_else(|| config.runner.version.clone())
+        .unwrap_or_else(|| "unknown".to_string());
     if version.trim().is_empty() {
         return Err(UsageError("--version must not be empty".to_string()).into());
     }
@@ -33,9 +40,11 @@ pub async fn run(config_path: &Path, kind: RunKind, version: Option<String>, jso
 
     let started_at = Utc::now();
     let clock = Instant::now();
-    let staging_dir = storage_dir
-        .join(".staging")
-        .join(format!("{}-{}", started_at.format("%Y%m%dT%H%M%S%.3f"), std::process::id()));
+    let staging_dir = storage_dir.join(".staging").join(format!(
+        "{}-{}",
+        started_at.format("%Y%m%dT%H%M%S%.3f"),
+        std::process::id()
+    ));
     let run_id = catalog.begin_run(&NewRun {
         kind: kind.as_str().to_string(),
         version: version.clone(),
@@ -64,7 +73,13 @@ pub async fn run(config_path: &Path, kind: RunKind, version: Option<String>, jso
     };
     if let Err(e) = std::fs::create_dir_all(ctx.artifacts_root()) {
         let error = format!("cannot create staging dir {}: {e}", staging_dir.display());
-        catalog.finish_run(run_id, RunStatus::Failed, Some(&error), Utc::now(), clock.elapsed().as_millis() as u64)?;
+        catalog.finish_run(
+            run_id,
+            RunStatus::Failed,
+            Some(&error),
+            Utc::now(),
+            clock.elapsed().as_millis() as u64,
+        )?;
         anyhow::bail!(error);
     }
 
@@ -81,11 +96,22 @@ pub async fn run(config_path: &Path, kind: RunKind, version: Option<String>, jso
     if let Err(e) = std::fs::remove_dir_all(&staging_dir) {
         tracing::warn!("cannot remove staging dir {}: {e}", staging_dir.display());
     }
-    let error = outcome.failure.as_ref().map(|f| format!("hook {}: {}", f.hook, f.message));
-    let status = if error.is_none() { RunStatus::Completed } else { RunStatus::Failed };
+    let error = outcome
+        .failure
+        .as_ref()
+        .map(|f| format!("hook {}: {}", f.hook, f.message));
+    let status = if error.is_none() {
+        RunStatus::Completed
+    } else {
+        RunStatus::Failed
+    };
     let duration_ms = clock.elapsed().as_millis() as u64;
     catalog.finish_run(run_id, status, error.as_deref(), Utc::now(), duration_ms)?;
-    let exit = if error.is_none() { Exit::Success } else { Exit::Failed };
+    let exit = if error.is_none() {
+        Exit::Success
+    } else {
+        Exit::Failed
+    };
 
     let report = RunReport {
         run_id,
@@ -109,5 +135,7 @@ pub async fn run(config_path: &Path, kind: RunKind, version: Option<String>, jso
 
 /// This boot's id: a pid recorded in the journal means something only within the boot that wrote it.
 fn boot_id() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
 }

@@ -10,7 +10,12 @@ use crate::exit::{Exit, UsageError};
 /// Shows backup `id`.
 pub fn show(config_path: &Path, id: i64, json: bool) -> anyhow::Result<Exit> {
     let config = config::load(config_path, Check::Shape)?;
-    let missing = || UsageError(format!("no backup with id {id} in {}", config.runner.catalog.display()));
+    let missing = || {
+        UsageError(format!(
+            "no backup with id {id} in {}",
+            config.runner.catalog.display()
+        ))
+    };
     if !config.runner.catalog.exists() {
         return Err(missing().into());
     }
@@ -32,19 +37,36 @@ pub fn show(config_path: &Path, id: i64, json: bool) -> anyhow::Result<Exit> {
     let value = serde_json::to_value(&backup)?;
     for (key, value) in value.as_object().into_iter().flatten() {
         if !value.is_null() {
-            println!("{key:<12} {}", value.as_str().map_or_else(|| value.to_string(), str::to_string));
+            println!(
+                "{key:<12} {}",
+                value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_string)
+            );
         }
     }
     if let Some(run) = run {
-        println!("run          {} ({}, {}, started {})", run.id, run.kind, run.status.as_str(), run.started_at);
+        println!(
+            "run          {} ({}, {}, started {})",
+            run.id,
+            run.kind,
+            run.status.as_str(),
+            run.started_at
+        );
         if let Some(error) = run.error {
             println!("run error    {error}");
         }
     }
     for hook in hooks {
-        let took = hook.duration_ms.map(|ms| format!(" {ms} ms")).unwrap_or_default();
+        let took = hook
+            .duration_ms
+            .map(|ms| format!(" {ms} ms"))
+            .unwrap_or_default();
         let error = hook.error.map(|e| format!(": {e}")).unwrap_or_default();
-        println!("  {:>2} {:<16} {:<10} {}{took}{error}", hook.seq, hook.name, hook.hook_type, hook.status);
+        println!(
+            "  {:>2} {:<16} {:<10} {}{took}{error}",
+            hook.seq, hook.name, hook.hook_type, hook.status
+        );
     }
     Ok(Exit::Success)
 }

@@ -19,7 +19,12 @@ pub const KNOWN: &[&str] = &["backup", "record", "command"];
 const COMING: &[&str] = &["stop", "start"];
 
 /// Turns `builtin = "<kind>"` and its config into a typed built-in.
-pub fn parse(kind: &Spanned<String>, mut fields: Fields, work_dir: &Path, check: Check) -> Result<Builtin, SpanError> {
+pub fn parse(
+    kind: &Spanned<String>,
+    mut fields: Fields,
+    work_dir: &Path,
+    check: Check,
+) -> Result<Builtin, SpanError> {
     match kind.get_ref().as_str() {
         "backup" => backup(fields, work_dir, check).map(Builtin::Backup),
         "record" => fields.finish("record", &[]).map(|()| Builtin::Record),
@@ -58,32 +63,55 @@ pub fn default_when(kind: &str) -> When {
 
 fn backup(mut fields: Fields, work_dir: &Path, check: Check) -> Result<BackupConfig, SpanError> {
     let defaults = BackupConfig::default();
-    let sources = fields.require::<Vec<PathBuf>>("sources", "files and folders under the work dir")?;
+    let sources =
+        fields.require::<Vec<PathBuf>>("sources", "files and folders under the work dir")?;
     if check == Check::Full {
         check_sources(&sources, work_dir)?;
     }
     let compression_level = match fields.take::<u32>("compression_level")? {
         Some(level) if *level.get_ref() > 9 => {
-            return Err(SpanError::new(level.span(), "`compression_level` must be 0–9"));
+            return Err(SpanError::new(
+                level.span(),
+                "`compression_level` must be 0–9",
+            ));
         }
         Some(level) => level.into_inner(),
         None => defaults.compression_level,
     };
     let min_free_factor = match fields.take::<f64>("min_free_factor")? {
         Some(factor) if !(factor.get_ref().is_finite() && *factor.get_ref() >= 0.0) => {
-            return Err(SpanError::new(factor.span(), "`min_free_factor` must be a number ≥ 0 (0 turns the check off)"));
+            return Err(SpanError::new(
+                factor.span(),
+                "`min_free_factor` must be a number ≥ 0 (0 turns the check off)",
+            ));
         }
         Some(factor) => factor.into_inner(),
         None => defaults.min_free_factor,
     };
-    let include_artifacts =
-        fields.take::<bool>("include_artifacts")?.map_or(defaults.include_artifacts, Spanned::into_inner);
-    fields.finish("backup", &["sources", "compression_level", "min_free_factor", "include_artifacts"])?;
-    Ok(BackupConfig { sources: sources.into_inner(), compression_level, min_free_factor, include_artifacts })
+    let include_artifacts = fields
+        .take::<bool>("include_artifacts")?
+        .map_or(defaults.include_artifacts, Spanned::into_inner);
+    fields.finish(
+        "backup",
+        &[
+            "sources",
+            "compression_level",
+            "min_free_factor",
+            "include_artifacts",
+        ],
+    )?;
+    Ok(BackupConfig {
+        sources: sources.into_inner(),
+        compression_level,
+        min_free_factor,
+        include_artifacts,
+    })
 }
 
 /// Every source must exist under the work dir when the file is loaded: a typo must not become a silent gap.
 fn check_sources(sources: &Spanned<Vec<PathBuf>>, work_dir: &Path) -> Result<(), SpanError> {
     let span: Range<usize> = sources.span();
-    resolve_sources(work_dir, sources.get_ref()).map(drop).map_err(|e| SpanError::new(span, e.to_string()))
+    resolve_sources(work_dir, sources.get_ref())
+        .map(drop)
+        .map_err(|e| SpanError::new(span, e.to_string()))
 }

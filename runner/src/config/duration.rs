@@ -28,8 +28,11 @@ impl Visitor<'_> for DurationVisitor {
     }
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<HumanDuration, E> {
-        let duration = humantime::parse_duration(s.trim())
-            .map_err(|e| E::custom(format!("invalid duration \"{s}\": {e}; write e.g. \"30s\", \"5m\" or \"1h\"")))?;
+        let duration = humantime::parse_duration(s.trim()).map_err(|e| {
+            E::custom(format!(
+                "invalid duration \"{s}\": {e}; write e.g. \"30s\", \"5m\" or \"1h\""
+            ))
+        })?;
         if duration.is_zero() {
             return Err(E::custom("a duration must be greater than zero"));
         }
@@ -60,8 +63,14 @@ mod tests {
 
     #[test]
     fn durations_need_a_unit() {
-        assert_eq!(toml::from_str::<Doc>("t = \"90s\"").unwrap().t.0, Duration::from_secs(90));
-        assert_eq!(toml::from_str::<Doc>("t = \"1h 30m\"").unwrap().t.0, Duration::from_secs(5400));
+        assert_eq!(
+            toml::from_str::<Doc>("t = \"90s\"").unwrap().t.0,
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            toml::from_str::<Doc>("t = \"1h 30m\"").unwrap().t.0,
+            Duration::from_secs(5400)
+        );
         let err = toml::from_str::<Doc>("t = 30").unwrap_err();
         assert!(err.message().contains("needs a unit"), "{err}");
         assert!(toml::from_str::<Doc>("t = \"soon\"").is_err());

@@ -67,7 +67,10 @@ pub enum Check {
 
 /// Reads and validates the file at `path`.
 pub fn load(path: &Path, check: Check) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
     parse(&text, path, check)
 }
 
@@ -75,20 +78,39 @@ pub fn load(path: &Path, check: Check) -> Result<Config, ConfigError> {
 pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigError> {
     let at = |span: Range<usize>, message: String| {
         let (line, column) = line_column(text, span.start);
-        ConfigError::At { file: path.to_path_buf(), line, column, message }
+        ConfigError::At {
+            file: path.to_path_buf(),
+            line,
+            column,
+            message,
+        }
     };
-    let raw: RawFile = toml::from_str(text).map_err(|e| at(e.span().unwrap_or(0..0), e.message().to_string()))?;
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
+        at(
+            e.span().unwrap_or(0..0),
+            e.message().trim().replace('\n', "; "),
+        )
+    })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+    let base = if base.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base
+    };
     let base = std::path::absolute(&base).unwrap_or(base);
 
     let runner = raw.runner.into_inner();
     let work_dir = base.join(runner.work_dir.get_ref());
     if !work_dir.is_dir() {
-        return Err(at(runner.work_dir.span(), format!("work_dir {} is not a folder", work_dir.display())));
+        return Err(at(
+            runner.work_dir.span(),
+            format!("work_dir {} is not a folder", work_dir.display()),
+        ));
     }
     let storage_dir = base.join(runner.storage_dir.get_ref());
-    let catalog = runner.catalog.map_or_else(|| storage_dir.join("catalog.db"), |c| base.join(c));
+    let catalog = runner
+        .catalog
+        .map_or_else(|| storage_dir.join("catalog.db"), |c| base.join(c));
     let default_timeout = runner.defaults.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0);
 
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -100,7 +122,10 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
         let name = hook.name.get_ref().clone();
         check_name(&hook.name).map_err(err)?;
         if let Some(first_line) = seen.insert(name.clone(), line_column(text, hook_span.start).0) {
-            return Err(at(hook.name.span(), format!("duplicate hook name `{name}` (first used on line {first_line})")));
+            return Err(at(
+                hook.name.span(),
+                format!("duplicate hook name `{name}` (first used on line {first_line})"),
+            ));
         }
         let fields = Fields::new(hook.config, hook_span.clone());
         let (kind, default_when) = match (hook.builtin, hook.wasm) {
@@ -112,18 +137,28 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
             (None, Some(module)) => {
                 let file = base.join(module.get_ref());
                 if check == Check::Full && !file.is_file() {
-                    return Err(at(module.span(), format!("WASM module {} not found", file.display())));
+                    return Err(at(
+                        module.span(),
+                        format!("WASM module {} not found", file.display()),
+                    ));
                 }
                 return Err(at(
                     module.span(),
-                    "WASM hooks are not supported by this build of hookrun yet; use a built-in".to_string(),
+                    "WASM hooks are not supported by this build of hookrun yet; use a built-in"
+                        .to_string(),
                 ));
             }
             (Some(_), Some(module)) => {
-                return Err(at(module.span(), format!("hook `{name}` sets both `builtin` and `wasm`; choose one")));
+                return Err(at(
+                    module.span(),
+                    format!("hook `{name}` sets both `builtin` and `wasm`; choose one"),
+                ));
             }
             (None, None) => {
-                return Err(at(hook.name.span(), format!("hook `{name}` needs `builtin = \"...\"` or `wasm = \"...\"`")));
+                return Err(at(
+                    hook.name.span(),
+                    format!("hook `{name}` needs `builtin = \"...\"` or `wasm = \"...\"`"),
+                ));
             }
         };
         hooks.push(HookSpec {
@@ -138,7 +173,13 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
 
     Ok(Config {
         path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
-        runner: RunnerConfig { project: runner.project, work_dir, storage_dir, catalog, version: runner.version },
+        runner: RunnerConfig {
+            project: runner.project,
+            work_dir,
+            storage_dir,
+            catalog,
+            version: runner.version,
+        },
         hooks,
     })
 }
@@ -147,13 +188,19 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
 fn check_name(name: &Spanned<String>) -> Result<(), SpanError> {
     let ok = !name.get_ref().is_empty()
         && name.get_ref().len() <= 64
-        && name.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && name
+            .get_ref()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {
         Err(SpanError::new(
             name.span(),
-            format!("hook name `{}` must be 1–64 letters, digits, `-` or `_`", name.get_ref()),
+            format!(
+                "hook name `{}` must be 1–64 letters, digits, `-` or `_`",
+                name.get_ref()
+            ),
         ))
     }
 }

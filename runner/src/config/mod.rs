@@ -103,8 +103,16 @@ impl HookKind {
 pub enum ConfigError {
     /// The file could not be read.
     #[error("{}: {source}", file.display())]
-    Read { file: PathBuf, source: std::io::Error },
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
     /// Something in the file is wrong.
     #[error("{}:{line}:{column}: {message}", file.display())]
-    At { file: PathBuf, line: usize, column: usize, message: String },
+    At {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
 }

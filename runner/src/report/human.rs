@@ -36,16 +36,30 @@ impl HumanReporter {
     pub fn summary(&self, report: &RunReport) {
         if let Some(backup) = &report.backup {
             let place = backup.path.as_deref().unwrap_or("(no archive)");
-            let size = backup.size.map(|s| human_bytes(s as u64)).unwrap_or_default();
-            self.line(format!("backup {} {}: {place} {size}", backup.id, backup.status));
+            let size = backup
+                .size
+                .map(|s| human_bytes(s as u64))
+                .unwrap_or_default();
+            self.line(format!(
+                "backup {} {}: {place} {size}",
+                backup.id, backup.status
+            ));
             if let Some(sha) = &backup.sha256 {
-                self.line(format!("  sha256 {sha}, {} files", backup.file_count.unwrap_or(0)));
+                self.line(format!(
+                    "  sha256 {sha}, {} files",
+                    backup.file_count.unwrap_or(0)
+                ));
             }
         }
-        let took = humantime::format_duration(Duration::from_millis(report.duration_ms - report.duration_ms % 10));
+        let took = humantime::format_duration(Duration::from_millis(
+            report.duration_ms - report.duration_ms % 10,
+        ));
         match &report.error {
             None => self.line(format!("run {} {} in {took}", report.run_id, report.status)),
-            Some(error) => self.line(format!("run {} {} in {took}: {error}", report.run_id, report.status)),
+            Some(error) => self.line(format!(
+                "run {} {} in {took}: {error}",
+                report.run_id, report.status
+            )),
         }
     }
 }
@@ -53,35 +67,52 @@ impl HumanReporter {
 impl EventSink for HumanReporter {
     fn emit(&self, event: &Event) {
         match event {
-            Event::PreflightFailed { hook, error } => self.line(format!("! preflight of {hook} failed: {error}")),
+            Event::PreflightFailed { hook, error } => {
+                self.line(format!("! preflight of {hook} failed: {error}"))
+            }
             Event::HookStarted { .. } => {}
-            Event::HookSkipped { name, kind, reason, .. } => self.line(format!("- {name} ({kind}) skipped: {reason}")),
-            Event::HookFinished { name, kind, outcome, elapsed, .. } => {
+            Event::HookSkipped {
+                name, kind, reason, ..
+            } => self.line(format!("- {name} ({kind}) skipped: {reason}")),
+            Event::HookFinished {
+                name,
+                kind,
+                outcome,
+                elapsed,
+                ..
+            } => {
                 self.finish_bar();
                 let took = format!("{:.2}s", elapsed.as_secs_f64());
                 self.line(match outcome {
                     Outcome::Completed => format!("✓ {name} ({kind}) {took}"),
                     Outcome::Failed { error } => format!("✗ {name} ({kind}) {took}: {error}"),
-                    Outcome::Continued { error } => format!("~ {name} ({kind}) {took}: {error} (on_error = continue)"),
+                    Outcome::Continued { error } => {
+                        format!("~ {name} ({kind}) {took}: {error} (on_error = continue)")
+                    }
                 });
             }
             Event::Progress(progress) => {
                 let mut bar = self.bar.lock().unwrap_or_else(|p| p.into_inner());
                 let bar = bar.get_or_insert_with(|| {
-                    let bar = ProgressBar::with_draw_target(Some(progress.total), ProgressDrawTarget::stderr());
+                    let bar = ProgressBar::with_draw_target(
+                        Some(progress.total),
+                        ProgressDrawTarget::stderr(),
+                    );
                     bar.set_style(
-                        ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-                            .expect("valid template")
-                            .progress_chars("=> "),
+                        ProgressStyle::with_template(
+                            "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                        )
+                        .expect("valid template")
+                        .progress_chars("=> "),
                     );
                     bar.set_prefix(progress.hook.clone());
                     bar
                 });
                 bar.set_position(progress.done);
             }
-            Event::Interrupted { signal } => {
-                self.line(format!("! {signal}: stopping the current hook, then running the failure/always hooks"))
-            }
+            Event::Interrupted { signal } => self.line(format!(
+                "! {signal}: stopping the current hook, then running the failure/always hooks"
+            )),
         }
     }
 }
