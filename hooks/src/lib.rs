@@ -6,6 +6,7 @@ pub mod builtin;
 pub mod catalog;
 pub mod context;
 pub mod error;
+pub mod exec;
 pub mod hook;
 pub mod progress;
 pub mod size;
