@@ -72,10 +72,7 @@ fn hooks_run_in_order_and_when_and_on_error_decide_what_runs_after_a_failure() {
         ("always", "completed"),
         ("record", "completed"),
     ];
-    let expect: Vec<(String, String)> = expect
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
+    let expect: Vec<(String, String)> = expect.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
     assert_eq!(statuses, expect);
     assert_eq!(report["status"], "failed");
     assert!(report["error"]
@@ -96,13 +93,7 @@ fn hooks_run_in_order_and_when_and_on_error_decide_what_runs_after_a_failure() {
 #[test]
 fn a_continued_failure_does_not_fail_the_run() {
     let sandbox = Sandbox::new();
-    sandbox.config(
-        &[
-            step("flaky", 3, "on_error = \"continue\""),
-            step("next", 0, ""),
-        ]
-        .concat(),
-    );
+    sandbox.config(&[step("flaky", 3, "on_error = \"continue\""), step("next", 0, "")].concat());
 
     let run = sandbox.run(&["backup", "--json"]);
 
@@ -126,26 +117,13 @@ fn a_hook_that_outlives_its_timeout_is_stopped_with_its_children_and_the_chain_g
     let report = run.json();
     assert_eq!(report["hooks"][0]["status"], "failed");
     assert_eq!(report["hooks"][0]["error"], "timed out after 1s");
-    assert_eq!(
-        log(&sandbox),
-        ["cleanup"],
-        "the always hook ran after the timeout"
-    );
+    assert_eq!(log(&sandbox), ["cleanup"], "the always hook ran after the timeout");
     let child: i32 = std::fs::read_to_string(sandbox.path().join("child.pid"))
         .unwrap()
         .trim()
         .parse()
         .unwrap();
     let state = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
-    let gone = state.is_empty()
-        || state
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z');
-    assert!(
-        gone,
-        "the hook's child process {child} was killed with it: {state}"
-    );
+    let gone = state.is_empty() || state.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z');
+    assert!(gone, "the hook's child process {child} was killed with it: {state}");
 }

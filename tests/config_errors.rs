@@ -12,11 +12,7 @@ fn error_for(text: &str) -> String {
     sandbox.raw_config(text);
     for args in [&["hooks", "check"][..], &["pre-upgrade", "--version", "1"]] {
         let run = sandbox.run(args);
-        assert_eq!(
-            run.code, 2,
-            "{args:?} exits 2 on a bad config\nstderr:\n{}",
-            run.stderr
-        );
+        assert_eq!(run.code, 2, "{args:?} exits 2 on a bad config\nstderr:\n{}", run.stderr);
         assert!(!sandbox.storage().exists(), "{args:?} touched nothing");
     }
     let run = sandbox.run(&["hooks", "check"]);
@@ -27,9 +23,7 @@ fn error_for(text: &str) -> String {
         .expect("an error line")
         .to_string();
     let file = sandbox.config_path().display().to_string();
-    line.strip_prefix("hookrun: ")
-        .unwrap()
-        .replace(&file, "hooks.toml")
+    line.strip_prefix("hookrun: ").unwrap().replace(&file, "hooks.toml")
 }
 
 fn assert_error(text: &str, location: &str, message: &str) {
@@ -43,8 +37,7 @@ fn assert_error(text: &str, location: &str, message: &str) {
 
 #[test]
 fn an_unknown_key_in_a_hook_is_pointed_at() {
-    let text =
-        format!("{RUNNER}\n[[hook]]\nname = \"b\"\nbuiltin = \"record\"\ntiemout = \"1s\"\n");
+    let text = format!("{RUNNER}\n[[hook]]\nname = \"b\"\nbuiltin = \"record\"\ntiemout = \"1s\"\n");
     assert_error(&text, "8:1", "unknown field `tiemout`");
 }
 
@@ -59,22 +52,14 @@ fn an_unknown_key_in_a_builtin_config_is_pointed_at() {
     let text = format!(
         "{RUNNER}\n[[hook]]\nname = \"b\"\nbuiltin = \"backup\"\n[hook.config]\nsources = [\"data\"]\ncompresion_level = 3\n"
     );
-    assert_error(
-        &text,
-        "10:1",
-        "unknown config key `compresion_level` for `backup`",
-    );
+    assert_error(&text, "10:1", "unknown config key `compresion_level` for `backup`");
 }
 
 #[test]
 fn duplicate_hook_names_are_refused() {
     let hook = "[[hook]]\nname = \"same\"\nbuiltin = \"record\"\n";
     let text = format!("{RUNNER}\n{hook}\n{hook}");
-    assert_error(
-        &text,
-        "10:8",
-        "duplicate hook name `same` (first used on line 5)",
-    );
+    assert_error(&text, "10:8", "duplicate hook name `same` (first used on line 5)");
 }
 
 #[test]
@@ -101,7 +86,9 @@ fn a_duration_that_is_not_one_is_refused() {
 
 #[test]
 fn a_missing_source_is_refused() {
-    let text = format!("{RUNNER}\n[[hook]]\nname = \"b\"\nbuiltin = \"backup\"\nconfig = {{ sources = [\"data\", \"dta\"] }}\n");
+    let text = format!(
+        "{RUNNER}\n[[hook]]\nname = \"b\"\nbuiltin = \"backup\"\nconfig = {{ sources = [\"data\", \"dta\"] }}\n"
+    );
     assert_error(&text, "8:22", "source dta: not found under the work dir");
 }
 
@@ -119,8 +106,7 @@ fn a_missing_work_dir_is_refused() {
 
 #[test]
 fn a_bad_when_is_refused() {
-    let text =
-        format!("{RUNNER}\n[[hook]]\nname = \"b\"\nbuiltin = \"record\"\nwhen = \"sometimes\"\n");
+    let text = format!("{RUNNER}\n[[hook]]\nname = \"b\"\nbuiltin = \"record\"\nwhen = \"sometimes\"\n");
     assert_error(&text, "8:8", "unknown variant `sometimes`");
 }
 

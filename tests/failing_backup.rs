@@ -20,18 +20,12 @@ builtin = "record"
 "#;
 
 fn chain(timeout: &str, extra: &str) -> String {
-    CHAIN
-        .replace("{timeout}", timeout)
-        .replace("{extra}", extra)
+    CHAIN.replace("{timeout}", timeout).replace("{extra}", extra)
 }
 
 /// Asserts the aftermath every failed backup must have.
 fn assert_failed_cleanly(sandbox: &Sandbox, run: &hookrun_e2e::Run, error_contains: &str) {
-    assert_eq!(
-        run.code, 1,
-        "stdout:\n{}\nstderr:\n{}",
-        run.stdout, run.stderr
-    );
+    assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     assert!(
         sandbox.archives().is_empty(),
         "no archive: {:?}",
@@ -69,10 +63,7 @@ fn an_unreadable_source_fails_the_backup_and_names_the_file() {
     let mut command = sandbox.command(&["backup"]);
     unsafe {
         command.pre_exec(|| {
-            for cap in [
-                1, /* CAP_DAC_OVERRIDE */
-                2, /* CAP_DAC_READ_SEARCH */
-            ] {
+            for cap in [1 /* CAP_DAC_OVERRIDE */, 2 /* CAP_DAC_READ_SEARCH */] {
                 if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
@@ -118,11 +109,7 @@ fn the_free_space_preflight_refuses_before_anything_is_written() {
     let run = sandbox.run(&["backup"]);
 
     assert_failed_cleanly(&sandbox, &run, "not enough free space");
-    assert!(
-        run.stdout.contains("! preflight of backup failed"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains("! preflight of backup failed"), "{}", run.stdout);
     let hooks: Vec<(String, String)> = {
         let catalog = sandbox.catalog();
         let mut stmt = catalog

@@ -8,6 +8,9 @@ use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
+#[path = "docker_env.rs"]
+pub mod docker;
+
 /// The `hookrun` binary of this workspace, built (once per test process) in the same profile as the tests.
 pub fn hookrun_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
@@ -23,8 +26,7 @@ pub fn hookrun_bin() -> &'static Path {
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building hookrun failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| workspace.join("target"), PathBuf::from);
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace.join("target"), PathBuf::from);
         target.join("debug").join("hookrun")
     })
 }
@@ -176,16 +178,10 @@ impl Sandbox {
     /// Storage entries that are neither archives, the staging folder nor catalog files: what a failed run
     /// must not leave behind.
     pub fn leftovers(&self) -> Vec<String> {
-        let mut left: Vec<String> = self
-            .storage_files()
-            .into_iter()
-            .filter(|n| n != ".staging")
-            .collect();
+        let mut left: Vec<String> = self.storage_files().into_iter().filter(|n| n != ".staging").collect();
         let staging = self.storage().join(".staging");
         if let Ok(entries) = std::fs::read_dir(&staging) {
-            left.extend(
-                entries.map(|e| format!(".staging/{}", e.unwrap().file_name().to_string_lossy())),
-            );
+            left.extend(entries.map(|e| format!(".staging/{}", e.unwrap().file_name().to_string_lossy())));
         }
         left
     }
@@ -201,11 +197,7 @@ pub fn sha256_file(path: &Path) -> String {
 
 /// Runs a shell command line and returns its stdout, failing the test when it fails.
 pub fn sh(script: &str) -> String {
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .output()
-        .expect("sh runs");
+    let output = Command::new("sh").arg("-c").arg(script).output().expect("sh runs");
     assert!(
         output.status.success(),
         "`{script}` failed: {}",
@@ -254,19 +246,12 @@ pub fn tree_manifest(root: &Path) -> std::collections::BTreeMap<PathBuf, String>
             let relative = path.strip_prefix(root).unwrap().to_path_buf();
             let mode = meta.mode() & 0o7777;
             let description = if meta.file_type().is_symlink() {
-                format!(
-                    "symlink -> {}",
-                    std::fs::read_link(&path).unwrap().display()
-                )
+                format!("symlink -> {}", std::fs::read_link(&path).unwrap().display())
             } else if meta.is_dir() {
                 stack.push(path.clone());
                 format!("dir {mode:o} mtime {}", meta.mtime())
             } else {
-                format!(
-                    "file {mode:o} mtime {} sha256 {}",
-                    meta.mtime(),
-                    sha256_file(&path)
-                )
+                format!("file {mode:o} mtime {} sha256 {}", meta.mtime(), sha256_file(&path))
             };
             manifest.insert(relative, description);
         }

@@ -54,8 +54,5 @@ fn an_error_is_json_too_when_json_was_asked_for() {
     assert_eq!(run.code, 2);
     let doc = run.json();
     assert_eq!(doc["exit_code"], 2);
-    assert!(doc["error"]
-        .as_str()
-        .unwrap()
-        .contains("no backup with id 42"));
+    assert!(doc["error"].as_str().unwrap().contains("no backup with id 42"));
 }

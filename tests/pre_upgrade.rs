@@ -7,16 +7,10 @@ fn deployment() -> Sandbox {
     let sandbox = Sandbox::new();
     sandbox.file(
         "data/db/table.dat",
-        &(0..200_000u32)
-            .flat_map(|i| i.to_le_bytes())
-            .collect::<Vec<_>>(),
+        &(0..200_000u32).flat_map(|i| i.to_le_bytes()).collect::<Vec<_>>(),
         0o640,
     );
-    sandbox.file(
-        "data/uploads/photo one.jpg",
-        b"\xff\xd8 not really a jpeg",
-        0o644,
-    );
+    sandbox.file("data/uploads/photo one.jpg", b"\xff\xd8 not really a jpeg", 0o644);
     sandbox.file("data/uploads/ünïcödé.txt", b"utf-8 name", 0o600);
     sandbox.file(
         &format!("data/uploads/{}", "x".repeat(200)),
@@ -26,8 +20,7 @@ fn deployment() -> Sandbox {
     sandbox.file("config/run.sh", b"#!/bin/sh\necho hi\n", 0o755);
     std::fs::create_dir_all(sandbox.work().join("data/empty/nested-empty")).unwrap();
     std::os::unix::fs::symlink("db/table.dat", sandbox.work().join("data/current")).unwrap();
-    std::os::unix::fs::symlink("/nonexistent/target", sandbox.work().join("data/dangling"))
-        .unwrap();
+    std::os::unix::fs::symlink("/nonexistent/target", sandbox.work().join("data/dangling")).unwrap();
     sandbox.config(
         r#"
 [[hook]]
@@ -50,32 +43,17 @@ fn pre_upgrade_writes_a_named_recorded_archive_that_tar_restores_exactly() {
 
     let run = sandbox.run(&["pre-upgrade", "--version", "1.2.3"]);
 
-    assert_eq!(
-        run.code, 0,
-        "stdout:\n{}\nstderr:\n{}",
-        run.stdout, run.stderr
-    );
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     let archives = sandbox.archives();
-    assert_eq!(
-        archives.len(),
-        1,
-        "one archive: {:?}",
-        sandbox.storage_files()
-    );
-    let name = archives[0]
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
+    assert_eq!(archives.len(), 1, "one archive: {:?}", sandbox.storage_files());
+    let name = archives[0].file_name().unwrap().to_string_lossy().into_owned();
     let stamp = name
         .strip_prefix("backup_pre-upgrade_v1.2.3_")
         .and_then(|s| s.strip_suffix(".tar.gz"));
     let stamp = stamp.unwrap_or_else(|| panic!("seed naming: {name}"));
     assert_eq!(stamp.len(), "2023-12-01_14-30-25".len(), "{name}");
     assert!(
-        stamp
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == '-' || c == '_'),
+        stamp.chars().all(|c| c.is_ascii_digit() || c == '-' || c == '_'),
         "{name}"
     );
 
@@ -102,10 +80,7 @@ fn pre_upgrade_writes_a_named_recorded_archive_that_tar_restores_exactly() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!(
-        (kind.as_str(), run_status.as_str()),
-        ("pre-upgrade", "completed")
-    );
+    assert_eq!((kind.as_str(), run_status.as_str()), ("pre-upgrade", "completed"));
 
     let restored = sandbox.path().join("restored");
     std::fs::create_dir(&restored).unwrap();
@@ -136,10 +111,7 @@ fn archives_are_not_world_readable_and_leave_nothing_else_in_storage() {
         .unwrap()
         .to_string_lossy()
         .starts_with("backup_manual_v7_"));
-    assert_eq!(
-        std::fs::metadata(archive).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
+    assert_eq!(std::fs::metadata(archive).unwrap().permissions().mode() & 0o777, 0o600);
     assert_eq!(
         sandbox
             .leftovers()
@@ -159,17 +131,10 @@ fn two_runs_in_the_same_second_give_two_archives() {
         assert_eq!(sandbox.run(&["backup", "--version", "1"]).code, 0);
         assert_eq!(sandbox.run(&["backup", "--version", "1"]).code, 0);
         let archives = sandbox.archives();
-        assert_eq!(
-            archives.len(),
-            before + 2,
-            "every run keeps its own archive"
-        );
+        assert_eq!(archives.len(), before + 2, "every run keeps its own archive");
         let stamps: Vec<String> = archives[before..]
             .iter()
-            .map(|a| {
-                a.file_name().unwrap().to_string_lossy()["backup_manual_v1_".len()..][..19]
-                    .to_string()
-            })
+            .map(|a| a.file_name().unwrap().to_string_lossy()["backup_manual_v1_".len()..][..19].to_string())
             .collect();
         if stamps[0] == stamps[1] {
             let names: Vec<_> = archives[before..]
@@ -177,9 +142,7 @@ fn two_runs_in_the_same_second_give_two_archives() {
                 .map(|a| a.file_name().unwrap().to_owned())
                 .collect();
             assert!(
-                names
-                    .iter()
-                    .any(|n| n.to_string_lossy().ends_with("_2.tar.gz")),
+                names.iter().any(|n| n.to_string_lossy().ends_with("_2.tar.gz")),
                 "{names:?}"
             );
             let rows = backup_rows(&sandbox.catalog());
@@ -201,8 +164,5 @@ fn plan_shows_sources_and_touches_nothing() {
     assert!(run.stdout.contains("source data"), "{}", run.stdout);
     assert!(run.stdout.contains("source config"), "{}", run.stdout);
     assert!(!sandbox.storage().exists(), "plan created the storage dir");
-    assert!(
-        !sandbox.path().join("catalog.db").exists(),
-        "plan created the catalog"
-    );
+    assert!(!sandbox.path().join("catalog.db").exists(), "plan created the catalog");
 }

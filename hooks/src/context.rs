@@ -9,6 +9,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
+use crate::error::FailureClass;
 use crate::ProgressSink;
 
 /// Why a run was started; it names the archive and is stored in the catalog.
@@ -65,8 +66,23 @@ pub struct ArchiveInfo {
     pub compression_level: u32,
     /// When the archive was renamed into place.
     pub created_at: DateTime<Utc>,
+    /// The trees in the archive and where each came from, so a restore knows where each goes.
+    pub sources: Vec<ArchivedSource>,
     /// How long writing took, in milliseconds.
     pub duration_ms: u64,
+}
+
+/// One tree in an archive: what it is, its path inside the archive, and where it lives on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArchivedSource {
+    /// `path` (under the work dir), `volume` (a named volume), `bind` (a bind mount) or `artifacts`.
+    pub kind: String,
+    /// The configured path, the volume's name, the bind mount's host path, or `hooks`.
+    pub name: String,
+    /// Its path inside the archive.
+    pub archive_path: String,
+    /// Where it lives on the host.
+    pub host_path: String,
 }
 
 /// The first failure of a run: which hook and why.
@@ -76,6 +92,23 @@ pub struct Failure {
     pub hook: String,
     /// Its one-line error.
     pub message: String,
+    /// What it means for the run.
+    pub class: FailureClass,
+}
+
+/// A container the `stop` hook stopped, which `start` (or `hookrun recover`) must bring back.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoppedService {
+    /// The Compose service.
+    pub service: String,
+    /// The container's id.
+    pub container_id: String,
+    /// The container's name.
+    pub container_name: String,
+    /// Start in ascending layers: a service's dependencies are in lower layers.
+    pub start_layer: usize,
+    /// When it stopped.
+    pub stopped_at: DateTime<Utc>,
 }
 
 /// Everything one run's hooks share.
@@ -105,6 +138,8 @@ pub struct RunContext {
     pub outputs: BTreeMap<String, BTreeMap<String, String>>,
     /// The first failure, if any.
     pub failure: Option<Failure>,
+    /// The containers `stop` stopped, in the order it stopped them.
+    pub stopped: Vec<StoppedService>,
     /// Fires when the current hook must stop (its timeout, or a signal).
     pub cancel: CancellationToken,
     /// Where hooks report progress.

@@ -57,4 +57,58 @@ pub enum HookError {
     /// The catalog could not be read or written.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+
+    /// The Docker engine could not be reached.
+    #[error("cannot reach the Docker engine at {address}: {reason}")]
+    EngineUnreachable { address: String, reason: String },
+
+    /// The Docker engine refused or failed a request.
+    #[error("Docker engine: {action}: {reason}")]
+    Docker { action: String, reason: String },
+
+    /// The Compose project has no containers: most likely a typo in its name.
+    #[error(
+        "no container has the label com.docker.compose.project={project}; check `[runner] project` \
+         (set `allow_empty = true` on the hook if finding nothing is expected)"
+    )]
+    NoContainers { project: String },
+
+    /// Something the chain needs is not configured.
+    #[error("{0}")]
+    Misconfigured(String),
+
+    /// A service could not be stopped.
+    #[error("cannot stop service {service} (container {container}): {reason}")]
+    StopService {
+        service: String,
+        container: String,
+        reason: String,
+    },
+
+    /// Services that were running before the run could not be brought back.
+    #[error("services not restored: {0}")]
+    ServicesDown(String),
+}
+
+/// What a failure means for the run as a whole (and so for the exit code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureClass {
+    /// Something failed; services were brought back (exit 1).
+    Failed,
+    /// The configuration does not match the world (exit 2).
+    Config,
+    /// Services could not be brought back: a person is needed (exit 3).
+    ServicesDown,
+}
+
+impl HookError {
+    /// What this failure means for the run.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            HookError::NoContainers { .. } | HookError::Misconfigured(_) => FailureClass::Config,
+            HookError::ServicesDown(_) => FailureClass::ServicesDown,
+            _ => FailureClass::Failed,
+        }
+    }
 }

@@ -5,13 +5,14 @@ pub mod archive;
 pub mod builtin;
 pub mod catalog;
 pub mod context;
+pub mod docker;
 pub mod error;
 pub mod exec;
 pub mod hook;
 pub mod progress;
 pub mod size;
 
-pub use context::{ArchiveInfo, Failure, RunContext, RunKind};
-pub use error::HookError;
+pub use context::{ArchiveInfo, ArchivedSource, Failure, RunContext, RunKind, StoppedService};
+pub use error::{FailureClass, HookError};
 pub use hook::Hook;
 pub use progress::{Progress, ProgressSink};

@@ -1,6 +1,6 @@
 //! Turns the configured `[[hook]]` tables into hooks the executor can run.
 
-use hookrun_hooks::builtin::{BackupHook, CommandHook, RecordHook};
+use hookrun_hooks::builtin::{BackupHook, CommandHook, RecordHook, StartHook, StopHook};
 use hookrun_hooks::Hook;
 
 use crate::config::{Builtin, Config, HookKind, HookSpec};
@@ -23,12 +23,10 @@ pub fn build(config: &Config) -> Vec<ChainHook> {
 fn instantiate(spec: &HookSpec) -> Box<dyn Hook> {
     let name = spec.name.clone();
     match &spec.kind {
-        HookKind::Builtin(Builtin::Backup(config)) => {
-            Box::new(BackupHook::new(name, config.clone()))
-        }
+        HookKind::Builtin(Builtin::Stop(config)) => Box::new(StopHook::new(name, config.clone())),
+        HookKind::Builtin(Builtin::Start(config)) => Box::new(StartHook::new(name, config.clone())),
+        HookKind::Builtin(Builtin::Backup(config)) => Box::new(BackupHook::new(name, config.clone())),
         HookKind::Builtin(Builtin::Record) => Box::new(RecordHook::new(name)),
-        HookKind::Builtin(Builtin::Command(config)) => {
-            Box::new(CommandHook::new(name, config.clone()))
-        }
+        HookKind::Builtin(Builtin::Command(config)) => Box::new(CommandHook::new(name, config.clone())),
     }
 }

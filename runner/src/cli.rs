@@ -15,12 +15,7 @@ use crate::exit::Exit;
 #[command(name = "hookrun", version, about, long_about = None)]
 pub struct Cli {
     /// The chain's configuration file.
-    #[arg(
-        long,
-        global = true,
-        default_value = "hooks.toml",
-        env = "HOOKRUN_CONFIG"
-    )]
+    #[arg(long, global = true, default_value = "hooks.toml", env = "HOOKRUN_CONFIG")]
     pub config: PathBuf,
 
     /// Print one JSON document on stdout instead of lines (logs stay on stderr).
@@ -61,6 +56,8 @@ pub enum Command {
         /// The backup's id (see `hookrun list`).
         id: i64,
     },
+    /// After a run died (kill -9, power loss): start what it left stopped, clean up, mark it interrupted.
+    Recover,
     /// Work with the configured hooks.
     Hooks {
         #[command(subcommand)]
@@ -79,9 +76,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
         .with_target(false)
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -99,10 +94,7 @@ pub fn main() -> ExitCode {
             let message = format!("{error:#}");
             eprintln!("hookrun: {message}");
             if json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "error": message, "exit_code": exit.code() })
-                );
+                println!("{}", serde_json::json!({ "error": message, "exit_code": exit.code() }));
             }
             ExitCode::from(exit.code())
         }
@@ -112,14 +104,11 @@ pub fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let (config, json) = (cli.config.as_path(), cli.json);
     match cli.command {
-        Command::PreUpgrade { version } => {
-            commands::run::run(config, RunKind::PreUpgrade, Some(version), json).await
-        }
-        Command::Backup { version } => {
-            commands::run::run(config, RunKind::Manual, version, json).await
-        }
+        Command::PreUpgrade { version } => commands::run::run(config, RunKind::PreUpgrade, Some(version), json).await,
+        Command::Backup { version } => commands::run::run(config, RunKind::Manual, version, json).await,
         Command::Plan => commands::plan::plan(config, json),
         Command::List { kind, status } => commands::list::list(config, kind, status, json),
+        Command::Recover => commands::recover::recover(config, json).await,
         Command::Show { id } => commands::show::show(config, id, json),
         Command::Hooks {
             command: HooksCommand::Check,

@@ -12,11 +12,7 @@ pub enum Event {
     /// A hook's preflight check refused the run before anything was touched.
     PreflightFailed { hook: String, error: String },
     /// A hook is about to run.
-    HookStarted {
-        seq: usize,
-        name: String,
-        kind: String,
-    },
+    HookStarted { seq: usize, name: String, kind: String },
     /// A hook's `when` did not match.
     HookSkipped {
         seq: usize,

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use hookrun_hooks::{Failure, Hook, ProgressSink, RunContext};
+use hookrun_hooks::{Failure, FailureClass, Hook, HookError, ProgressSink, RunContext};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -41,14 +41,16 @@ pub async fn execute(
 ) -> RunOutcome {
     for entry in chain.iter().filter(|e| e.when != When::Failure) {
         if let Err(error) = entry.hook.preflight(ctx).await {
+            let hook = entry.hook.name().to_string();
             let message = error.to_string();
             sink.emit(&Event::PreflightFailed {
-                hook: entry.hook.name().to_string(),
+                hook: hook.clone(),
                 error: message.clone(),
             });
             ctx.failure = Some(Failure {
-                hook: entry.hook.name().to_string(),
+                hook,
                 message,
+                class: error.class(),
             });
             break;
         }
@@ -72,11 +74,7 @@ pub async fn execute(
             kind: kind.clone(),
         });
         let started = Instant::now();
-        let watch = if interrupted.is_none() {
-            Some(interrupt)
-        } else {
-            None
-        };
+        let watch = if interrupted.is_none() { Some(interrupt) } else { None };
         let result = run_one(entry, ctx, sink, watch).await;
         let outcome = match result {
             Ok(()) => Outcome::Completed,
@@ -91,11 +89,17 @@ pub async fn execute(
                 if entry.on_error == OnError::Continue && !matches!(stop, Stop::Interrupted(_)) {
                     Outcome::Continued { error }
                 } else {
-                    if ctx.failure.is_none() {
-                        ctx.failure = Some(Failure {
-                            hook: name.clone(),
-                            message: error.clone(),
-                        });
+                    let class = stop.class();
+                    match &mut ctx.failure {
+                        None => {
+                            ctx.failure = Some(Failure {
+                                hook: name.clone(),
+                                message: error.clone(),
+                                class,
+                            })
+                        }
+                        // Services that stay down outrank the failure that came first: the exit code says so.
+                        Some(first) => first.class = first.class.max(class),
                     }
                     Outcome::Failed { error }
                 }
@@ -128,7 +132,7 @@ fn skip_reason(when: When, failed: bool) -> Option<&'static str> {
 
 /// Why a hook did not complete.
 enum Stop {
-    Error(String),
+    Error(HookError),
     Timeout(Duration),
     Interrupted(&'static str),
 }
@@ -136,7 +140,7 @@ enum Stop {
 impl std::fmt::Display for Stop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Stop::Error(e) => f.write_str(e),
+            Stop::Error(e) => e.fmt(f),
             Stop::Timeout(after) => {
                 write!(f, "timed out after {}", humantime::format_duration(*after))
             }
@@ -147,6 +151,15 @@ impl std::fmt::Display for Stop {
 
 /// Runs one hook under its timeout (and, until the first signal, the interrupt), passing its progress on. A hook
 /// told to stop gets `GRACE` to clean up.
+impl Stop {
+    fn class(&self) -> FailureClass {
+        match self {
+            Stop::Error(e) => e.class(),
+            Stop::Timeout(_) | Stop::Interrupted(_) => FailureClass::Failed,
+        }
+    }
+}
+
 async fn run_one(
     entry: &ChainHook,
     ctx: &mut RunContext,
@@ -166,7 +179,7 @@ async fn run_one(
     tokio::pin!(deadline);
     let stop = loop {
         tokio::select! {
-            result = &mut run => return result.map_err(|e| Stop::Error(e.to_string())),
+            result = &mut run => return result.map_err(Stop::Error),
             Some(progress) = progress_rx.recv() => sink.emit(&Event::Progress(progress)),
             () = &mut deadline => break Stop::Timeout(entry.timeout),
             () = fired(interrupt) => break Stop::Interrupted(interrupt.and_then(Interrupt::signal).unwrap_or("a signal")),

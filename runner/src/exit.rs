@@ -1,6 +1,9 @@
 //! hookrun's documented exit codes, and which errors map to which.
 
+use hookrun_hooks::FailureClass;
+
 use crate::config::ConfigError;
+use crate::lock::LockHeld;
 
 /// What the process tells its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,12 +27,21 @@ impl Exit {
         self as u8
     }
 
+    /// The exit code for a run whose first failure has this class.
+    pub fn for_class(class: FailureClass) -> Self {
+        match class {
+            FailureClass::Failed => Exit::Failed,
+            FailureClass::Config => Exit::Usage,
+            FailureClass::ServicesDown => Exit::ServicesDown,
+        }
+    }
+
     /// The exit code for an error that ended a command.
     pub fn for_error(error: &anyhow::Error) -> Self {
-        if error.downcast_ref::<ConfigError>().is_some()
-            || error.downcast_ref::<UsageError>().is_some()
-        {
+        if error.downcast_ref::<ConfigError>().is_some() || error.downcast_ref::<UsageError>().is_some() {
             Exit::Usage
+        } else if error.downcast_ref::<LockHeld>().is_some() {
+            Exit::Locked
         } else {
             Exit::Failed
         }

@@ -36,15 +36,7 @@ impl Journal {
         }
     }
 
-    fn result(
-        &self,
-        seq: usize,
-        name: &str,
-        kind: &str,
-        status: HookStatus,
-        error: Option<&str>,
-        ms: Option<u128>,
-    ) {
+    fn result(&self, seq: usize, name: &str, kind: &str, status: HookStatus, error: Option<&str>, ms: Option<u128>) {
         self.result_with(seq, name, kind, status, error, ms, &BTreeMap::new())
     }
 
@@ -65,8 +57,7 @@ impl Journal {
             hook_type: kind.to_string(),
             status: status.as_str().to_string(),
             error: error.map(str::to_string),
-            started_at: ms
-                .map(|ms| timestamp(Utc::now() - chrono::Duration::milliseconds(ms as i64))),
+            started_at: ms.map(|ms| timestamp(Utc::now() - chrono::Duration::milliseconds(ms as i64))),
             duration_ms: ms.map(|ms| ms as i64),
             outputs: serde_json::to_value(outputs).unwrap_or_default(),
         };
@@ -77,12 +68,10 @@ impl Journal {
 impl EventSink for Journal {
     fn emit(&self, event: &Event) {
         match event {
-            Event::HookStarted { name, .. } => {
-                self.write(self.catalog.set_phase(self.run_id, &format!("hook {name}")))
+            Event::HookStarted { name, .. } => self.write(self.catalog.set_phase(self.run_id, &format!("hook {name}"))),
+            Event::HookSkipped { seq, name, kind, .. } => {
+                self.result(*seq, name, kind, HookStatus::Skipped, None, None)
             }
-            Event::HookSkipped {
-                seq, name, kind, ..
-            } => self.result(*seq, name, kind, HookStatus::Skipped, None, None),
             Event::HookFinished {
                 seq,
                 name,
@@ -99,14 +88,12 @@ impl EventSink for Journal {
                 Some(elapsed.as_millis()),
                 outputs,
             ),
-            Event::PreflightFailed { hook, .. } => self.write(
-                self.catalog
-                    .set_phase(self.run_id, &format!("preflight {hook} failed")),
-            ),
-            Event::Interrupted { signal } => self.write(
-                self.catalog
-                    .set_phase(self.run_id, &format!("interrupted by {signal}")),
-            ),
+            Event::PreflightFailed { hook, .. } => {
+                self.write(self.catalog.set_phase(self.run_id, &format!("preflight {hook} failed")))
+            }
+            Event::Interrupted { signal } => {
+                self.write(self.catalog.set_phase(self.run_id, &format!("interrupted by {signal}")))
+            }
             Event::Progress(_) => {}
         }
     }

@@ -10,4 +10,5 @@ pub mod executor;
 pub mod exit;
 pub mod interrupt;
 pub mod journal;
+pub mod lock;
 pub mod report;

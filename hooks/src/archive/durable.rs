@@ -14,11 +14,7 @@ pub fn fsync_dir(dir: &Path) -> io::Result<()> {
 ///
 /// The no-replace step is a hard link (fails with `AlreadyExists` instead of overwriting); on filesystems without
 /// hard links it falls back to a checked rename, which the storage dir's run lock keeps safe.
-pub fn place_without_replacing(
-    tmp: &Path,
-    dir: &Path,
-    name_for: impl Fn(u32) -> String,
-) -> io::Result<PathBuf> {
+pub fn place_without_replacing(tmp: &Path, dir: &Path, name_for: impl Fn(u32) -> String) -> io::Result<PathBuf> {
     for attempt in 1..=1000 {
         let candidate = dir.join(name_for(attempt));
         match std::fs::hard_link(tmp, &candidate) {

@@ -50,10 +50,7 @@ pub fn resolve_sources(work_dir: &Path, sources: &[PathBuf]) -> Result<Vec<Sourc
             if source.is_absolute() {
                 return Err(bad("must be relative to the work dir"));
             }
-            if source
-                .components()
-                .any(|c| matches!(c, Component::ParentDir))
-            {
+            if source.components().any(|c| matches!(c, Component::ParentDir)) {
                 return Err(bad("must stay inside the work dir (no `..`)"));
             }
             let relative: PathBuf = source
@@ -61,17 +58,12 @@ pub fn resolve_sources(work_dir: &Path, sources: &[PathBuf]) -> Result<Vec<Sourc
                 .filter(|c| matches!(c, Component::Normal(_)))
                 .collect();
             if relative.as_os_str().is_empty() {
-                return Err(bad(
-                    "names the work dir itself; list the folders to back up",
-                ));
+                return Err(bad("names the work dir itself; list the folders to back up"));
             }
             let fs_path = work_dir.join(&relative);
-            fs_path.symlink_metadata().map_err(|e| {
-                bad(&format!(
-                    "not found under the work dir {} ({e})",
-                    work_dir.display()
-                ))
-            })?;
+            fs_path
+                .symlink_metadata()
+                .map_err(|e| bad(&format!("not found under the work dir {} ({e})", work_dir.display())))?;
             Ok(SourceRoot::new(fs_path, relative))
         })
         .collect()
@@ -84,10 +76,7 @@ pub fn measure(roots: &[SourceRoot]) -> Result<SourceStats, HookError> {
         for entry in WalkDir::new(&root.fs_path).follow_links(false) {
             let entry = entry.map_err(|e| {
                 let path = e.path().unwrap_or(&root.fs_path).to_path_buf();
-                HookError::ReadSource {
-                    path,
-                    source: e.into(),
-                }
+                HookError::ReadSource { path, source: e.into() }
             })?;
             stats.entries += 1;
             if entry.file_type().is_file() {
@@ -120,10 +109,7 @@ mod tests {
     fn a_missing_source_names_itself() {
         let work = tempfile::tempdir().unwrap();
         let err = resolve_sources(work.path(), &[PathBuf::from("nope")]).unwrap_err();
-        assert!(
-            err.to_string().starts_with("source nope: not found"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("source nope: not found"), "{err}");
     }
 
     #[test]

@@ -91,9 +91,7 @@ fn write_and_check(
     let (crc, isize) = (crc_writer.crc().sum(), crc_writer.crc().amount());
     let hashing = crc_writer.into_inner().finish().map_err(write_err)?;
     let (buffered, digest, size) = hashing.finish();
-    let file = buffered
-        .into_inner()
-        .map_err(|e| write_err(e.into_error()))?;
+    let file = buffered.into_inner().map_err(|e| write_err(e.into_error()))?;
     file.sync_all().map_err(write_err)?;
     drop(file);
     check_gzip_trailer(tmp, size, crc, isize)?;
@@ -120,19 +118,13 @@ fn append_tree<W: Write>(
     tally: &Tally<'_>,
     counts: &mut ArchiveSummary,
 ) -> io::Result<()> {
-    for entry in WalkDir::new(&root.fs_path)
-        .follow_links(false)
-        .sort_by_file_name()
-    {
+    for entry in WalkDir::new(&root.fs_path).follow_links(false).sort_by_file_name() {
         if tally.cancel.is_cancelled() {
             return Err(fault(HookError::Cancelled));
         }
         let entry = entry.map_err(|e| {
             let path = e.path().unwrap_or(&root.fs_path).to_path_buf();
-            fault(HookError::ReadSource {
-                path,
-                source: e.into(),
-            })
+            fault(HookError::ReadSource { path, source: e.into() })
         })?;
         let path = entry.path();
         let read_err = |source| {
@@ -141,9 +133,7 @@ fn append_tree<W: Write>(
                 source,
             })
         };
-        let relative = path
-            .strip_prefix(&root.fs_path)
-            .expect("walkdir stays under its root");
+        let relative = path.strip_prefix(&root.fs_path).expect("walkdir stays under its root");
         let name = if relative.as_os_str().is_empty() {
             root.archive_path.clone()
         } else {
@@ -216,9 +206,7 @@ impl Read for SourceReader<'_> {
                 _ => Err(changed()),
             };
         }
-        let want = buf
-            .len()
-            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let want = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
         let n = self.file.read(&mut buf[..want]).map_err(read_err)?;
         if n == 0 {
             return Err(changed());
@@ -254,10 +242,7 @@ fn fault(error: HookError) -> io::Error {
 fn classify(error: io::Error, tmp: &Path) -> HookError {
     if error.get_ref().is_some_and(|inner| inner.is::<Fault>()) {
         let inner = error.into_inner().expect("checked above");
-        return inner
-            .downcast::<Fault>()
-            .map(|f| f.0)
-            .expect("checked above");
+        return inner.downcast::<Fault>().map(|f| f.0).expect("checked above");
     }
     HookError::WriteArchive {
         path: tmp.to_path_buf(),

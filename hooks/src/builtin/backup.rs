@@ -7,11 +7,12 @@ use async_trait::async_trait;
 use chrono::Utc;
 
 use crate::archive::{
-    archive_file_name, check_free_space, measure, place_without_replacing, resolve_sources,
-    temporary_path, write_archive, SourceRoot,
+    archive_file_name, check_free_space, measure, place_without_replacing, resolve_sources, temporary_path,
+    write_archive, SourceRoot,
 };
 use crate::context::ARTIFACTS_DIR;
-use crate::{ArchiveInfo, Hook, HookError, Progress, RunContext};
+use crate::docker::{project_mounts, Engine, MountKind, ProjectMount};
+use crate::{ArchiveInfo, ArchivedSource, Hook, HookError, Progress, RunContext};
 
 /// How `backup` is configured (`[hook.config]`).
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +25,20 @@ pub struct BackupConfig {
     pub min_free_factor: f64,
     /// Whether the hooks' artifacts (staging `hooks/<name>/`) go into the archive.
     pub include_artifacts: bool,
+    /// Which of the Compose project's named volumes and bind mounts go in.
+    pub volumes: Volumes,
+}
+
+/// The `volumes` setting of `backup`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Volumes {
+    /// None (the default).
+    #[default]
+    None,
+    /// Every named volume of the project, and every bind mount under the work dir.
+    Auto,
+    /// These named volumes (full name, or the name in the compose file).
+    Named(Vec<String>),
 }
 
 impl Default for BackupConfig {
@@ -33,6 +48,7 @@ impl Default for BackupConfig {
             compression_level: 6,
             min_free_factor: 2.0,
             include_artifacts: true,
+            volumes: Volumes::None,
         }
     }
 }
@@ -53,17 +69,94 @@ impl BackupHook {
         }
     }
 
-    /// The configured sources plus, when there are any, the hooks' artifacts.
-    fn roots(&self, ctx: &RunContext) -> Result<Vec<SourceRoot>, HookError> {
-        let mut roots = resolve_sources(&ctx.work_dir, &self.config.sources)?;
-        let artifacts = ctx.artifacts_root();
-        let has_artifacts =
-            std::fs::read_dir(&artifacts).is_ok_and(|mut entries| entries.next().is_some());
-        if self.config.include_artifacts && has_artifacts {
-            roots.push(SourceRoot::new(artifacts, ARTIFACTS_DIR));
+    /// Everything this backup archives: the configured paths, the selected volumes and bind mounts, and the hooks'
+    /// artifacts when there are any.
+    async fn sources(&self, ctx: &RunContext) -> Result<Vec<ArchivedSource>, HookError> {
+        let mut sources: Vec<ArchivedSource> = resolve_sources(&ctx.work_dir, &self.config.sources)?
+            .into_iter()
+            .map(|root| ArchivedSource {
+                kind: "path".into(),
+                name: root.archive_path.to_string_lossy().into_owned(),
+                archive_path: root.archive_path.to_string_lossy().into_owned(),
+                host_path: root.fs_path.to_string_lossy().into_owned(),
+            })
+            .collect();
+        if self.config.volumes != Volumes::None {
+            sources.extend(self.mounts(ctx).await?);
         }
-        Ok(roots)
+        let artifacts = ctx.artifacts_root();
+        let has_artifacts = std::fs::read_dir(&artifacts).is_ok_and(|mut entries| entries.next().is_some());
+        if self.config.include_artifacts && has_artifacts {
+            sources.push(ArchivedSource {
+                kind: "artifacts".into(),
+                name: ARTIFACTS_DIR.into(),
+                archive_path: ARTIFACTS_DIR.into(),
+                host_path: artifacts.to_string_lossy().into_owned(),
+            });
+        }
+        Ok(sources)
     }
+
+    /// The project's volumes (under `volumes/<name>`) and bind mounts under the work dir (under
+    /// `binds/<path in the work dir>`), as `volumes` selects them.
+    async fn mounts(&self, ctx: &RunContext) -> Result<Vec<ArchivedSource>, HookError> {
+        let project = ctx.project.as_deref().ok_or_else(|| {
+            HookError::Misconfigured("`volumes` needs the Compose project: set `[runner] project`".into())
+        })?;
+        let engine = Engine::connect().await?;
+        let mounts = project_mounts(&engine.project_containers(project).await?);
+        let wanted = |mount: &ProjectMount| match &self.config.volumes {
+            Volumes::None => false,
+            Volumes::Auto => true,
+            Volumes::Named(names) => {
+                mount.kind == MountKind::Volume
+                    && names
+                        .iter()
+                        .any(|n| *n == mount.name || format!("{project}_{n}") == mount.name)
+            }
+        };
+        if let Volumes::Named(names) = &self.config.volumes {
+            let missing = names.iter().find(|n| {
+                !mounts
+                    .iter()
+                    .any(|m| m.kind == MountKind::Volume && (m.name == **n || m.name == format!("{project}_{n}")))
+            });
+            if let Some(missing) = missing {
+                return Err(HookError::Misconfigured(format!(
+                    "no volume `{missing}` is mounted in Compose project {project}"
+                )));
+            }
+        }
+        let mut sources = Vec::new();
+        for mount in mounts.iter().filter(|m| wanted(m)) {
+            let archive_path = match mount.kind {
+                MountKind::Volume => format!("volumes/{}", mount.name),
+                MountKind::Bind => match mount.host_path.strip_prefix(&ctx.work_dir) {
+                    Ok(inside) if !inside.as_os_str().is_empty() => format!("binds/{}", inside.display()),
+                    // Outside the work dir (a socket, /etc/localtime, another app's data): not ours to archive.
+                    _ => continue,
+                },
+            };
+            let kind = match mount.kind {
+                MountKind::Volume => "volume",
+                MountKind::Bind => "bind",
+            };
+            sources.push(ArchivedSource {
+                kind: kind.into(),
+                name: mount.name.clone(),
+                archive_path,
+                host_path: mount.host_path.to_string_lossy().into_owned(),
+            });
+        }
+        Ok(sources)
+    }
+}
+
+fn roots(sources: &[ArchivedSource]) -> Vec<SourceRoot> {
+    sources
+        .iter()
+        .map(|s| SourceRoot::new(&s.host_path, &s.archive_path))
+        .collect()
 }
 
 #[async_trait]
@@ -77,14 +170,15 @@ impl Hook for BackupHook {
     }
 
     async fn preflight(&self, ctx: &RunContext) -> Result<(), HookError> {
-        let roots = self.roots(ctx)?;
+        let roots = roots(&self.sources(ctx).await?);
         let storage = ctx.storage_dir.clone();
         let factor = self.config.min_free_factor;
         blocking(move || check_free_space(&storage, measure(&roots)?.bytes, factor)).await
     }
 
     async fn run(&self, ctx: &mut RunContext) -> Result<(), HookError> {
-        let roots = self.roots(ctx)?;
+        let sources = self.sources(ctx).await?;
+        let roots = roots(&sources);
         let storage = ctx.storage_dir.clone();
         std::fs::create_dir_all(&storage).map_err(|source| HookError::Prepare {
             path: storage.clone(),
@@ -130,6 +224,7 @@ impl Hook for BackupHook {
             compression_level: self.config.compression_level,
             created_at: Utc::now(),
             duration_ms: started.elapsed().as_millis() as u64,
+            sources,
         });
         Ok(())
     }

@@ -66,10 +66,7 @@ impl Hook for CommandHook {
 
         let mut child = Command::new(&program)
             .args(&self.config.command[1..])
-            .current_dir(
-                ctx.work_dir
-                    .join(self.config.cwd.clone().unwrap_or_default()),
-            )
+            .current_dir(ctx.work_dir.join(self.config.cwd.clone().unwrap_or_default()))
             .env("HOOKRUN_RUN_ID", ctx.run_id.to_string())
             .env("HOOKRUN_KIND", ctx.kind.as_str())
             .env("HOOKRUN_VERSION", &ctx.version)
@@ -83,21 +80,11 @@ impl Hook for CommandHook {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| fail(format!("could not start: {e}")))?;
-        let pgid = child
-            .id()
-            .and_then(|id| rustix::process::Pid::from_raw(id as i32));
+        let pgid = child.id().and_then(|id| rustix::process::Pid::from_raw(id as i32));
 
         let hook = self.name.clone();
-        let stdout = tokio::spawn(log_lines(
-            child.stdout.take().expect("piped"),
-            hook.clone(),
-            0,
-        ));
-        let stderr = tokio::spawn(log_lines(
-            child.stderr.take().expect("piped"),
-            hook,
-            STDERR_TAIL_LINES,
-        ));
+        let stdout = tokio::spawn(log_lines(child.stdout.take().expect("piped"), hook.clone(), 0));
+        let stderr = tokio::spawn(log_lines(child.stderr.take().expect("piped"), hook, STDERR_TAIL_LINES));
 
         let status = tokio::select! {
             status = child.wait() => status.map_err(|e| fail(format!("could not be waited for: {e}")))?,

@@ -3,7 +3,11 @@
 mod backup;
 mod command;
 mod record;
+mod start;
+mod stop;
 
-pub use backup::{BackupConfig, BackupHook};
+pub use backup::{BackupConfig, BackupHook, Volumes};
 pub use command::{CommandConfig, CommandHook};
 pub use record::RecordHook;
+pub use start::{bring_back, StartConfig, StartHook, DEFAULT_START_TIMEOUT};
+pub use stop::{StopConfig, StopHook};

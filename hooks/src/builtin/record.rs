@@ -30,10 +30,7 @@ impl Hook for RecordHook {
     }
 
     async fn run(&self, ctx: &mut RunContext) -> Result<(), HookError> {
-        let failure = ctx
-            .failure
-            .as_ref()
-            .map(|f| format!("hook {}: {}", f.hook, f.message));
+        let failure = ctx.failure.as_ref().map(|f| format!("hook {}: {}", f.hook, f.message));
         let (status, error) = match (&ctx.archive, failure) {
             (_, Some(error)) => (BackupStatus::Failed, Some(error)),
             (Some(_), None) => (BackupStatus::Completed, None),

@@ -5,7 +5,7 @@ use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
 use super::{timestamp, Catalog, CatalogError};
-use crate::ArchiveInfo;
+use crate::{ArchiveInfo, ArchivedSource};
 
 /// Whether a backup may be restored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -72,8 +72,7 @@ pub struct BackupRow {
 }
 
 impl BackupRow {
-    const COLUMNS: &'static str =
-        "id, run_id, type, version, status, error, path, size, sha256, file_count, \
+    const COLUMNS: &'static str = "id, run_id, type, version, status, error, path, size, sha256, file_count, \
                                    entry_count, bytes, compression, created_at, duration_ms";
 
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
@@ -110,8 +109,9 @@ impl Catalog {
     /// Records a backup attempt and returns its id.
     pub fn insert_backup(&self, backup: &NewBackup<'_>) -> Result<i64, CatalogError> {
         let archive = backup.archive;
-        let conn = self.conn();
-        conn.execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        tx.execute(
             "INSERT INTO backups (run_id, type, version, status, error, path, size, sha256, file_count, entry_count,
                                   bytes, compression, created_at, duration_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
@@ -133,7 +133,37 @@ impl Catalog {
             ],
         )
         .map_err(|e| self.err(e))?;
-        Ok(conn.last_insert_rowid())
+        let id = tx.last_insert_rowid();
+        for source in archive.map(|a| a.sources.as_slice()).unwrap_or_default() {
+            tx.execute(
+                "INSERT INTO backup_sources (backup_id, kind, name, archive_path, host_path) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, source.kind, source.name, source.archive_path, source.host_path],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(id)
+    }
+
+    /// The trees in a backup's archive and where each came from.
+    pub fn backup_sources(&self, backup_id: i64) -> Result<Vec<ArchivedSource>, CatalogError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT kind, name, archive_path, host_path FROM backup_sources WHERE backup_id = ?1 ORDER BY rowid",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![backup_id], |r| {
+                Ok(ArchivedSource {
+                    kind: r.get(0)?,
+                    name: r.get(1)?,
+                    archive_path: r.get(2)?,
+                    host_path: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     /// One backup by id.

@@ -57,6 +57,29 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX backups_by_created ON backups(created_at);
     "#,
+    // 2: the containers a run stopped (the journal `recover` works from), and where each archived tree came from.
+    r#"
+    CREATE TABLE services (
+        run_id          INTEGER NOT NULL REFERENCES runs(id),
+        container_id    TEXT NOT NULL,
+        container_name  TEXT NOT NULL,
+        service         TEXT NOT NULL,
+        start_layer     INTEGER NOT NULL,
+        state           TEXT NOT NULL CHECK (state IN ('stopping', 'stopped', 'started', 'failed')),
+        stopped_at      TEXT,
+        started_at      TEXT,
+        downtime_ms     INTEGER,
+        error           TEXT,
+        PRIMARY KEY (run_id, container_id)
+    );
+    CREATE TABLE backup_sources (
+        backup_id     INTEGER NOT NULL REFERENCES backups(id),
+        kind          TEXT NOT NULL CHECK (kind IN ('path', 'volume', 'bind', 'artifacts')),
+        name          TEXT NOT NULL,
+        archive_path  TEXT NOT NULL,
+        host_path     TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

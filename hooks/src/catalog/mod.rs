@@ -4,6 +4,7 @@ mod backups;
 mod hook_results;
 mod migrations;
 mod runs;
+mod services;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -15,31 +16,22 @@ use rusqlite::Connection;
 pub use backups::{BackupFilter, BackupRow, BackupStatus, NewBackup};
 pub use hook_results::{HookResultRow, HookStatus};
 pub use runs::{NewRun, RunRow, RunStatus};
+pub use services::ServiceRow;
 
 /// Why the catalog could not be used; every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     /// SQLite refused an operation.
     #[error("catalog {path}: {source}")]
-    Sqlite {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    Sqlite { path: PathBuf, source: rusqlite::Error },
 
     /// Its folder could not be created.
     #[error("catalog {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 
     /// A newer hookrun wrote it.
     #[error("catalog {path} has schema version {found}, newer than this hookrun knows ({known}); upgrade hookrun")]
-    TooNew {
-        path: PathBuf,
-        found: i64,
-        known: i64,
-    },
+    TooNew { path: PathBuf, found: i64, known: i64 },
 }
 
 /// An open catalog. Shared between hooks behind an `Arc`; calls are serialized.
@@ -64,12 +56,9 @@ impl Catalog {
         };
         let mut conn = Connection::open(path).map_err(sqlite)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(sqlite)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sqlite)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(sqlite)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(sqlite)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(sqlite)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(sqlite)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(sqlite)?;
         migrations::migrate(&mut conn, path)?;
         Ok(Self {
             path: path.to_path_buf(),
@@ -84,9 +73,7 @@ impl Catalog {
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (each write is one statement or transaction).
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn err(&self, source: rusqlite::Error) -> CatalogError {

@@ -76,8 +76,7 @@ pub struct RunRow {
 }
 
 impl RunRow {
-    const COLUMNS: &'static str =
-        "id, kind, version, project, status, phase, started_at, finished_at, duration_ms, \
+    const COLUMNS: &'static str = "id, kind, version, project, status, phase, started_at, finished_at, duration_ms, \
                                    error, pid, boot_id, storage_dir, staging_dir";
 
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
@@ -125,10 +124,7 @@ impl Catalog {
     /// Records the phase a run has reached (e.g. `hook backup`).
     pub fn set_phase(&self, run_id: i64, phase: &str) -> Result<(), CatalogError> {
         self.conn()
-            .execute(
-                "UPDATE runs SET phase = ?2 WHERE id = ?1",
-                params![run_id, phase],
-            )
+            .execute("UPDATE runs SET phase = ?2 WHERE id = ?1", params![run_id, phase])
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -147,7 +143,13 @@ impl Catalog {
         tx.execute(
             "UPDATE runs SET status = ?2, phase = 'finished', error = ?3, finished_at = ?4, duration_ms = ?5
              WHERE id = ?1",
-            params![run_id, status.as_str(), error, timestamp(finished_at), duration_ms as i64],
+            params![
+                run_id,
+                status.as_str(),
+                error,
+                timestamp(finished_at),
+                duration_ms as i64
+            ],
         )
         .map_err(|e| self.err(e))?;
         if status != RunStatus::Completed {
@@ -156,11 +158,7 @@ impl Catalog {
                  WHERE run_id = ?1 AND status = 'completed'",
                 params![
                     run_id,
-                    format!(
-                        "run {}: {}",
-                        status.as_str(),
-                        error.unwrap_or("no reason recorded")
-                    )
+                    format!("run {}: {}", status.as_str(), error.unwrap_or("no reason recorded"))
                 ],
             )
             .map_err(|e| self.err(e))?;
@@ -189,9 +187,7 @@ impl Catalog {
                 RunRow::COLUMNS
             ))
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], RunRow::from_row)
-            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], RunRow::from_row).map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 }

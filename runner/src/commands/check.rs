@@ -20,12 +20,7 @@ pub fn check(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
         );
     } else {
         for hook in &config.hooks {
-            println!(
-                "ok  {:<16} {} (line {})",
-                hook.name,
-                hook.kind.label(),
-                hook.line
-            );
+            println!("ok  {:<16} {} (line {})", hook.name, hook.kind.label(), hook.line);
         }
         println!("{}: {} hooks ok", config.path.display(), config.hooks.len());
     }

@@ -9,19 +9,16 @@ use crate::config::{self, Check};
 use crate::exit::Exit;
 
 /// Lists backups, optionally of one type and status.
-pub fn list(
-    config_path: &Path,
-    kind: Option<String>,
-    status: Option<String>,
-    json: bool,
-) -> anyhow::Result<Exit> {
+pub fn list(config_path: &Path, kind: Option<String>, status: Option<String>, json: bool) -> anyhow::Result<Exit> {
     let config = config::load(config_path, Check::Shape)?;
     let filter = BackupFilter {
         kind,
         status: status.as_deref().and_then(BackupStatus::parse),
     };
     let backups = if config.runner.catalog.exists() {
-        Catalog::open(&config.runner.catalog)?.list_backups(&filter)?
+        let catalog = Catalog::open(&config.runner.catalog)?;
+        super::recover::warn_about_interrupted_runs(&catalog)?;
+        catalog.list_backups(&filter)?
     } else {
         Vec::new()
     };
@@ -53,9 +50,7 @@ pub fn list(
             b.version,
             b.status,
             b.created_at,
-            b.size
-                .map(|s| human_bytes(s as u64))
-                .unwrap_or_else(|| "-".into()),
+            b.size.map(|s| human_bytes(s as u64)).unwrap_or_else(|| "-".into()),
             file.unwrap_or_else(|| "-".into()),
         );
     }

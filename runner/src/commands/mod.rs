@@ -3,5 +3,6 @@
 pub mod check;
 pub mod list;
 pub mod plan;
+pub mod recover;
 pub mod run;
 pub mod show;

@@ -50,8 +50,7 @@ pub fn plan(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
             HookKind::Builtin(Builtin::Backup(backup)) => {
                 let mut sources = Vec::new();
                 for path in &backup.sources {
-                    let roots =
-                        resolve_sources(&config.runner.work_dir, std::slice::from_ref(path))?;
+                    let roots = resolve_sources(&config.runner.work_dir, std::slice::from_ref(path))?;
                     sources.push(PlannedSource {
                         path: path.clone(),
                         stats: measure(&roots)?,
@@ -82,8 +81,7 @@ pub fn plan(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
     }
 
     if json {
-        let doc =
-            serde_json::json!({ "config": config.path, "runner": config.runner, "hooks": hooks });
+        let doc = serde_json::json!({ "config": config.path, "runner": config.runner, "hooks": hooks });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(Exit::Success);
     }
@@ -136,7 +134,5 @@ pub fn plan(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
 
 /// `path` or its closest ancestor that exists (the storage dir may not exist before the first run).
 fn nearest_existing(path: &Path) -> &Path {
-    path.ancestors()
-        .find(|p| p.exists())
-        .unwrap_or(Path::new("/"))
+    path.ancestors().find(|p| p.exists()).unwrap_or(Path::new("/"))
 }

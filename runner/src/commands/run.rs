@@ -14,18 +14,15 @@ use crate::config::{self, Check};
 use crate::event::{EventSink, Fanout};
 use crate::exit::{Exit, UsageError};
 use crate::interrupt::Interrupt;
+use crate::commands::recover;
 use crate::journal::Journal;
+use crate::lock::{boot_id, RunLock};
 use crate::report::human::HumanReporter;
 use crate::report::RunReport;
 use crate::{chain, executor};
 
 /// Runs the configured chain as a `kind` run of `version`.
-pub async fn run(
-    config_path: &Path,
-    kind: RunKind,
-    version: Option<String>,
-    json: bool,
-) -> anyhow::Result<Exit> {
+pub async fn run(config_path: &Path, kind: RunKind, version: Option<String>, json: bool) -> anyhow::Result<Exit> {
     let config = config::load(config_path, Check::Full)?;
     let version = version
         .or_else(|| config.runner.version.clone())
@@ -37,6 +34,8 @@ pub async fn run(
     std::fs::create_dir_all(&storage_dir)
         .with_context(|| format!("cannot create storage dir {}", storage_dir.display()))?;
     let catalog = Arc::new(Catalog::open(&config.runner.catalog)?);
+    let _lock = RunLock::acquire(&storage_dir, |pid| recover::describe_holder(&catalog, pid))?;
+    recover::warn_about_interrupted_runs(&catalog)?;
 
     let started_at = Utc::now();
     let clock = Instant::now();
@@ -68,6 +67,7 @@ pub async fn run(
         archive: None,
         outputs: Default::default(),
         failure: None,
+        stopped: Vec::new(),
         cancel: CancellationToken::new(),
         progress: ProgressSink::discard(),
     };
@@ -107,11 +107,7 @@ pub async fn run(
     };
     let duration_ms = clock.elapsed().as_millis() as u64;
     catalog.finish_run(run_id, status, error.as_deref(), Utc::now(), duration_ms)?;
-    let exit = if error.is_none() {
-        Exit::Success
-    } else {
-        Exit::Failed
-    };
+    let exit = outcome.failure.as_ref().map_or(Exit::Success, |f| Exit::for_class(f.class));
 
     let report = RunReport {
         run_id,
@@ -131,11 +127,4 @@ pub async fn run(
         human.summary(&report);
     }
     Ok(exit)
-}
-
-/// This boot's id: a pid recorded in the journal means something only within the boot that wrote it.
-fn boot_id() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .ok()
-        .map(|s| s.trim().to_string())
 }

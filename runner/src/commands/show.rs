@@ -10,12 +10,7 @@ use crate::exit::{Exit, UsageError};
 /// Shows backup `id`.
 pub fn show(config_path: &Path, id: i64, json: bool) -> anyhow::Result<Exit> {
     let config = config::load(config_path, Check::Shape)?;
-    let missing = || {
-        UsageError(format!(
-            "no backup with id {id} in {}",
-            config.runner.catalog.display()
-        ))
-    };
+    let missing = || UsageError(format!("no backup with id {id} in {}", config.runner.catalog.display()));
     if !config.runner.catalog.exists() {
         return Err(missing().into());
     }
@@ -39,9 +34,7 @@ pub fn show(config_path: &Path, id: i64, json: bool) -> anyhow::Result<Exit> {
         if !value.is_null() {
             println!(
                 "{key:<12} {}",
-                value
-                    .as_str()
-                    .map_or_else(|| value.to_string(), str::to_string)
+                value.as_str().map_or_else(|| value.to_string(), str::to_string)
             );
         }
     }
@@ -58,10 +51,7 @@ pub fn show(config_path: &Path, id: i64, json: bool) -> anyhow::Result<Exit> {
         }
     }
     for hook in hooks {
-        let took = hook
-            .duration_ms
-            .map(|ms| format!(" {ms} ms"))
-            .unwrap_or_default();
+        let took = hook.duration_ms.map(|ms| format!(" {ms} ms")).unwrap_or_default();
         let error = hook.error.map(|e| format!(": {e}")).unwrap_or_default();
         println!(
             "  {:>2} {:<16} {:<10} {}{took}{error}",

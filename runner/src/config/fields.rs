@@ -50,10 +50,7 @@ impl Fields {
     }
 
     /// Removes `key` and deserializes its value; a wrong type is an error at the value.
-    pub fn take<T: DeserializeOwned>(
-        &mut self,
-        key: &str,
-    ) -> Result<Option<Spanned<T>>, SpanError> {
+    pub fn take<T: DeserializeOwned>(&mut self, key: &str) -> Result<Option<Spanned<T>>, SpanError> {
         let Some(index) = self.entries.iter().position(|(k, _)| k.get_ref() == key) else {
             return Ok(None);
         };
@@ -62,21 +59,18 @@ impl Fields {
         let parsed: T = value
             .into_inner()
             .try_into()
-            .map_err(|e: toml::de::Error| {
-                SpanError::new(span.clone(), format!("`{key}`: {}", e.message()))
-            })?;
+            .map_err(|e: toml::de::Error| SpanError::new(span.clone(), format!("`{key}`: {}", e.message())))?;
         Ok(Some(Spanned::new(span, parsed)))
     }
 
     /// Like `take`, but the key must be there.
-    pub fn require<T: DeserializeOwned>(
-        &mut self,
-        key: &str,
-        what: &str,
-    ) -> Result<Spanned<T>, SpanError> {
-        self.take(key)?.ok_or_else(|| {
-            SpanError::new(self.table_span.clone(), format!("missing `{key}` ({what})"))
-        })
+    pub fn require<T: DeserializeOwned>(&mut self, key: &str, what: &str) -> Result<Spanned<T>, SpanError> {
+        self.take(key)?.ok_or_else(|| self.missing(key, what))
+    }
+
+    /// The error for a required key that is not there, at the table.
+    pub fn missing(&self, key: &str, what: &str) -> SpanError {
+        SpanError::new(self.table_span.clone(), format!("missing `{key}` ({what})"))
     }
 
     /// Fails on the first key nobody took, naming the keys that are allowed.
@@ -85,10 +79,7 @@ impl Fields {
             None => Ok(()),
             Some((key, _)) if allowed.is_empty() => Err(SpanError::new(
                 key.span(),
-                format!(
-                    "unknown config key `{}`: `{hook_kind}` takes no config",
-                    key.get_ref()
-                ),
+                format!("unknown config key `{}`: `{hook_kind}` takes no config", key.get_ref()),
             )),
             Some((key, _)) => Err(SpanError::new(
                 key.span(),

@@ -33,6 +33,7 @@ struct RawRunner {
     storage_dir: Spanned<PathBuf>,
     catalog: Option<PathBuf>,
     version: Option<String>,
+    compose_file: Option<Spanned<PathBuf>>,
     #[serde(default)]
     defaults: RawDefaults,
 }
@@ -85,12 +86,8 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
             message,
         }
     };
-    let raw: RawFile = toml::from_str(text).map_err(|e| {
-        at(
-            e.span().unwrap_or(0..0),
-            e.message().trim().replace('\n', "; "),
-        )
-    })?;
+    let raw: RawFile =
+        toml::from_str(text).map_err(|e| at(e.span().unwrap_or(0..0), e.message().trim().replace('\n', "; ")))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let base = if base.as_os_str().is_empty() {
         PathBuf::from(".")
@@ -112,6 +109,18 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
         .catalog
         .map_or_else(|| storage_dir.join("catalog.db"), |c| base.join(c));
     let default_timeout = runner.defaults.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0);
+    let compose_file = runner.compose_file.as_ref().map(|f| base.join(f.get_ref()));
+    if let (Some(file), Some(spanned), Check::Full) = (&compose_file, &runner.compose_file, check) {
+        if !file.is_file() {
+            return Err(at(spanned.span(), format!("compose file {} not found", file.display())));
+        }
+    }
+    let facts = builtin::RunnerFacts {
+        work_dir: &work_dir,
+        project: runner.project.as_deref(),
+        compose_file: compose_file.as_deref(),
+        check,
+    };
 
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut hooks = Vec::with_capacity(raw.hook.len());
@@ -131,21 +140,17 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
         let (kind, default_when) = match (hook.builtin, hook.wasm) {
             (Some(kind), None) => {
                 let when = builtin::default_when(kind.get_ref());
-                let parsed = builtin::parse(&kind, fields, &work_dir, check).map_err(err)?;
+                let parsed = builtin::parse(&kind, fields, &facts).map_err(err)?;
                 (HookKind::Builtin(parsed), when)
             }
             (None, Some(module)) => {
                 let file = base.join(module.get_ref());
                 if check == Check::Full && !file.is_file() {
-                    return Err(at(
-                        module.span(),
-                        format!("WASM module {} not found", file.display()),
-                    ));
+                    return Err(at(module.span(), format!("WASM module {} not found", file.display())));
                 }
                 return Err(at(
                     module.span(),
-                    "WASM hooks are not supported by this build of hookrun yet; use a built-in"
-                        .to_string(),
+                    "WASM hooks are not supported by this build of hookrun yet; use a built-in".to_string(),
                 ));
             }
             (Some(_), Some(module)) => {
@@ -174,11 +179,12 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
     Ok(Config {
         path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
         runner: RunnerConfig {
-            project: runner.project,
-            work_dir,
+            project: runner.project.clone(),
+            work_dir: work_dir.clone(),
             storage_dir,
             catalog,
             version: runner.version,
+            compose_file,
         },
         hooks,
     })

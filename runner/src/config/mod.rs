@@ -8,7 +8,7 @@ mod load;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use hookrun_hooks::builtin::{BackupConfig, CommandConfig};
+use hookrun_hooks::builtin::{BackupConfig, CommandConfig, StartConfig, StopConfig};
 use serde::Serialize;
 
 pub use load::{load, parse, Check};
@@ -37,6 +37,9 @@ pub struct RunnerConfig {
     pub catalog: PathBuf,
     /// The version `hookrun backup` records when none is given.
     pub version: Option<String>,
+    /// The compose file, for dependencies when the containers do not carry them (default: the files Compose
+    /// recorded on the containers).
+    pub compose_file: Option<PathBuf>,
 }
 
 /// When a hook runs, given how the chain has gone so far.
@@ -82,8 +85,10 @@ pub enum HookKind {
 /// The built-in hooks and their typed configuration.
 #[derive(Debug, Clone)]
 pub enum Builtin {
+    Stop(StopConfig),
     Backup(BackupConfig),
     Record,
+    Start(StartConfig),
     Command(CommandConfig),
 }
 
@@ -91,7 +96,9 @@ impl HookKind {
     /// The kind's short name, e.g. "backup".
     pub fn label(&self) -> &'static str {
         match self {
+            HookKind::Builtin(Builtin::Stop(_)) => "stop",
             HookKind::Builtin(Builtin::Backup(_)) => "backup",
+            HookKind::Builtin(Builtin::Start(_)) => "start",
             HookKind::Builtin(Builtin::Record) => "record",
             HookKind::Builtin(Builtin::Command(_)) => "command",
         }
@@ -103,10 +110,7 @@ impl HookKind {
 pub enum ConfigError {
     /// The file could not be read.
     #[error("{}: {source}", file.display())]
-    Read {
-        file: PathBuf,
-        source: std::io::Error,
-    },
+    Read { file: PathBuf, source: std::io::Error },
     /// Something in the file is wrong.
     #[error("{}:{line}:{column}: {message}", file.display())]
     At {

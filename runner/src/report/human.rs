@@ -36,30 +36,16 @@ impl HumanReporter {
     pub fn summary(&self, report: &RunReport) {
         if let Some(backup) = &report.backup {
             let place = backup.path.as_deref().unwrap_or("(no archive)");
-            let size = backup
-                .size
-                .map(|s| human_bytes(s as u64))
-                .unwrap_or_default();
-            self.line(format!(
-                "backup {} {}: {place} {size}",
-                backup.id, backup.status
-            ));
+            let size = backup.size.map(|s| human_bytes(s as u64)).unwrap_or_default();
+            self.line(format!("backup {} {}: {place} {size}", backup.id, backup.status));
             if let Some(sha) = &backup.sha256 {
-                self.line(format!(
-                    "  sha256 {sha}, {} files",
-                    backup.file_count.unwrap_or(0)
-                ));
+                self.line(format!("  sha256 {sha}, {} files", backup.file_count.unwrap_or(0)));
             }
         }
-        let took = humantime::format_duration(Duration::from_millis(
-            report.duration_ms - report.duration_ms % 10,
-        ));
+        let took = humantime::format_duration(Duration::from_millis(report.duration_ms - report.duration_ms % 10));
         match &report.error {
             None => self.line(format!("run {} {} in {took}", report.run_id, report.status)),
-            Some(error) => self.line(format!(
-                "run {} {} in {took}: {error}",
-                report.run_id, report.status
-            )),
+            Some(error) => self.line(format!("run {} {} in {took}: {error}", report.run_id, report.status)),
         }
     }
 }
@@ -67,13 +53,9 @@ impl HumanReporter {
 impl EventSink for HumanReporter {
     fn emit(&self, event: &Event) {
         match event {
-            Event::PreflightFailed { hook, error } => {
-                self.line(format!("! preflight of {hook} failed: {error}"))
-            }
+            Event::PreflightFailed { hook, error } => self.line(format!("! preflight of {hook} failed: {error}")),
             Event::HookStarted { .. } => {}
-            Event::HookSkipped {
-                name, kind, reason, ..
-            } => self.line(format!("- {name} ({kind}) skipped: {reason}")),
+            Event::HookSkipped { name, kind, reason, .. } => self.line(format!("- {name} ({kind}) skipped: {reason}")),
             Event::HookFinished {
                 name,
                 kind,
@@ -94,16 +76,11 @@ impl EventSink for HumanReporter {
             Event::Progress(progress) => {
                 let mut bar = self.bar.lock().unwrap_or_else(|p| p.into_inner());
                 let bar = bar.get_or_insert_with(|| {
-                    let bar = ProgressBar::with_draw_target(
-                        Some(progress.total),
-                        ProgressDrawTarget::stderr(),
-                    );
+                    let bar = ProgressBar::with_draw_target(Some(progress.total), ProgressDrawTarget::stderr());
                     bar.set_style(
-                        ProgressStyle::with_template(
-                            "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-                        )
-                        .expect("valid template")
-                        .progress_chars("=> "),
+                        ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+                            .expect("valid template")
+                            .progress_chars("=> "),
                     );
                     bar.set_prefix(progress.hook.clone());
                     bar

@@ -1,0 +1,93 @@
+//! Running a program inside a service through the Docker exec API, its stdout streamed to the caller.
+
+use async_trait::async_trait;
+use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use futures_util::StreamExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use super::engine::{request_failed, Engine};
+use crate::exec::{ExecOutcome, ServiceExec};
+use crate::HookError;
+
+/// Bytes of stderr kept for the outcome.
+const STDERR_TAIL: usize = 4096;
+
+/// Runs programs in the running containers of one Compose project.
+#[derive(Debug, Clone)]
+pub struct ProjectExec {
+    pub engine: Engine,
+    pub project: String,
+}
+
+#[async_trait]
+impl ServiceExec for ProjectExec {
+    async fn exec(
+        &self,
+        service: &str,
+        argv: &[String],
+        stdout: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<ExecOutcome, HookError> {
+        let containers = self.engine.project_containers(&self.project).await?;
+        let container = containers
+            .iter()
+            .find(|c| c.service == service && c.running)
+            .ok_or_else(|| {
+                HookError::Misconfigured(format!(
+                    "service `{service}` of project {} has no running container",
+                    self.project
+                ))
+            })?;
+        let docker = &self.engine.docker;
+        let options = CreateExecOptions {
+            cmd: Some(argv.to_vec()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let action = format!("exec {} in {service}", argv.first().map_or("", String::as_str));
+        let created = docker
+            .create_exec(&container.id, options)
+            .await
+            .map_err(request_failed(action.clone()))?;
+        let StartExecResults::Attached { mut output, .. } = docker
+            .start_exec(&created.id, None)
+            .await
+            .map_err(request_failed(action.clone()))?
+        else {
+            return Err(HookError::Docker {
+                action,
+                reason: "the engine did not attach the output".into(),
+            });
+        };
+        let (mut stdout_bytes, mut stderr) = (0u64, Vec::new());
+        let write_failed = |e: std::io::Error| HookError::Docker {
+            action: action.clone(),
+            reason: e.to_string(),
+        };
+        while let Some(chunk) = output.next().await {
+            match chunk.map_err(request_failed(action.clone()))? {
+                LogOutput::StdOut { message } => {
+                    stdout.write_all(&message).await.map_err(write_failed)?;
+                    stdout_bytes += message.len() as u64;
+                }
+                LogOutput::StdErr { message } => {
+                    stderr.extend_from_slice(&message);
+                    let excess = stderr.len().saturating_sub(STDERR_TAIL);
+                    stderr.drain(..excess);
+                }
+                _ => {}
+            }
+        }
+        stdout.flush().await.map_err(write_failed)?;
+        let inspect = docker
+            .inspect_exec(&created.id)
+            .await
+            .map_err(request_failed(action.clone()))?;
+        Ok(ExecOutcome {
+            exit_code: inspect.exit_code.unwrap_or(-1),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            stdout_bytes,
+        })
+    }
+}

@@ -1,0 +1,136 @@
+//! `hookrun recover`: after a run died (SIGKILL, power loss), start what it left stopped, in dependency order,
+//! remove its temporary files and mark it `interrupted`. Also the warning every run gives about such runs.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use hookrun_hooks::archive::temporary_path;
+use hookrun_hooks::builtin::{bring_back, DEFAULT_START_TIMEOUT};
+use hookrun_hooks::catalog::{Catalog, RunRow, RunStatus};
+use hookrun_hooks::StoppedService;
+use serde::Serialize;
+
+use crate::config::{self, Builtin, Check, HookKind};
+use crate::exit::Exit;
+use crate::lock::{process_is_gone, RunLock};
+
+#[derive(Serialize)]
+struct Recovered {
+    run_id: i64,
+    phase: String,
+    started: Vec<String>,
+    error: Option<String>,
+}
+
+/// Recovers every run of this storage dir that died without finishing.
+pub async fn recover(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
+    let config = config::load(config_path, Check::Shape)?;
+    let catalog = Catalog::open(&config.runner.catalog)?;
+    // Holding the lock proves that no run is alive: every `running` run left is a dead one.
+    let _lock = RunLock::acquire(&config.runner.storage_dir, |pid| describe_holder(&catalog, pid))?;
+    let timeout = config
+        .hooks
+        .iter()
+        .find_map(|h| match &h.kind {
+            HookKind::Builtin(Builtin::Start(start)) => Some(start.start_timeout),
+            _ => None,
+        })
+        .unwrap_or(DEFAULT_START_TIMEOUT);
+
+    let mut report = Vec::new();
+    for run in catalog.unfinished_runs()? {
+        let stopped: Vec<StoppedService> = catalog
+            .services(run.id)?
+            .into_iter()
+            .filter(|s| s.state != "started")
+            .map(|s| StoppedService {
+                stopped_at: s.stopped_at.as_deref().and_then(parse_time).unwrap_or_else(Utc::now),
+                service: s.service,
+                container_id: s.container_id,
+                container_name: s.container_name,
+                start_layer: s.start_layer as usize,
+            })
+            .collect();
+        let result = bring_back(&stopped, &catalog, run.id, timeout).await;
+        remove_leftovers(&run);
+        let error = result.as_ref().err().map(ToString::to_string);
+        let note = format!(
+            "interrupted during {}; hookrun recover started {} service(s){}",
+            run.phase,
+            stopped.len(),
+            error.as_deref().map(|e| format!("; {e}")).unwrap_or_default()
+        );
+        let started_at = parse_time(&run.started_at).unwrap_or_else(Utc::now);
+        let took = (Utc::now() - started_at).num_milliseconds().max(0) as u64;
+        catalog.finish_run(run.id, RunStatus::Interrupted, Some(&note), Utc::now(), took)?;
+        report.push(Recovered {
+            run_id: run.id,
+            phase: run.phase,
+            started: stopped.into_iter().map(|s| s.service).collect(),
+            error,
+        });
+    }
+
+    let exit = if report.iter().any(|r| r.error.is_some()) { Exit::ServicesDown } else { Exit::Success };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "recovered": report }))?);
+    } else if report.is_empty() {
+        println!("nothing to recover: no run was interrupted");
+    } else {
+        for r in &report {
+            let services = if r.started.is_empty() { "no services".to_string() } else { r.started.join(", ") };
+            match &r.error {
+                None => println!("run {} (interrupted during {}): started {services}", r.run_id, r.phase),
+                Some(e) => println!("run {} (interrupted during {}): {e}", r.run_id, r.phase),
+            }
+        }
+    }
+    Ok(exit)
+}
+
+/// Removes what a dead run left in storage: its temporary archive and its staging folder.
+fn remove_leftovers(run: &RunRow) {
+    let partial = temporary_path(Path::new(&run.storage_dir), run.id);
+    if partial.exists() {
+        if let Err(e) = std::fs::remove_file(&partial) {
+            tracing::warn!("cannot remove {}: {e}", partial.display());
+        }
+    }
+    let staging = Path::new(&run.staging_dir);
+    if staging.exists() {
+        if let Err(e) = std::fs::remove_dir_all(staging) {
+            tracing::warn!("cannot remove {}: {e}", staging.display());
+        }
+    }
+}
+
+/// Warns on stderr about runs that died without finishing.
+pub fn warn_about_interrupted_runs(catalog: &Catalog) -> anyhow::Result<()> {
+    for run in catalog.unfinished_runs()? {
+        if process_is_gone(run.pid, run.boot_id.as_deref()) {
+            tracing::warn!(
+                "run {} ({} v{}, started {}) was interrupted during {} and may have left services stopped: \
+                 run `hookrun recover`",
+                run.id,
+                run.kind,
+                run.version,
+                run.started_at,
+                run.phase
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Words for the process holding the lock: its run, when the catalog knows it.
+pub fn describe_holder(catalog: &Catalog, pid: u32) -> String {
+    let run = catalog.unfinished_runs().ok().and_then(|runs| runs.into_iter().rev().find(|r| r.pid == pid as i64));
+    match run {
+        Some(run) => format!("run {} ({} v{}, pid {pid}, started {}, now in {})", run.id, run.kind, run.version, run.started_at, run.phase),
+        None => format!("pid {pid}"),
+    }
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+}

@@ -1,0 +1,333 @@
+//! The chain against a real Docker Engine and a real Compose project: dependency order seen in the engine's own
+//! event stream, volumes and bind mounts in the archive, services back whatever fails, `recover` after kill -9,
+//! one run at a time, and a project name that matches nothing.
+
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+use std::time::Duration;
+
+use hookrun_e2e::docker::{engine, ensure_test_image, unique_project, ComposeProject, EventLog, TEST_IMAGE};
+use hookrun_e2e::{sh, Sandbox};
+
+/// db (healthcheck, named volume) ← app (bind mount under the work dir) ← web; cache stands alone.
+fn compose_yaml() -> String {
+    let lp = "trap 'exit 0' TERM; while true; do sleep 0.2; done";
+    format!(
+        r#"version: "2.4"
+services:
+  db:
+    image: {TEST_IMAGE}
+    command: ["sh", "-c", "echo boot >> /data/boots; {lp}"]
+    volumes: ["dbdata:/data"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/data/boots"]
+      interval: 1s
+      timeout: 2s
+      retries: 30
+    stop_grace_period: 5s
+  app:
+    image: {TEST_IMAGE}
+    command: ["sh", "-c", "if [ -f /appdata/refuse-to-start ]; then echo 'app: refusing to start, marker present'; exit 1; fi; {lp}"]
+    depends_on:
+      db:
+        condition: service_healthy
+    volumes: ["./appdata:/appdata"]
+  web:
+    image: {TEST_IMAGE}
+    command: ["sh", "-c", "{lp}"]
+    depends_on: [app]
+  cache:
+    image: {TEST_IMAGE}
+    command: ["sh", "-c", "{lp}"]
+volumes:
+  dbdata: {{}}
+"#
+    )
+}
+
+const CHAIN: &str = r#"
+[[hook]]
+name = "stop"
+builtin = "stop"
+
+{between}
+
+[[hook]]
+name = "backup"
+builtin = "backup"
+[hook.config]
+sources = ["config"]
+volumes = "auto"
+
+[[hook]]
+name = "record"
+builtin = "record"
+
+[[hook]]
+name = "start"
+builtin = "start"
+[hook.config]
+start_timeout = "30s"
+"#;
+
+/// A hook that waits until the test creates `<sandbox>/go`.
+const PAUSE: &str = "[[hook]]\nname = \"pause\"\nbuiltin = \"command\"\n[hook.config]\n\
+                     command = [\"sh\", \"-c\", \"while [ ! -f ../go ]; do sleep 0.1; done\"]\n";
+
+/// Fields drop in order: the project goes down before its folder is removed.
+struct World {
+    project: ComposeProject,
+    sandbox: Sandbox,
+    docker: bollard::Docker,
+}
+
+/// A sandbox whose work dir holds a running Compose project, and a hooks.toml for it with `between` placed
+/// between `stop` and `backup`.
+fn world(between: &str) -> Option<World> {
+    let docker = engine()?;
+    ensure_test_image(&docker);
+    let sandbox = Sandbox::new();
+    sandbox.file("config/app.env", b"MODE=production\n", 0o644);
+    sandbox.file("appdata/uploads/a.txt", b"uploaded file", 0o644);
+    let name = unique_project("hrt");
+    let project = ComposeProject::up(&name, &sandbox.work(), &compose_yaml());
+    project.wait_ready(&docker);
+    sandbox.raw_config(&format!(
+        "[runner]\nproject = \"{name}\"\nwork_dir = \"work\"\nstorage_dir = \"storage\"\ncatalog = \"catalog.db\"\n{}",
+        CHAIN.replace("{between}", between)
+    ));
+    Some(World { project, sandbox, docker })
+}
+
+fn assert_all_back(world: &World) {
+    world.project.wait_ready(&world.docker);
+    let states = world.project.states(&world.docker);
+    assert_eq!(states.len(), 4, "{states:?}");
+    assert_eq!(states["db"].1.as_deref(), Some("healthy"), "db is healthy again");
+}
+
+/// The time (ns) of each service's first `action` event of `project`.
+fn first(events: &[hookrun_e2e::docker::ContainerEvent], project: &str, action: &str, service: &str) -> i64 {
+    events
+        .iter()
+        .find(|e| e.project == project && e.action == action && e.service == service)
+        .unwrap_or_else(|| panic!("no {action} event for {service}: {events:#?}"))
+        .time_nano
+}
+
+#[test]
+fn pre_upgrade_stops_dependents_first_archives_volumes_and_starts_dependencies_first() {
+    let Some(world) = world("") else { return };
+    let neighbour_dir = world.sandbox.path().join("neighbour");
+    // A project whose name merely starts with ours: it must never be touched.
+    let neighbour_name = format!("{}b", world.project.name);
+    let neighbour = ComposeProject::up(
+        &neighbour_name,
+        &neighbour_dir,
+        &format!("version: \"2.4\"\nservices:\n  db:\n    image: {TEST_IMAGE}\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 0.2; done\"]\n"),
+    );
+    neighbour.wait_ready(&world.docker);
+    let events = EventLog::start(&world.docker);
+
+    let run = world.sandbox.run(&["pre-upgrade", "--version", "1.2.3", "--json"]);
+
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let events = events.snapshot();
+    let p = world.project.name.as_str();
+    let (stop, start) = ("die", "start");
+    assert!(first(&events, p, stop, "web") < first(&events, p, stop, "app"), "web stops before app");
+    assert!(first(&events, p, stop, "app") < first(&events, p, stop, "db"), "app stops before db");
+    assert!(first(&events, p, start, "db") < first(&events, p, start, "app"), "db starts before app");
+    assert!(first(&events, p, start, "app") < first(&events, p, start, "web"), "app starts before web");
+    assert!(events.iter().all(|e| e.project != neighbour_name), "the neighbour project was touched: {events:#?}");
+    assert_eq!(neighbour.states(&world.docker)["db"].0, "running");
+
+    let (backup_started, backup_ms): (String, i64) = world
+        .sandbox
+        .catalog()
+        .query_row("SELECT started_at, duration_ms FROM hook_results WHERE name = 'backup'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let backup_start_ns = parse_ns(&backup_started);
+    let backup_end_ns = backup_start_ns + backup_ms * 1_000_000;
+    let ours: Vec<_> = events.iter().filter(|e| e.project == p).collect();
+    for e in ours.iter().filter(|e| e.action == stop) {
+        assert!(e.time_nano <= backup_start_ns, "{} was still running when the archive was started", e.service);
+    }
+    for e in ours.iter().filter(|e| e.action == start) {
+        assert!(e.time_nano >= backup_end_ns, "{} started while the archive was being written", e.service);
+    }
+
+    let archive = &world.sandbox.archives()[0];
+    let listing = sh(&format!("tar -tzf '{}'", archive.display()));
+    assert!(listing.lines().any(|l| l == format!("volumes/{p}_dbdata/boots")), "named volume archived:\n{listing}");
+    assert!(listing.lines().any(|l| l == "binds/appdata/uploads/a.txt"), "bind mount archived:\n{listing}");
+    assert!(listing.lines().any(|l| l == "config/app.env"), "{listing}");
+
+    let report = run.json();
+    assert_eq!(report["backup"]["status"], "completed");
+    let stopped: Vec<(String, String)> = {
+        let catalog = world.sandbox.catalog();
+        let mut stmt = catalog.prepare("SELECT service, state FROM services ORDER BY rowid").unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    };
+    let services: Vec<&str> = stopped.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(services.len(), 4, "every running container was journalled: {stopped:?}");
+    assert!(stopped.iter().all(|(_, state)| state == "started"), "{stopped:?}");
+    let sources: i64 = world
+        .sandbox
+        .catalog()
+        .query_row("SELECT count(*) FROM backup_sources WHERE kind IN ('volume', 'bind')", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sources, 2, "the volume and the bind mount are recorded for restore");
+    assert_all_back(&world);
+}
+
+#[test]
+fn a_failing_backup_still_brings_every_service_back_and_exits_1() {
+    let Some(world) = world("") else { return };
+    world.sandbox.file("config/secret.key", b"unreadable", 0o000);
+    let mut command = world.sandbox.command(&["pre-upgrade", "--version", "1"]);
+    // Root reads anything: drop the capabilities that let it ignore file modes, so the backup really fails.
+    unsafe {
+        command.pre_exec(|| {
+            for cap in [1, 2] {
+                if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+
+    let run = world.sandbox.run_command(command);
+
+    assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("✗ backup"), "{}", run.stdout);
+    assert!(run.stdout.contains("✓ start"), "{}", run.stdout);
+    assert!(world.sandbox.archives().is_empty());
+    assert_all_back(&world);
+}
+
+#[test]
+fn a_service_that_will_not_start_again_exits_3_naming_it() {
+    let Some(world) = world("") else { return };
+    world.sandbox.file("appdata/refuse-to-start", b"", 0o644);
+
+    let run = world.sandbox.run(&["pre-upgrade", "--version", "1", "--json"]);
+
+    assert_eq!(run.code, 3, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let error = run.json()["error"].as_str().unwrap().to_string();
+    assert!(error.contains("services not restored: app: exited with code 1"), "{error}");
+    assert!(error.contains("refusing to start, marker present"), "the app's last log lines: {error}");
+    let states = world.project.states(&world.docker);
+    assert_eq!(states["web"].0, "running", "the others still came back: {states:?}");
+    assert_eq!(states["db"].0, "running", "{states:?}");
+}
+
+#[test]
+fn an_unreachable_engine_is_a_clear_error_and_nothing_is_stopped() {
+    let Some(world) = world("") else { return };
+    let events = EventLog::start(&world.docker);
+    let mut command = world.sandbox.command(&["pre-upgrade", "--version", "1"]);
+    command.env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+
+    let run = world.sandbox.run_command(command);
+
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("cannot reach the Docker engine at unix:///nonexistent/docker.sock"),
+        "{}",
+        run.stdout
+    );
+    let lifecycle = ["kill", "stop", "die", "start", "restart"];
+    let touched: Vec<_> = events
+        .snapshot()
+        .into_iter()
+        .filter(|e| e.project == world.project.name && lifecycle.contains(&e.action.as_str()))
+        .collect();
+    assert!(touched.is_empty(), "nothing was stopped: {touched:#?}");
+}
+
+#[test]
+fn after_kill_9_with_services_stopped_recover_brings_them_back_and_marks_the_run_interrupted() {
+    let Some(world) = world(PAUSE) else { return };
+    let mut child = world.sandbox.command(&["pre-upgrade", "--version", "1"]).stdout(Stdio::null()).spawn().unwrap();
+    wait_for_phase(&world.sandbox, "hook pause");
+
+    child.kill().unwrap(); // SIGKILL: no clean-up code runs
+    child.wait().unwrap();
+    std::fs::write(world.sandbox.path().join("go"), b"").unwrap(); // lets the orphaned pause loop end
+    let states = world.project.states(&world.docker);
+    assert!(states.values().all(|(s, _)| s == "exited"), "the run died with services stopped: {states:?}");
+
+    let list = world.sandbox.run(&["list"]);
+    assert!(list.stderr.contains("was interrupted during hook pause"), "the next invocation warns:\n{}", list.stderr);
+    let recover = world.sandbox.run(&["recover"]);
+
+    assert_eq!(recover.code, 0, "stdout:\n{}\nstderr:\n{}", recover.stdout, recover.stderr);
+    assert_all_back(&world);
+    let status: String = world.sandbox.catalog().query_row("SELECT status FROM runs", [], |r| r.get(0)).unwrap();
+    assert_eq!(status, "interrupted");
+    assert!(world.sandbox.leftovers().iter().all(|n| !n.starts_with(".staging/") && !n.ends_with(".partial")));
+    let again = world.sandbox.run(&["recover"]);
+    assert!(again.stdout.contains("nothing to recover"), "{}", again.stdout);
+}
+
+#[test]
+fn a_second_run_while_one_holds_the_storage_dir_exits_4_naming_the_holder() {
+    let Some(world) = world(PAUSE) else { return };
+    let mut first = world.sandbox.command(&["pre-upgrade", "--version", "1"]).stdout(Stdio::null()).spawn().unwrap();
+    wait_for_phase(&world.sandbox, "hook pause");
+
+    let second = world.sandbox.run(&["backup"]);
+    std::fs::write(world.sandbox.path().join("go"), b"").unwrap();
+    let first = first.wait().unwrap();
+
+    assert_eq!(second.code, 4, "stdout:\n{}\nstderr:\n{}", second.stdout, second.stderr);
+    assert!(second.stderr.contains("another hookrun holds the lock"), "{}", second.stderr);
+    assert!(second.stderr.contains("run 1 (pre-upgrade v1, pid"), "names the holder: {}", second.stderr);
+    assert_eq!(first.code(), Some(0), "the first run finished undisturbed");
+    assert_all_back(&world);
+}
+
+#[test]
+fn a_project_name_that_matches_no_container_is_a_configuration_error() {
+    let Some(_docker) = engine() else { return };
+    let sandbox = Sandbox::new();
+    sandbox.file("config/app.env", b"x", 0o644);
+    let chain = "[[hook]]\nname = \"stop\"\nbuiltin = \"stop\"\n{allow}\n[[hook]]\nname = \"backup\"\nbuiltin = \"backup\"\n\
+                 config = { sources = [\"config\"] }\n[[hook]]\nname = \"start\"\nbuiltin = \"start\"\n";
+    let runner = "[runner]\nproject = \"hookrun-no-such-project-anywhere\"\nwork_dir = \"work\"\nstorage_dir = \"storage\"\n";
+
+    sandbox.raw_config(&format!("{runner}{}", chain.replace("{allow}", "")));
+    let typo = sandbox.run(&["pre-upgrade", "--version", "1"]);
+    sandbox.raw_config(&format!("{runner}{}", chain.replace("{allow}", "config = { allow_empty = true }")));
+    let allowed = sandbox.run(&["pre-upgrade", "--version", "1"]);
+
+    assert_eq!(typo.code, 2, "stdout:\n{}\nstderr:\n{}", typo.stdout, typo.stderr);
+    assert!(typo.stdout.contains("no container has the label com.docker.compose.project=hookrun-no-such-project-anywhere"));
+    assert!(sandbox.archives().len() == 1, "the opted-out run backed up: {:?}", sandbox.storage_files());
+    assert_eq!(allowed.code, 0, "{}", allowed.stdout);
+}
+
+/// Waits (bounded) until the run journal shows `phase`.
+fn wait_for_phase(sandbox: &Sandbox, phase: &str) {
+    for _ in 0..600 {
+        if let Ok(catalog) = rusqlite::Connection::open(sandbox.path().join("catalog.db")) {
+            let now: Option<String> = catalog.query_row("SELECT phase FROM runs ORDER BY id DESC", [], |r| r.get(0)).ok();
+            if now.as_deref() == Some(phase) {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the run never reached {phase}");
+}
+
+/// Nanoseconds since the epoch of an RFC 3339 UTC time with milliseconds, as the catalog writes them.
+fn parse_ns(rfc3339: &str) -> i64 {
+    let out = sh(&format!("date -u -d '{rfc3339}' +%s%N"));
+    out.trim().parse().unwrap()
+}
