@@ -12,3 +12,4 @@ pub mod interrupt;
 pub mod journal;
 pub mod lock;
 pub mod report;
+pub mod wasm;
