@@ -74,7 +74,13 @@ fn command(config: &Config) -> (Vec<String>, String) {
 /// A database name made safe as a file name.
 fn sanitize(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -117,8 +123,11 @@ mod tests {
     fn dumps_the_configured_database_from_the_configured_service() {
         let dir = tempfile::tempdir().unwrap();
         let host = Arc::new(
-            TestHost::new(json!({ "service": "pg", "database": "shop", "user": "app" }), dir.path())
-                .on_exec(|_, _| ExecReply::ok(b"PGDMP...".to_vec())),
+            TestHost::new(
+                json!({ "service": "pg", "database": "shop", "user": "app" }),
+                dir.path(),
+            )
+            .on_exec(|_, _| ExecReply::ok(b"PGDMP...".to_vec())),
         );
         assert_eq!(hookrun_sdk::run_with(host.clone(), run), 0, "{:?}", host.failure());
         let execs = host.execs();
@@ -126,7 +135,13 @@ mod tests {
         assert_eq!(execs[0].service, "pg");
         assert_eq!(
             execs[0].argv,
-            ["pg_dump", "--no-password", "--username=app", "--format=custom", "--dbname=shop"]
+            [
+                "pg_dump",
+                "--no-password",
+                "--username=app",
+                "--format=custom",
+                "--dbname=shop"
+            ]
         );
         assert_eq!(std::fs::read(dir.path().join("shop.dump")).unwrap(), b"PGDMP...");
         assert_eq!(host.outputs()["bytes"], "8");
@@ -135,8 +150,7 @@ mod tests {
 
     #[test]
     fn plain_format_writes_sql_and_odd_names_make_safe_files() {
-        let config: Config =
-            serde_json::from_value(json!({ "database": "a/b c", "format": "plain" })).unwrap();
+        let config: Config = serde_json::from_value(json!({ "database": "a/b c", "format": "plain" })).unwrap();
         let (argv, artifact) = command(&config);
         assert!(argv.contains(&"--format=plain".to_string()));
         assert_eq!(artifact, "a_b_c.sql");
@@ -146,9 +160,8 @@ mod tests {
     fn a_failing_pg_dump_fails_the_hook_with_its_stderr() {
         let dir = tempfile::tempdir().unwrap();
         let host = Arc::new(
-            TestHost::new(json!({ "database": "nope" }), dir.path()).on_exec(|_, _| {
-                ExecReply::failed(1, "pg_dump: error: database \"nope\" does not exist\n")
-            }),
+            TestHost::new(json!({ "database": "nope" }), dir.path())
+                .on_exec(|_, _| ExecReply::failed(1, "pg_dump: error: database \"nope\" does not exist\n")),
         );
         assert_eq!(hookrun_sdk::run_with(host.clone(), run), 1);
         let failure = host.failure().unwrap();
@@ -159,10 +172,8 @@ mod tests {
     #[test]
     fn an_empty_dump_is_a_failure() {
         let dir = tempfile::tempdir().unwrap();
-        let host = Arc::new(
-            TestHost::new(json!({ "database": "app" }), dir.path())
-                .on_exec(|_, _| ExecReply::ok(Vec::new())),
-        );
+        let host =
+            Arc::new(TestHost::new(json!({ "database": "app" }), dir.path()).on_exec(|_, _| ExecReply::ok(Vec::new())));
         assert_eq!(hookrun_sdk::run_with(host.clone(), run), 1);
         assert!(host.failure().unwrap().contains("wrote nothing"));
     }

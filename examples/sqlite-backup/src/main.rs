@@ -46,7 +46,13 @@ fn artifact_name(database: &str) -> String {
         .trim_end_matches(".db");
     let stem: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("{}.sql", if stem.is_empty() { "database" } else { &stem })
 }
@@ -80,7 +86,10 @@ fn run(hook: &Hook<Config>) -> Result<()> {
         .stdout_to_artifact(&artifact)
         .run_checked()
         .context("sqlite3 .dump")?;
-    hook.info(format!("dumped {} ({} bytes) into {artifact}", c.database, dump.stdout_bytes));
+    hook.info(format!(
+        "dumped {} ({} bytes) into {artifact}",
+        c.database, dump.stdout_bytes
+    ));
     hook.set_output("file", &artifact)?;
     hook.set_output("bytes", dump.stdout_bytes)?;
     Ok(())
@@ -99,15 +108,13 @@ mod tests {
 
     fn host(dir: &std::path::Path, integrity: &'static str) -> Arc<TestHost> {
         Arc::new(
-            TestHost::new(json!({ "service": "app", "database": "/data/app.db" }), dir).on_exec(
-                move |_, argv| {
-                    if argv.last().unwrap() == ".dump" {
-                        ExecReply::ok(b"BEGIN TRANSACTION;\nCOMMIT;\n".to_vec())
-                    } else {
-                        ExecReply::ok(integrity.as_bytes().to_vec())
-                    }
-                },
-            ),
+            TestHost::new(json!({ "service": "app", "database": "/data/app.db" }), dir).on_exec(move |_, argv| {
+                if argv.last().unwrap() == ".dump" {
+                    ExecReply::ok(b"BEGIN TRANSACTION;\nCOMMIT;\n".to_vec())
+                } else {
+                    ExecReply::ok(integrity.as_bytes().to_vec())
+                }
+            }),
         )
     }
 
@@ -120,7 +127,13 @@ mod tests {
         assert_eq!(
             argvs,
             [
-                vec!["sqlite3", "-readonly", "-bail", "/data/app.db", "PRAGMA integrity_check;"],
+                vec![
+                    "sqlite3",
+                    "-readonly",
+                    "-bail",
+                    "/data/app.db",
+                    "PRAGMA integrity_check;"
+                ],
                 vec!["sqlite3", "-readonly", "-bail", "/data/app.db", ".dump"],
             ]
         );
@@ -134,7 +147,10 @@ mod tests {
     #[test]
     fn a_corrupt_database_fails_before_dumping() {
         let dir = tempfile::tempdir().unwrap();
-        let host = host(dir.path(), "*** in database main ***\nPage 3: btreeInitPage() returns error code 11\n");
+        let host = host(
+            dir.path(),
+            "*** in database main ***\nPage 3: btreeInitPage() returns error code 11\n",
+        );
         assert_eq!(hookrun_sdk::run_with(host.clone(), run), 1);
         assert!(host.failure().unwrap().contains("failed its integrity check"));
         assert_eq!(host.execs().len(), 1, "no dump after a failed check");
