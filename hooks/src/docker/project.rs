@@ -156,19 +156,24 @@ pub fn project_dependencies(
     dependencies_from_files(&files)
 }
 
-/// The compose files Compose recorded on the containers, made absolute against its working dir.
+/// The compose files Compose recorded on the containers. Compose v1 records them as they were given on its
+/// command line (relative to where it ran), and as its working dir the folder of the first file; so a relative
+/// name is looked for under the working dir, then by its file name there.
 fn recorded_config_files(containers: &[ProjectContainer]) -> Vec<PathBuf> {
     let Some(container) = containers.iter().find(|c| c.labels.contains_key(CONFIG_FILES_LABEL)) else {
         return Vec::new();
     };
-    let working_dir = container
-        .labels
-        .get(WORKING_DIR_LABEL)
-        .map(PathBuf::from)
-        .unwrap_or_default();
+    let working_dir = container.labels.get(WORKING_DIR_LABEL).map(PathBuf::from).unwrap_or_default();
     container.labels[CONFIG_FILES_LABEL]
         .split(',')
         .filter(|f| !f.is_empty())
-        .map(|f| working_dir.join(f))
+        .map(|f| {
+            let given = working_dir.join(f);
+            let by_name = Path::new(f).file_name().map(|name| working_dir.join(name));
+            match by_name {
+                Some(by_name) if !given.exists() && by_name.exists() => by_name,
+                _ => given,
+            }
+        })
         .collect()
 }
