@@ -276,6 +276,27 @@ fn after_kill_9_with_services_stopped_recover_brings_them_back_and_marks_the_run
 }
 
 #[test]
+fn sigterm_stops_the_current_hook_brings_the_services_back_and_exits_1() {
+    let Some(world) = world(PAUSE) else { return };
+    let child = world.sandbox.command(&["pre-upgrade", "--version", "1"]).stdout(Stdio::piped()).spawn().unwrap();
+    wait_for_phase(&world.sandbox, "hook pause");
+
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let output = child.wait_with_output().unwrap();
+    std::fs::write(world.sandbox.path().join("go"), b"").unwrap();
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("✗ pause (command)") && stdout.contains("interrupted by SIGTERM"), "{stdout}");
+    assert!(stdout.contains("- backup (backup) skipped"), "{stdout}");
+    assert!(stdout.contains("✓ start (start)"), "the always hooks ran: {stdout}");
+    let (status, error): (String, String) =
+        world.sandbox.catalog().query_row("SELECT status, error FROM runs", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    assert_eq!((status.as_str(), error.as_str()), ("failed", "hook pause: interrupted by SIGTERM"));
+    assert_all_back(&world);
+}
+
+#[test]
 fn a_second_run_while_one_holds_the_storage_dir_exits_4_naming_the_holder() {
     let Some(world) = world(PAUSE) else { return };
     let mut first = world.sandbox.command(&["pre-upgrade", "--version", "1"]).stdout(Stdio::null()).spawn().unwrap();

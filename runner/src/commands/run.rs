@@ -120,6 +120,7 @@ pub async fn run(config_path: &Path, kind: RunKind, version: Option<String>, jso
         duration_ms,
         backup: catalog.backup_of_run(run_id)?,
         hooks: catalog.hook_results(run_id)?,
+        services: catalog.services(run_id)?,
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -16,16 +16,15 @@ pub fn show(config_path: &Path, id: i64, json: bool) -> anyhow::Result<Exit> {
     }
     let catalog = Catalog::open(&config.runner.catalog)?;
     let backup = catalog.backup(id)?.ok_or_else(missing)?;
-    let run = match backup.run_id {
-        Some(run_id) => catalog.run(run_id)?,
-        None => None,
+    let (run, hooks, services) = match backup.run_id {
+        Some(run_id) => (catalog.run(run_id)?, catalog.hook_results(run_id)?, catalog.services(run_id)?),
+        None => (None, Vec::new(), Vec::new()),
     };
-    let hooks = match backup.run_id {
-        Some(run_id) => catalog.hook_results(run_id)?,
-        None => Vec::new(),
-    };
+    let sources = catalog.backup_sources(backup.id)?;
     if json {
-        let doc = serde_json::json!({ "backup": backup, "run": run, "hooks": hooks });
+        let doc = serde_json::json!({
+            "backup": backup, "run": run, "hooks": hooks, "services": services, "sources": sources,
+        });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(Exit::Success);
     }
@@ -57,6 +56,13 @@ pub fn show(config_path: &Path, id: i64, json: bool) -> anyhow::Result<Exit> {
             "  {:>2} {:<16} {:<10} {}{took}{error}",
             hook.seq, hook.name, hook.hook_type, hook.status
         );
+    }
+    for source in sources {
+        println!("  source {:<9} {:<32} from {}", source.kind, source.archive_path, source.host_path);
+    }
+    for service in services {
+        let downtime = service.downtime_ms.map(|ms| format!(", down {ms} ms")).unwrap_or_default();
+        println!("  service {:<12} {}{downtime}", service.service, service.state);
     }
     Ok(Exit::Success)
 }

@@ -1,6 +1,6 @@
 //! The result of one run, as `--json` prints it and the human reporter sums it up.
 
-use hookrun_hooks::catalog::{BackupRow, HookResultRow};
+use hookrun_hooks::catalog::{BackupRow, HookResultRow, ServiceRow};
 use serde::Serialize;
 
 /// Everything a pipeline needs to know about a finished run.
@@ -22,4 +22,6 @@ pub struct RunReport {
     pub backup: Option<BackupRow>,
     /// Each hook's result, in chain order.
     pub hooks: Vec<HookResultRow>,
+    /// The containers the run stopped, their state now and their downtime.
+    pub services: Vec<ServiceRow>,
 }
