@@ -10,6 +10,8 @@ use sha2::{Digest, Sha256};
 
 #[path = "docker_env.rs"]
 pub mod docker;
+#[path = "postgres_image.rs"]
+pub mod postgres_image;
 
 /// The `hookrun` binary of this workspace, built (once per test process) in the same profile as the tests.
 pub fn hookrun_bin() -> &'static Path {
