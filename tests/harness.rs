@@ -260,3 +260,22 @@ pub fn tree_manifest(root: &Path) -> std::collections::BTreeMap<PathBuf, String>
     }
     manifest
 }
+
+/// Builds `examples/<name>` for wasm32-wasip1 (release, into this workspace's target dir) and returns its module.
+pub fn build_wasm_example(name: &str) -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace.join("target"), PathBuf::from);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let output = Command::new(cargo)
+        .args(["build", "--quiet", "--release", "--target", "wasm32-wasip1"])
+        .current_dir(workspace.join("examples").join(name))
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "building examples/{name} for wasm32-wasip1 failed (`rustup target add wasm32-wasip1`?):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    target.join("wasm32-wasip1/release").join(format!("{name}.wasm"))
+}

@@ -1,26 +1,46 @@
 //! Turns the configured `[[hook]]` tables into hooks the executor can run.
 
 use hookrun_hooks::builtin::{BackupHook, CommandHook, RecordHook, StartHook, StopHook};
+use std::sync::Arc;
+
+use hookrun_hooks::docker::ProjectExec;
+use hookrun_hooks::exec::ServiceExec;
 use hookrun_hooks::Hook;
 
 use crate::config::{Builtin, Config, HookKind, HookSpec};
 use crate::executor::ChainHook;
+use crate::wasm::{WasmEngine, WasmHook};
 
 /// The chain of `config`, in order.
-pub fn build(config: &Config) -> Vec<ChainHook> {
-    config
+pub fn build(config: &Config) -> anyhow::Result<Vec<ChainHook>> {
+    let wasm = wasm_engine(config)?;
+    let exec: Option<Arc<dyn ServiceExec>> =
+        config.runner.project.clone().map(|project| Arc::new(ProjectExec { project }) as Arc<dyn ServiceExec>);
+    Ok(config
         .hooks
         .iter()
         .map(|spec| ChainHook {
-            hook: instantiate(spec),
+            hook: instantiate(spec, wasm.as_ref(), exec.as_ref()),
             when: spec.when,
             on_error: spec.on_error,
             timeout: spec.timeout,
         })
-        .collect()
+        .collect())
 }
 
-fn instantiate(spec: &HookSpec) -> Box<dyn Hook> {
+/// The WASM engine, when the chain has WASM hooks; compiled modules are cached in the storage dir.
+pub fn wasm_engine(config: &Config) -> anyhow::Result<Option<Arc<WasmEngine>>> {
+    if !config.hooks.iter().any(|h| matches!(h.kind, HookKind::Wasm(_))) {
+        return Ok(None);
+    }
+    Ok(Some(WasmEngine::new(config.runner.storage_dir.join(".cache").join("wasm"))?))
+}
+
+fn instantiate(
+    spec: &HookSpec,
+    wasm: Option<&Arc<WasmEngine>>,
+    exec: Option<&Arc<dyn ServiceExec>>,
+) -> Box<dyn Hook> {
     let name = spec.name.clone();
     match &spec.kind {
         HookKind::Builtin(Builtin::Stop(config)) => Box::new(StopHook::new(name, config.clone())),
@@ -28,5 +48,9 @@ fn instantiate(spec: &HookSpec) -> Box<dyn Hook> {
         HookKind::Builtin(Builtin::Backup(config)) => Box::new(BackupHook::new(name, config.clone())),
         HookKind::Builtin(Builtin::Record) => Box::new(RecordHook::new(name)),
         HookKind::Builtin(Builtin::Command(config)) => Box::new(CommandHook::new(name, config.clone())),
+        HookKind::Wasm(wasm_spec) => {
+            let engine = wasm.expect("an engine exists when the chain has WASM hooks").clone();
+            Box::new(WasmHook::new(wasm_spec.clone(), engine, exec.cloned()))
+        }
     }
 }

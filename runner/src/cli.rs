@@ -67,8 +67,16 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum HooksCommand {
-    /// Load and validate every hook without running any.
+    /// Load and validate every hook (WASM modules loaded and linked) without running any.
     Check,
+    /// Scaffold a new WASM hook crate using the SDK.
+    New {
+        /// The hook's name (also the crate's).
+        name: String,
+        /// Where to create it (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Parses the arguments, runs the command, and maps its result to an exit code.
@@ -110,8 +118,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::List { kind, status } => commands::list::list(config, kind, status, json),
         Command::Recover => commands::recover::recover(config, json).await,
         Command::Show { id } => commands::show::show(config, id, json),
-        Command::Hooks {
-            command: HooksCommand::Check,
-        } => commands::check::check(config, json),
+        Command::Hooks { command: HooksCommand::Check } => commands::check::check(config, json),
+        Command::Hooks { command: HooksCommand::New { name, dir } } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            commands::check::new_hook(&name, &dir)
+        }
     }
 }

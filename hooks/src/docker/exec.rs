@@ -13,10 +13,9 @@ use crate::HookError;
 /// Bytes of stderr kept for the outcome.
 const STDERR_TAIL: usize = 4096;
 
-/// Runs programs in the running containers of one Compose project.
+/// Runs programs in the running containers of one Compose project, connecting to the engine for each run.
 #[derive(Debug, Clone)]
 pub struct ProjectExec {
-    pub engine: Engine,
     pub project: String,
 }
 
@@ -28,7 +27,8 @@ impl ServiceExec for ProjectExec {
         argv: &[String],
         stdout: &mut (dyn AsyncWrite + Unpin + Send),
     ) -> Result<ExecOutcome, HookError> {
-        let containers = self.engine.project_containers(&self.project).await?;
+        let engine = Engine::connect().await?;
+        let containers = engine.project_containers(&self.project).await?;
         let container = containers
             .iter()
             .find(|c| c.service == service && c.running)
@@ -38,7 +38,7 @@ impl ServiceExec for ProjectExec {
                     self.project
                 ))
             })?;
-        let docker = &self.engine.docker;
+        let docker = &engine.docker;
         let options = CreateExecOptions {
             cmd: Some(argv.to_vec()),
             attach_stdout: Some(true),

@@ -2,12 +2,21 @@
 
 use std::path::Path;
 
-use crate::config::{self, Check};
+use crate::config::{self, Check, HookKind};
+use crate::exit::UsageError;
+use crate::{chain, wasm};
 use crate::exit::Exit;
 
-/// Validates the configuration and lists the chain.
+/// Validates the configuration, loads and links every WASM hook (without running it), and lists the chain.
 pub fn check(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
     let config = config::load(config_path, Check::Full)?;
+    if let Some(engine) = chain::wasm_engine(&config)? {
+        for hook in &config.hooks {
+            if let HookKind::Wasm(spec) = &hook.kind {
+                wasm::check(&engine, spec).map_err(|e| UsageError(format!("hook {} ({}): {e}", hook.name, spec.module.display())))?;
+            }
+        }
+    }
     if json {
         let hooks: Vec<_> = config
             .hooks
@@ -24,5 +33,12 @@ pub fn check(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
         }
         println!("{}: {} hooks ok", config.path.display(), config.hooks.len());
     }
+    Ok(Exit::Success)
+}
+
+/// Writes a new WASM hook crate called `name` into `dir`.
+pub fn new_hook(name: &str, dir: &Path) -> anyhow::Result<Exit> {
+    wasm::scaffold::scaffold(name, dir)?;
+    println!("created {} — build it with: cargo build --target wasm32-wasip1 --release", dir.display());
     Ok(Exit::Success)
 }

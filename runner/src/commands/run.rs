@@ -36,6 +36,7 @@ pub async fn run(config_path: &Path, kind: RunKind, version: Option<String>, jso
     let catalog = Arc::new(Catalog::open(&config.runner.catalog)?);
     let _lock = RunLock::acquire(&storage_dir, |pid| recover::describe_holder(&catalog, pid))?;
     recover::warn_about_interrupted_runs(&catalog)?;
+    let chain = chain::build(&config)?;
 
     let started_at = Utc::now();
     let clock = Instant::now();
@@ -83,7 +84,6 @@ pub async fn run(config_path: &Path, kind: RunKind, version: Option<String>, jso
         anyhow::bail!(error);
     }
 
-    let chain = chain::build(&config);
     let journal = Journal::new(catalog.clone(), run_id);
     let human = HumanReporter::default();
     let mut sinks: Vec<&dyn EventSink> = vec![&journal];

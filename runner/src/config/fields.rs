@@ -73,6 +73,12 @@ impl Fields {
         SpanError::new(self.table_span.clone(), format!("missing `{key}` ({what})"))
     }
 
+    /// The whole table as JSON, for a WASM hook (whose config the module itself reads).
+    pub fn into_json(self) -> serde_json::Value {
+        let table: toml::Table = self.entries.into_iter().map(|(k, v)| (k.into_inner(), v.into_inner())).collect();
+        serde_json::to_value(table).unwrap_or_default()
+    }
+
     /// Fails on the first key nobody took, naming the keys that are allowed.
     pub fn finish(self, hook_kind: &str, allowed: &[&str]) -> Result<(), SpanError> {
         match self.entries.into_iter().next() {

@@ -13,6 +13,7 @@ use super::builtin;
 use super::duration::HumanDuration;
 use super::fields::{Fields, RawTable, SpanError};
 use super::{Config, ConfigError, HookKind, HookSpec, OnError, RunnerConfig, When};
+use crate::wasm::{Permissions, WasmHookSpec, DEFAULT_MEMORY_LIMIT};
 
 /// The timeout of a hook when neither it nor `[runner.defaults]` says.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -54,6 +55,8 @@ struct RawHook {
     on_error: Option<OnError>,
     timeout: Option<HumanDuration>,
     config: Option<Spanned<RawTable>>,
+    permissions: Option<Spanned<toml::Value>>,
+    memory_limit: Option<Spanned<toml::Value>>,
 }
 
 /// How much of the file to check against the disk.
@@ -139,6 +142,9 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
         let fields = Fields::new(hook.config, hook_span.clone());
         let (kind, default_when) = match (hook.builtin, hook.wasm) {
             (Some(kind), None) => {
+                if let Some(extra) = hook.permissions.as_ref().or(hook.memory_limit.as_ref()) {
+                    return Err(at(extra.span(), "`permissions` and `memory_limit` apply to WASM hooks only".into()));
+                }
                 let when = builtin::default_when(kind.get_ref());
                 let parsed = builtin::parse(&kind, fields, &facts).map_err(err)?;
                 (HookKind::Builtin(parsed), when)
@@ -148,10 +154,16 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
                 if check == Check::Full && !file.is_file() {
                     return Err(at(module.span(), format!("WASM module {} not found", file.display())));
                 }
-                return Err(at(
-                    module.span(),
-                    "WASM hooks are not supported by this build of hookrun yet; use a built-in".to_string(),
-                ));
+                let permissions = match &hook.permissions {
+                    Some(table) => Permissions::from_toml(table.get_ref(), &base).map_err(|m| at(table.span(), m))?,
+                    None => Permissions::default(),
+                };
+                let memory_limit = match &hook.memory_limit {
+                    Some(limit) => parse_size(limit.get_ref()).map_err(|m| at(limit.span(), m))?,
+                    None => DEFAULT_MEMORY_LIMIT,
+                };
+                let spec = WasmHookSpec { name: name.clone(), module: file, config: fields.into_json(), permissions, memory_limit };
+                (HookKind::Wasm(spec), When::Success)
             }
             (Some(_), Some(module)) => {
                 return Err(at(
@@ -188,6 +200,33 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
         },
         hooks,
     })
+}
+
+/// A size in bytes: a whole number, or a string with a binary unit ("256MiB", "1 GiB", "512KiB").
+fn parse_size(value: &toml::Value) -> Result<u64, String> {
+    let bad = || format!("`memory_limit` must be bytes or a size like \"256MiB\", not {value}");
+    let bytes = match value {
+        toml::Value::Integer(n) if *n > 0 => *n as u64,
+        toml::Value::String(s) => {
+            let s = s.trim();
+            let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+            let (number, unit) = s.split_at(split);
+            let number: u64 = number.parse().map_err(|_| bad())?;
+            let scale: u64 = match unit.trim() {
+                "" | "B" => 1,
+                "KiB" => 1 << 10,
+                "MiB" => 1 << 20,
+                "GiB" => 1 << 30,
+                _ => return Err(bad()),
+            };
+            number.checked_mul(scale).ok_or_else(bad)?
+        }
+        _ => return Err(bad()),
+    };
+    if bytes == 0 {
+        return Err(bad());
+    }
+    Ok(bytes)
 }
 
 /// Hook names become folder names (`hooks/<name>/` in the archive): letters, digits, `-` and `_` only.

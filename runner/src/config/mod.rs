@@ -11,6 +11,8 @@ use std::time::Duration;
 use hookrun_hooks::builtin::{BackupConfig, CommandConfig, StartConfig, StopConfig};
 use serde::Serialize;
 
+use crate::wasm::WasmHookSpec;
+
 pub use load::{load, parse, Check};
 
 /// A `hooks.toml` that passed validation; every path is absolute.
@@ -80,6 +82,7 @@ pub struct HookSpec {
 #[derive(Debug, Clone)]
 pub enum HookKind {
     Builtin(Builtin),
+    Wasm(WasmHookSpec),
 }
 
 /// The built-in hooks and their typed configuration.
@@ -96,6 +99,7 @@ impl HookKind {
     /// The kind's short name, e.g. "backup".
     pub fn label(&self) -> &'static str {
         match self {
+            HookKind::Wasm(_) => "wasm",
             HookKind::Builtin(Builtin::Stop(_)) => "stop",
             HookKind::Builtin(Builtin::Backup(_)) => "backup",
             HookKind::Builtin(Builtin::Start(_)) => "start",
