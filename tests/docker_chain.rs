@@ -333,6 +333,48 @@ fn a_project_name_that_matches_no_container_is_a_configuration_error() {
     assert_eq!(allowed.code, 0, "{}", allowed.stdout);
 }
 
+#[test]
+fn hostile_wasm_hooks_are_contained_and_the_services_come_back() {
+    let module = hookrun_e2e::build_wasm("tests/wasm-modules", "hostile");
+    let hostile = |attack: &str, timeout: &str| {
+        format!(
+            "[[hook]]\nname = \"hostile\"\nwasm = \"{}\"\ntimeout = \"{timeout}\"\nconfig = {attack}\n",
+            module.display()
+        )
+    };
+    let Some(world) = world("{hostile}") else { return };
+    let config = std::fs::read_to_string(world.sandbox.config_path()).unwrap();
+    let attacks = [
+        (hostile("{ attack = \"infinite-loop\" }", "2s"), "timed out after 2s"),
+        (hostile("{ attack = \"memory-bomb\" }", "1m"), "memory limit"),
+        (hostile("{ attack = \"panic\" }", "1m"), "boom: the hook gave up"),
+        (hostile("{ attack = \"read\", path = \"/etc/passwd\" }", "1m"), "/etc/passwd"),
+        (hostile("{ attack = \"exec\", service = \"db\", program = \"sh\" }", "1m"), "may not run programs in service `db`"),
+    ];
+    for (hook, expected) in attacks {
+        world.sandbox.raw_config(&config.replace("{hostile}", &hook));
+
+        let run = world.sandbox.run(&["pre-upgrade", "--version", "1", "--json"]);
+
+        assert_eq!(run.code, 1, "{expected}: stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+        let report = run.json();
+        let error = report["error"].as_str().unwrap();
+        assert!(error.starts_with("hook hostile: ") && error.contains(expected), "{expected}: {error}");
+        assert_eq!(report["backup"]["status"], "failed");
+        assert_all_back(&world);
+    }
+
+    // A flood of logs, stdout and stderr: the run succeeds and hookrun's memory stays bounded.
+    let flood = "{ attack = \"flood\", lines = 200000, line_bytes = 1024, stderr_bytes = 268435456 }";
+    world.sandbox.raw_config(&config.replace("{hostile}", &hostile(flood, "5m")));
+    let (run, peak_kib) = world.sandbox.run_measured(&["pre-upgrade", "--version", "1", "--json"]);
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr (first 2000 bytes):\n{:.2000}", run.stdout, run.stderr);
+    eprintln!("hookrun's peak RSS while the hook flooded it: {} MiB", peak_kib / 1024);
+    assert!(peak_kib < 200 * 1024, "hookrun peaked at {peak_kib} KiB while the hook wrote ~460 MiB");
+    assert!(run.stderr.len() < 64 << 20, "logged output is capped: {} bytes on stderr", run.stderr.len());
+    assert_all_back(&world);
+}
+
 /// Waits (bounded) until the run journal shows `phase`.
 fn wait_for_phase(sandbox: &Sandbox, phase: &str) {
     for _ in 0..600 {

@@ -141,6 +141,25 @@ impl Sandbox {
         Run::from(self.command(args).output().expect("hookrun runs"))
     }
 
+    /// Runs hookrun with `args` and returns what it did and its peak resident memory in KiB (from `wait4`).
+    pub fn run_measured(&self, args: &[&str]) -> (Run, u64) {
+        let out = self.path().join(".measured.stdout");
+        let err = self.path().join(".measured.stderr");
+        let mut command = self.command(args);
+        command.stdout(std::fs::File::create(&out).unwrap()).stderr(std::fs::File::create(&err).unwrap());
+        let child = command.spawn().expect("hookrun runs");
+        let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+        let waited = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+        assert_eq!(waited, child.id() as i32, "wait4");
+        let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+        let run = Run {
+            code,
+            stdout: std::fs::read_to_string(out).unwrap_or_default(),
+            stderr: std::fs::read_to_string(err).unwrap_or_default(),
+        };
+        (run, usage.ru_maxrss as u64)
+    }
+
     /// Runs a prepared command and waits for it.
     pub fn run_command(&self, mut command: Command) -> Run {
         Run::from(command.output().expect("hookrun runs"))
@@ -263,18 +282,24 @@ pub fn tree_manifest(root: &Path) -> std::collections::BTreeMap<PathBuf, String>
 
 /// Builds `examples/<name>` for wasm32-wasip1 (release, into this workspace's target dir) and returns its module.
 pub fn build_wasm_example(name: &str) -> PathBuf {
+    build_wasm(&format!("examples/{name}"), name)
+}
+
+/// Builds the crate or workspace at `dir` (relative to the workspace root) for wasm32-wasip1 and returns the module
+/// of its binary `name`.
+pub fn build_wasm(dir: &str, name: &str) -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace.join("target"), PathBuf::from);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let output = Command::new(cargo)
         .args(["build", "--quiet", "--release", "--target", "wasm32-wasip1"])
-        .current_dir(workspace.join("examples").join(name))
+        .current_dir(workspace.join(dir))
         .env("CARGO_TARGET_DIR", &target)
         .output()
         .expect("cargo runs");
     assert!(
         output.status.success(),
-        "building examples/{name} for wasm32-wasip1 failed (`rustup target add wasm32-wasip1`?):\n{}",
+        "building {dir} for wasm32-wasip1 failed (`rustup target add wasm32-wasip1`?):\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     target.join("wasm32-wasip1/release").join(format!("{name}.wasm"))
