@@ -340,9 +340,9 @@ async fn a_hook_sees_its_context_and_config_and_only_its_granted_world() {
     let data = world.folder("work/data");
     std::fs::write(data.join("settings.json"), b"{\"mode\":\"prod\"}").unwrap();
     let out = world.folder("export");
-    // SAFETY (test): set before any hook of this test reads the environment; names are unique to this test.
-    std::env::set_var("HOOKRUN_TEST_GRANTED_TZ", "Europe/Paris");
-    std::env::set_var("HOOKRUN_TEST_NOT_GRANTED", "secret");
+    // Variables cargo sets for every test process (the suite never calls set_var: tests run in parallel).
+    let granted = std::env::var("CARGO_PKG_NAME").unwrap();
+    assert!(std::env::var("CARGO_MANIFEST_DIR").is_ok());
     world.ctx.stopped.push(hookrun_hooks::StoppedService {
         service: "web".into(),
         container_id: "c1".into(),
@@ -353,14 +353,14 @@ async fn a_hook_sees_its_context_and_config_and_only_its_granted_world() {
 
     let name = "tour";
     let permissions = format!(
-        "read = [{:?}]\nwrite = [{:?}]\nenv = [\"HOOKRUN_TEST_GRANTED_TZ\"]",
+        "read = [{:?}]\nwrite = [{:?}]\nenv = [\"CARGO_PKG_NAME\", \"HOOKRUN_TEST_NEVER_SET\"]",
         data.to_str().unwrap(),
         out.to_str().unwrap()
     );
     let config = json!({
         "copy": { "settings.json": data.join("settings.json") },
         "write": [out.join("report.txt")],
-        "env": ["HOOKRUN_TEST_GRANTED_TZ", "HOOKRUN_TEST_NOT_GRANTED"],
+        "env": ["CARGO_PKG_NAME", "HOOKRUN_TEST_NEVER_SET", "CARGO_MANIFEST_DIR"],
     });
     let h = hook(spec(name, &guests().well_behaved, config, &permissions), None);
     assert_eq!(h.kind(), "wasm");
@@ -371,8 +371,11 @@ async fn a_hook_sees_its_context_and_config_and_only_its_granted_world() {
     assert_eq!(outputs["context.version"], "2.5.0");
     assert_eq!(outputs["context.services"], "web");
     assert_eq!(outputs["context.abi"], "1.0");
-    assert_eq!(outputs["env.HOOKRUN_TEST_GRANTED_TZ"], "Europe/Paris");
-    assert_eq!(outputs["env.HOOKRUN_TEST_NOT_GRANTED"], "<unset>");
+    assert_eq!(outputs["env.CARGO_PKG_NAME"], granted);
+    // Granted but not set in hookrun's environment: absent, not empty.
+    assert_eq!(outputs["env.HOOKRUN_TEST_NEVER_SET"], "<unset>");
+    // Set in hookrun's environment but not granted: invisible.
+    assert_eq!(outputs["env.CARGO_MANIFEST_DIR"], "<unset>");
 
     let artifacts = world.ctx.artifact_dir(name);
     assert_eq!(
@@ -420,6 +423,17 @@ async fn a_failing_hook_reports_its_own_message() {
         "gives-up",
         &["exited with code 1", "the database is not ready"],
     );
+    // A message over several lines still makes one line.
+    let h = hook(
+        spec(
+            "verbose",
+            &guests().well_behaved,
+            json!({ "fail": "first line\n  second line\n" }),
+            "",
+        ),
+        None,
+    );
+    assert_failed(world.run(&h).await, "verbose", &["first line | second line"]);
     // What it set before failing is kept.
     assert_eq!(world.outputs("gives-up")["context.kind"], "pre-upgrade");
 }
@@ -697,12 +711,12 @@ async fn writing_into_a_read_only_or_ungranted_folder_is_refused() {
 #[tokio::test]
 async fn environment_variables_not_granted_are_invisible() {
     let mut world = World::new();
-    std::env::set_var("HOOKRUN_TEST_SECRET_TOKEN", "hunter2");
+    let secret = std::env::var("CARGO_MANIFEST_DIR").unwrap();
     let h = hook(
         spec(
             "env-thief",
             &guests().hostile,
-            json!({ "attack": "env", "name": "HOOKRUN_TEST_SECRET_TOKEN" }),
+            json!({ "attack": "env", "name": "CARGO_MANIFEST_DIR" }),
             r#"env = ["TZ"]"#,
         ),
         None,
@@ -710,9 +724,9 @@ async fn environment_variables_not_granted_are_invisible() {
     let message = assert_failed(
         world.run(&h).await,
         "env-thief",
-        &["cannot read $HOOKRUN_TEST_SECRET_TOKEN"],
+        &["cannot read $CARGO_MANIFEST_DIR: environment variable not found"],
     );
-    assert!(!message.contains("hunter2"));
+    assert!(!message.contains(&secret));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -864,6 +878,33 @@ async fn a_module_built_for_another_abi_version_is_refused_saying_so() {
         e.to_string(),
         "needs ABI v2 (imports `hookrun_v2`); this hookrun speaks ABI v1"
     );
+}
+
+#[tokio::test]
+async fn a_module_that_misuses_the_abi_is_stopped_with_a_clear_reason() {
+    let world = World::new();
+    let call = r#"(import "hookrun_v1" "call" (func $call (param i32 i32) (result i32)))"#;
+    for (name, body, expected) in [
+        (
+            "huge-request",
+            "(drop (call $call (i32.const 0) (i32.const 2000000)))",
+            "broke the hookrun ABI: request of 2000000 bytes is larger than the 1048576 allowed",
+        ),
+        (
+            "wild-pointer",
+            "(drop (call $call (i32.const 65000) (i32.const 1000)))",
+            "broke the hookrun ABI: call: request outside guest memory",
+        ),
+    ] {
+        let module = wat_module(
+            world.dir.path(),
+            name,
+            &format!(r#"(module {call} (memory (export "memory") 1) (func (export "_start") {body}))"#),
+        );
+        let mut world = World::new();
+        let h = hook(spec(name, &module, json!({}), ""), None);
+        assert_failed(world.run(&h).await, name, &[expected]);
+    }
 }
 
 #[tokio::test]

@@ -200,7 +200,7 @@ pub struct HookContext {
     pub hook: String,
     /// The run's id in the catalog.
     pub run_id: i64,
-    /// `"pre-upgrade"` or `"manual"`.
+    /// The run's kind as hookrun names it: `"pre-upgrade"`, `"manual"`, ….
     pub kind: String,
     /// The deployment's version this run belongs to.
     pub version: String,

@@ -271,9 +271,18 @@ pub(crate) fn hook_error(hook: &str, error: WasmError) -> HookError {
         WasmError::Cancelled => HookError::Cancelled,
         error => HookError::Command {
             program: format!("{hook}.wasm"),
-            reason: error.to_string(),
+            reason: one_line(&error.to_string()),
         },
     }
+}
+
+/// `text` on one line: its non-blank lines, trimmed and joined with " | ".
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 #[async_trait]
