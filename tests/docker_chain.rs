@@ -375,6 +375,35 @@ fn hostile_wasm_hooks_are_contained_and_the_services_come_back() {
     assert_all_back(&world);
 }
 
+#[test]
+fn rollback_puts_the_services_back_on_their_pre_upgrade_data() {
+    let Some(world) = world("") else { return };
+    let write = |version: &str| {
+        world.project.compose(&["exec", "-T", "db", "sh", "-c", &format!("echo {version} > /data/version")]);
+        world.project.compose(&["exec", "-T", "app", "sh", "-c", &format!("echo {version} > /appdata/version")]);
+    };
+    let read = |service: &str, file: &str| world.project.compose(&["exec", "-T", service, "cat", file]);
+    write("v1");
+    let backup = world.sandbox.run(&["pre-upgrade", "--version", "1.0"]);
+    assert_eq!(backup.code, 0, "{}{}", backup.stdout, backup.stderr);
+    write("v2"); // the upgrade changes the data while the services run
+    std::fs::write(world.sandbox.work().join("config/app.env"), b"MODE=broken\n").unwrap();
+
+    let rollback = world.sandbox.run(&["rollback", "--yes"]);
+
+    assert_eq!(rollback.code, 0, "stdout:\n{}\nstderr:\n{}", rollback.stdout, rollback.stderr);
+    assert_all_back(&world);
+    assert_eq!(read("db", "/data/version").trim(), "v1", "the named volume is back to its pre-upgrade data");
+    assert_eq!(read("app", "/appdata/version").trim(), "v1", "the bind mount is back too");
+    assert_eq!(std::fs::read_to_string(world.sandbox.work().join("config/app.env")).unwrap(), "MODE=production\n");
+    let status: String = world
+        .sandbox
+        .catalog()
+        .query_row("SELECT status FROM runs WHERE kind = 'restore'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(status, "completed");
+}
+
 /// Waits (bounded) until the run journal shows `phase`.
 fn wait_for_phase(sandbox: &Sandbox, phase: &str) {
     for _ in 0..600 {

@@ -142,6 +142,7 @@ impl Sandbox {
     }
 
     /// Runs hookrun with `args` and returns what it did and its peak resident memory in KiB (from `wait4`).
+    #[allow(clippy::zombie_processes, reason = "the child is reaped by wait4, which also gives its rusage")]
     pub fn run_measured(&self, args: &[&str]) -> (Run, u64) {
         let out = self.path().join(".measured.stdout");
         let err = self.path().join(".measured.stderr");

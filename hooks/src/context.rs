@@ -20,6 +20,8 @@ pub enum RunKind {
     PreUpgrade,
     /// `hookrun backup`: asked for by an operator.
     Manual,
+    /// `hookrun restore` / `hookrun rollback`: puts a backup's data back.
+    Restore,
 }
 
 impl RunKind {
@@ -28,6 +30,7 @@ impl RunKind {
         match self {
             RunKind::PreUpgrade => "pre-upgrade",
             RunKind::Manual => "manual",
+            RunKind::Restore => "restore",
         }
     }
 

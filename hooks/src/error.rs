@@ -50,6 +50,10 @@ pub enum HookError {
     #[error("command `{program}` {reason}")]
     Command { program: String, reason: String },
 
+    /// A WASM hook failed: it trapped, ran out of memory, was refused something, or exited non-zero.
+    #[error("{reason}")]
+    Wasm { hook: String, reason: String },
+
     /// The hook was stopped (timeout or signal) before it finished.
     #[error("stopped before it finished")]
     Cancelled,

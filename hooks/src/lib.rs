@@ -10,6 +10,7 @@ pub mod error;
 pub mod exec;
 pub mod hook;
 pub mod progress;
+pub mod restore;
 pub mod size;
 
 pub use context::{ArchiveInfo, ArchivedSource, Failure, RunContext, RunKind, StoppedService};

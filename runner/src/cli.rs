@@ -8,6 +8,8 @@ use hookrun_hooks::RunKind;
 use tracing_subscriber::EnvFilter;
 
 use crate::commands;
+use crate::commands::restore::Pick;
+use crate::retention::Rules;
 use crate::exit::Exit;
 
 /// Safe upgrades of Docker Compose deployments: back up, record, and bring the services back, whatever failed.
@@ -58,6 +60,64 @@ pub enum Command {
     },
     /// After a run died (kill -9, power loss): start what it left stopped, clean up, mark it interrupted.
     Recover,
+    /// Read archives to the end and check them against the catalog; records the result.
+    Verify {
+        /// The backup to verify.
+        id: Option<i64>,
+        /// Verify every completed backup.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+    /// Put a backup's data back: verify, stop, extract beside each target, swap, start, remove the old copies.
+    Restore {
+        /// The backup to restore.
+        id: i64,
+        /// Only these paths of the archive (e.g. `config` or `volumes/myapp_db`).
+        #[arg(long, num_args = 1..)]
+        only: Vec<String>,
+        /// Say what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Restore the newest verified, completed pre-upgrade backup (or --to ID); asks first on a terminal.
+    Rollback {
+        /// Roll back to this backup instead.
+        #[arg(long)]
+        to: Option<i64>,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+        /// Say what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delete the backups no rule keeps (rules combine with OR; the newest verified backup is always kept).
+    Prune {
+        /// Keep the N newest usable backups.
+        #[arg(long)]
+        keep_last: Option<usize>,
+        /// Keep every backup made within this long of the newest one (e.g. "30d").
+        #[arg(long, value_parser = humantime::parse_duration)]
+        keep_within: Option<std::time::Duration>,
+        /// Keep the N newest usable pre-upgrade backups.
+        #[arg(long)]
+        keep_pre_upgrade: Option<usize>,
+        /// Say what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delete one backup (its archive, then its row).
+    Delete {
+        /// The backup to delete.
+        id: i64,
+    },
+    /// Bytes and files per source, the archive size expected from a compressed sample, and the free-space verdict.
+    Estimate,
+    /// Move every archive to a new storage dir, verified, one at a time (resumable).
+    MigrateStorage {
+        /// The new storage dir.
+        new_dir: PathBuf,
+    },
     /// Work with the configured hooks.
     Hooks {
         #[command(subcommand)]
@@ -117,6 +177,20 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Plan => commands::plan::plan(config, json),
         Command::List { kind, status } => commands::list::list(config, kind, status, json),
         Command::Recover => commands::recover::recover(config, json).await,
+        Command::Verify { id, all } => commands::verify::verify(config, id, all, json).await,
+        Command::Restore { id, only, dry_run } => {
+            commands::restore::restore(config, Pick::Id(id), only, dry_run, false, json).await
+        }
+        Command::Rollback { to, yes, dry_run } => {
+            let pick = to.map_or(Pick::NewestPreUpgrade, Pick::Id);
+            commands::restore::restore(config, pick, Vec::new(), dry_run, !yes && !dry_run, json).await
+        }
+        Command::Prune { keep_last, keep_within, keep_pre_upgrade, dry_run } => {
+            commands::prune::prune(config, Rules { keep_last, keep_within, keep_pre_upgrade }, dry_run, json)
+        }
+        Command::Estimate => commands::estimate::estimate(config, json).await,
+        Command::Delete { id } => commands::delete::delete(config, id, json),
+        Command::MigrateStorage { new_dir } => commands::migrate::migrate(config, &new_dir, json),
         Command::Show { id } => commands::show::show(config, id, json),
         Command::Hooks { command: HooksCommand::Check } => commands::check::check(config, json),
         Command::Hooks { command: HooksCommand::New { name, dir } } => {

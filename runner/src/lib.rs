@@ -12,4 +12,5 @@ pub mod interrupt;
 pub mod journal;
 pub mod lock;
 pub mod report;
+pub mod retention;
 pub mod wasm;

@@ -1,6 +1,6 @@
 //! The `backup` built-in: archives the sources and the hooks' artifacts into a verified `.tar.gz` in storage.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -72,18 +72,7 @@ impl BackupHook {
     /// Everything this backup archives: the configured paths, the selected volumes and bind mounts, and the hooks'
     /// artifacts when there are any.
     async fn sources(&self, ctx: &RunContext) -> Result<Vec<ArchivedSource>, HookError> {
-        let mut sources: Vec<ArchivedSource> = resolve_sources(&ctx.work_dir, &self.config.sources)?
-            .into_iter()
-            .map(|root| ArchivedSource {
-                kind: "path".into(),
-                name: root.archive_path.to_string_lossy().into_owned(),
-                archive_path: root.archive_path.to_string_lossy().into_owned(),
-                host_path: root.fs_path.to_string_lossy().into_owned(),
-            })
-            .collect();
-        if self.config.volumes != Volumes::None {
-            sources.extend(self.mounts(ctx).await?);
-        }
+        let mut sources = self.config.trees(&ctx.work_dir, ctx.project.as_deref()).await?;
         let artifacts = ctx.artifacts_root();
         let has_artifacts = std::fs::read_dir(&artifacts).is_ok_and(|mut entries| entries.next().is_some());
         if self.config.include_artifacts && has_artifacts {
@@ -96,16 +85,36 @@ impl BackupHook {
         }
         Ok(sources)
     }
+}
+
+impl BackupConfig {
+    /// The trees this backup takes from the deployment: the configured paths, and the volumes and bind mounts that
+    /// `volumes` selects (the hooks' artifacts aside).
+    pub async fn trees(&self, work_dir: &Path, project: Option<&str>) -> Result<Vec<ArchivedSource>, HookError> {
+        let mut sources: Vec<ArchivedSource> = resolve_sources(work_dir, &self.sources)?
+            .into_iter()
+            .map(|root| ArchivedSource {
+                kind: "path".into(),
+                name: root.archive_path.to_string_lossy().into_owned(),
+                archive_path: root.archive_path.to_string_lossy().into_owned(),
+                host_path: root.fs_path.to_string_lossy().into_owned(),
+            })
+            .collect();
+        if self.volumes != Volumes::None {
+            sources.extend(self.mounts(work_dir, project).await?);
+        }
+        Ok(sources)
+    }
 
     /// The project's volumes (under `volumes/<name>`) and bind mounts under the work dir (under
     /// `binds/<path in the work dir>`), as `volumes` selects them.
-    async fn mounts(&self, ctx: &RunContext) -> Result<Vec<ArchivedSource>, HookError> {
-        let project = ctx.project.as_deref().ok_or_else(|| {
+    async fn mounts(&self, work_dir: &Path, project: Option<&str>) -> Result<Vec<ArchivedSource>, HookError> {
+        let project = project.ok_or_else(|| {
             HookError::Misconfigured("`volumes` needs the Compose project: set `[runner] project`".into())
         })?;
         let engine = Engine::connect().await?;
         let mounts = project_mounts(&engine.project_containers(project).await?);
-        let wanted = |mount: &ProjectMount| match &self.config.volumes {
+        let wanted = |mount: &ProjectMount| match &self.volumes {
             Volumes::None => false,
             Volumes::Auto => true,
             Volumes::Named(names) => {
@@ -115,7 +124,7 @@ impl BackupHook {
                         .any(|n| *n == mount.name || format!("{project}_{n}") == mount.name)
             }
         };
-        if let Volumes::Named(names) = &self.config.volumes {
+        if let Volumes::Named(names) = &self.volumes {
             let missing = names.iter().find(|n| {
                 !mounts
                     .iter()
@@ -131,7 +140,7 @@ impl BackupHook {
         for mount in mounts.iter().filter(|m| wanted(m)) {
             let archive_path = match mount.kind {
                 MountKind::Volume => format!("volumes/{}", mount.name),
-                MountKind::Bind => match mount.host_path.strip_prefix(&ctx.work_dir) {
+                MountKind::Bind => match mount.host_path.strip_prefix(work_dir) {
                     Ok(inside) if !inside.as_os_str().is_empty() => format!("binds/{}", inside.display()),
                     // Outside the work dir (a socket, /etc/localtime, another app's data): not ours to archive.
                     _ => continue,

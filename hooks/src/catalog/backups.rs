@@ -69,11 +69,18 @@ pub struct BackupRow {
     pub compression: Option<String>,
     pub created_at: String,
     pub duration_ms: Option<i64>,
+    /// When it was last verified, and whether that passed (`None`: never verified).
+    pub verified_at: Option<String>,
+    pub verify_ok: Option<bool>,
+    pub verify_error: Option<String>,
+    /// Marked for deletion: its archive may already be gone.
+    pub deleting: bool,
 }
 
 impl BackupRow {
     const COLUMNS: &'static str = "id, run_id, type, version, status, error, path, size, sha256, file_count, \
-                                   entry_count, bytes, compression, created_at, duration_ms";
+                                   entry_count, bytes, compression, created_at, duration_ms, verified_at, verify_ok, \
+                                   verify_error, deleting";
 
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
@@ -92,6 +99,10 @@ impl BackupRow {
             compression: row.get(12)?,
             created_at: row.get(13)?,
             duration_ms: row.get(14)?,
+            verified_at: row.get(15)?,
+            verify_ok: row.get(16)?,
+            verify_error: row.get(17)?,
+            deleting: row.get(18)?,
         })
     }
 }
@@ -191,6 +202,70 @@ impl Catalog {
             )
             .optional()
             .map_err(|e| self.err(e))
+    }
+
+    /// Records a verification of backup `id`.
+    pub fn record_verification(&self, id: i64, ok: bool, error: Option<&str>, at: DateTime<Utc>) -> Result<(), CatalogError> {
+        self.conn()
+            .execute(
+                "UPDATE backups SET verified_at = ?2, verify_ok = ?3, verify_error = ?4 WHERE id = ?1",
+                params![id, timestamp(at), ok, error],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Step one of deleting a backup: mark it, so that a crash after its archive is gone leaves a marked row, never
+    /// a row that claims an archive.
+    pub fn mark_deleting(&self, id: i64) -> Result<(), CatalogError> {
+        self.conn().execute("UPDATE backups SET deleting = 1 WHERE id = ?1", params![id]).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Step two: remove the row (and its sources) once the archive is gone.
+    pub fn remove_backup(&self, id: i64) -> Result<(), CatalogError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        tx.execute("DELETE FROM backup_sources WHERE backup_id = ?1", params![id]).map_err(|e| self.err(e))?;
+        tx.execute("DELETE FROM backups WHERE id = ?1", params![id]).map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Points backup `id` at its archive's new place.
+    pub fn move_backup(&self, id: i64, path: &std::path::Path) -> Result<(), CatalogError> {
+        self.conn()
+            .execute("UPDATE backups SET path = ?2 WHERE id = ?1", params![id, path.to_string_lossy()])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Journals the start of a restore and returns its id.
+    pub fn begin_restore(&self, backup_id: i64, only: &[String], at: DateTime<Utc>) -> Result<i64, CatalogError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO restores (backup_id, started_at, status, only_paths) VALUES (?1, ?2, 'running', ?3)",
+            params![backup_id, timestamp(at), serde_json::to_string(only).unwrap_or_default()],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Closes a restore.
+    pub fn finish_restore(
+        &self,
+        id: i64,
+        run_id: Option<i64>,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), CatalogError> {
+        let status = if error.is_none() { "completed" } else { "failed" };
+        self.conn()
+            .execute(
+                "UPDATE restores SET status = ?2, error = ?3, finished_at = ?4, run_id = ?5 WHERE id = ?1",
+                params![id, status, error, timestamp(at), run_id],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     /// Backups matching `filter`, oldest first.

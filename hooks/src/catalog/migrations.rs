@@ -80,6 +80,23 @@ const MIGRATIONS: &[&str] = &[
         host_path     TEXT NOT NULL
     );
     "#,
+    // 3: verification results, the two-step deletion mark, and restores.
+    r#"
+    ALTER TABLE backups ADD COLUMN verified_at TEXT;
+    ALTER TABLE backups ADD COLUMN verify_ok INTEGER;
+    ALTER TABLE backups ADD COLUMN verify_error TEXT;
+    ALTER TABLE backups ADD COLUMN deleting INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE restores (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        backup_id    INTEGER NOT NULL,
+        run_id       INTEGER REFERENCES runs(id),
+        started_at   TEXT NOT NULL,
+        finished_at  TEXT,
+        status       TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed')),
+        only_paths   TEXT NOT NULL DEFAULT '[]',
+        error        TEXT
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -1,8 +1,14 @@
 //! The subcommands, one file each.
 
 pub mod check;
+pub mod delete;
+pub mod estimate;
 pub mod list;
+pub mod migrate;
 pub mod plan;
+pub mod prune;
 pub mod recover;
+pub mod restore;
 pub mod run;
 pub mod show;
+pub mod verify;

@@ -10,7 +10,8 @@ use hookrun_hooks::catalog::{Catalog, NewRun, RunStatus};
 use hookrun_hooks::{ProgressSink, RunContext, RunKind};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, Check};
+use crate::config::{self, Check, Config};
+use crate::executor::ChainHook;
 use crate::event::{EventSink, Fanout};
 use crate::exit::{Exit, UsageError};
 use crate::interrupt::Interrupt;
@@ -37,7 +38,21 @@ pub async fn run(config_path: &Path, kind: RunKind, version: Option<String>, jso
     let _lock = RunLock::acquire(&storage_dir, |pid| recover::describe_holder(&catalog, pid))?;
     recover::warn_about_interrupted_runs(&catalog)?;
     let chain = chain::build(&config)?;
+    let (exit, _) = run_chain(&config, &catalog, kind, &version, &chain, json).await?;
+    Ok(exit)
+}
 
+/// Journals a run of `chain`, executes it, closes the run and reports it. The caller holds the storage lock.
+pub async fn run_chain(
+    config: &Config,
+    catalog: &Arc<Catalog>,
+    kind: RunKind,
+    version: &str,
+    chain: &[ChainHook],
+    json: bool,
+) -> anyhow::Result<(Exit, RunReport)> {
+    let storage_dir = config.runner.storage_dir.clone();
+    let version = version.to_string();
     let started_at = Utc::now();
     let clock = Instant::now();
     let staging_dir = storage_dir.join(".staging").join(format!(
@@ -91,7 +106,7 @@ pub async fn run(config_path: &Path, kind: RunKind, version: Option<String>, jso
         sinks.push(&human);
     }
     let interrupt = Interrupt::listen().context("cannot listen for signals")?;
-    let outcome = executor::execute(&chain, &mut ctx, &Fanout(sinks), &interrupt).await;
+    let outcome = executor::execute(chain, &mut ctx, &Fanout(sinks), &interrupt).await;
 
     if let Err(e) = std::fs::remove_dir_all(&staging_dir) {
         tracing::warn!("cannot remove staging dir {}: {e}", staging_dir.display());
@@ -127,5 +142,5 @@ pub async fn run(config_path: &Path, kind: RunKind, version: Option<String>, jso
     } else {
         human.summary(&report);
     }
-    Ok(exit)
+    Ok((exit, report))
 }

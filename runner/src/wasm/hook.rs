@@ -265,14 +265,11 @@ fn hook_context(spec: &WasmHookSpec, ctx: &RunContext) -> HookContext {
 }
 
 /// A WASM hook's failure as the chain reports it.
-// TODO(wiring): becomes `HookError::Wasm { hook, reason }` once that variant exists in hookrun-hooks.
+/// A WASM hook's failure as a hook error: one line, naming the hook.
 pub(crate) fn hook_error(hook: &str, error: WasmError) -> HookError {
     match error {
         WasmError::Cancelled => HookError::Cancelled,
-        error => HookError::Command {
-            program: format!("{hook}.wasm"),
-            reason: one_line(&error.to_string()),
-        },
+        error => HookError::Wasm { hook: hook.to_string(), reason: one_line(&error.to_string()) },
     }
 }
 

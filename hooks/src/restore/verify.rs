@@ -1,0 +1,37 @@
+//! Verifying a backup against its catalog row: the archive read to the end, its SHA-256, size and counts compared.
+
+use std::path::Path;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::archive::read_archive;
+use crate::catalog::{BackupRow, BackupStatus};
+use crate::HookError;
+
+/// Reads backup `row`'s archive to the end and checks it against the row. Blocking: call it off the async threads.
+pub fn verify_backup(row: &BackupRow, cancel: &CancellationToken) -> Result<(), HookError> {
+    let refuse = |path: &str, reason: String| HookError::ArchiveCheck { path: path.into(), reason };
+    if row.status != BackupStatus::Completed.as_str() {
+        let why = row.error.as_deref().unwrap_or("not usable");
+        return Err(refuse(row.path.as_deref().unwrap_or("-"), format!("backup {} is {}: {why}", row.id, row.status)));
+    }
+    let path = row.path.as_deref().ok_or_else(|| refuse("-", format!("backup {} has no archive", row.id)))?;
+    let contents = read_archive(Path::new(path), cancel, &|_| {})?;
+    let recorded = [
+        ("SHA-256", row.sha256.clone().unwrap_or_default(), contents.sha256.clone()),
+        ("size", opt(row.size), contents.size.to_string()),
+        ("file count", opt(row.file_count), contents.file_count.to_string()),
+        ("entry count", opt(row.entry_count), contents.entry_count.to_string()),
+        ("byte count", opt(row.bytes), contents.bytes.to_string()),
+    ];
+    for (what, catalog, archive) in recorded {
+        if catalog != archive {
+            return Err(refuse(path, format!("its {what} is {archive}, the catalog recorded {catalog}")));
+        }
+    }
+    Ok(())
+}
+
+fn opt(value: Option<i64>) -> String {
+    value.map_or_else(|| "nothing".to_string(), |v| v.to_string())
+}

@@ -1,0 +1,54 @@
+//! `hookrun prune`: deletes the backups no retention rule keeps (see `retention`), each crash-safely.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use hookrun_hooks::catalog::{BackupStatus, Catalog};
+
+use crate::commands::delete::{delete_backup, finish_interrupted_deletions};
+use crate::commands::recover::describe_holder;
+use crate::config::{self, Check};
+use crate::exit::{Exit, UsageError};
+use crate::lock::RunLock;
+use crate::retention::{to_delete, Candidate, Rules};
+
+/// Applies `rules`; with `dry_run`, only says what it would delete.
+pub fn prune(config_path: &Path, rules: Rules, dry_run: bool, json: bool) -> anyhow::Result<Exit> {
+    if rules.keep_last.is_none() && rules.keep_within.is_none() && rules.keep_pre_upgrade.is_none() {
+        return Err(UsageError("give at least one of --keep-last, --keep-within, --keep-pre-upgrade".into()).into());
+    }
+    let config = config::load(config_path, Check::Shape)?;
+    let catalog = Catalog::open(&config.runner.catalog)?;
+    let _lock = RunLock::acquire(&config.runner.storage_dir, |pid| describe_holder(&catalog, pid))?;
+    if !dry_run {
+        finish_interrupted_deletions(&catalog)?;
+    }
+    let rows = catalog.list_backups(&Default::default())?;
+    let candidates: Vec<Candidate> = rows
+        .iter()
+        .filter(|r| !r.deleting)
+        .map(|r| Candidate {
+            id: r.id,
+            created_at: DateTime::parse_from_rfc3339(&r.created_at).map_or(DateTime::<Utc>::MIN_UTC, |t| t.to_utc()),
+            pre_upgrade: r.kind == "pre-upgrade",
+            usable: r.status == BackupStatus::Completed.as_str(),
+            verified: r.verify_ok == Some(true),
+        })
+        .collect();
+    let doomed = to_delete(&candidates, &rules);
+    for row in rows.iter().filter(|r| doomed.contains(&r.id)) {
+        if !dry_run {
+            delete_backup(&catalog, row)?;
+        }
+        if !json {
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            println!("{verb} backup {} ({} {}, {})", row.id, row.kind, row.created_at, row.path.as_deref().unwrap_or("no archive"));
+        }
+    }
+    if json {
+        println!("{}", serde_json::json!({ "dry_run": dry_run, "deleted": doomed, "kept": candidates.len() - doomed.len() }));
+    } else if doomed.is_empty() {
+        println!("nothing to prune: every backup is kept by a rule");
+    }
+    Ok(Exit::Success)
+}

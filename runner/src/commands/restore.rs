@@ -1,0 +1,188 @@
+//! `hookrun restore ID` and `hookrun rollback`: put a backup's data back. A restore is a run of its own, journalled
+//! like any other (so `hookrun recover` can finish one that died): verify the archive (before anything stops),
+//! stop the project, extract beside each target, swap, start the project, and only then delete the old copies.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use hookrun_hooks::builtin::{StartHook, StopConfig, StopHook};
+use hookrun_hooks::catalog::{BackupRow, BackupStatus, Catalog};
+use hookrun_hooks::restore::{CleanupHook, RestoreHook, RestoreTarget};
+use hookrun_hooks::{Hook, RunKind};
+
+use crate::commands::recover::{describe_holder, warn_about_interrupted_runs};
+use crate::commands::run::run_chain;
+use crate::config::{self, Builtin, Check, Config, HookKind, OnError, When};
+use crate::executor::ChainHook;
+use crate::exit::{Exit, UsageError};
+use crate::lock::RunLock;
+
+/// What to restore.
+pub enum Pick {
+    /// This backup.
+    Id(i64),
+    /// The newest verified, completed pre-upgrade backup.
+    NewestPreUpgrade,
+}
+
+/// Restores a backup (all of it, or the archive paths in `only`).
+pub async fn restore(
+    config_path: &Path,
+    pick: Pick,
+    only: Vec<String>,
+    dry_run: bool,
+    confirm: bool,
+    json: bool,
+) -> anyhow::Result<Exit> {
+    let config = config::load(config_path, Check::Shape)?;
+    let catalog = Arc::new(Catalog::open(&config.runner.catalog)?);
+    let _lock = RunLock::acquire(&config.runner.storage_dir, |pid| describe_holder(&catalog, pid))?;
+    warn_about_interrupted_runs(&catalog)?;
+    let backup = match pick {
+        Pick::Id(id) => catalog.backup(id)?.ok_or_else(|| UsageError(format!("no backup with id {id}")))?,
+        Pick::NewestPreUpgrade => newest_rollback_point(&catalog)?,
+    };
+    if backup.status != BackupStatus::Completed.as_str() || backup.deleting {
+        let why = backup.error.as_deref().unwrap_or("being deleted");
+        anyhow::bail!("backup {} is not usable ({}): {why}", backup.id, backup.status);
+    }
+    let targets = targets(&catalog, &backup, &only)?;
+
+    if dry_run {
+        print_plan(&backup, &targets, json)?;
+        return Ok(Exit::Success);
+    }
+    if confirm && !ask(&backup, &targets)? {
+        return Err(UsageError("not confirmed: nothing was changed".into()).into());
+    }
+    let restore_id = catalog.begin_restore(backup.id, &only, Utc::now())?;
+    let chain = chain(&config, backup.clone(), targets);
+    let outcome = run_chain(&config, &catalog, RunKind::Restore, &backup.version, &chain, json).await;
+    let (run_id, error) = match &outcome {
+        Ok((_, report)) => (Some(report.run_id), report.error.clone()),
+        Err(e) => (None, Some(format!("{e:#}"))),
+    };
+    catalog.finish_restore(restore_id, run_id, error.as_deref(), Utc::now())?;
+    outcome.map(|(exit, _)| exit)
+}
+
+/// The newest completed pre-upgrade backup whose archive is there and whose last verification (if any) passed.
+fn newest_rollback_point(catalog: &Catalog) -> anyhow::Result<BackupRow> {
+    let filter = hookrun_hooks::catalog::BackupFilter {
+        kind: Some("pre-upgrade".into()),
+        status: Some(BackupStatus::Completed),
+    };
+    catalog
+        .list_backups(&filter)?
+        .into_iter()
+        .rev()
+        .find(|b| !b.deleting && b.verify_ok != Some(false) && b.path.as_deref().is_some_and(|p| Path::new(p).is_file()))
+        .ok_or_else(|| anyhow::anyhow!("no completed pre-upgrade backup with its archive in place to roll back to"))
+}
+
+/// The trees to put back: every recorded source but the hooks' artifacts, or the parts named in `only`.
+fn targets(catalog: &Catalog, backup: &BackupRow, only: &[String]) -> anyhow::Result<Vec<RestoreTarget>> {
+    let sources: Vec<_> = catalog.backup_sources(backup.id)?.into_iter().filter(|s| s.kind != "artifacts").collect();
+    if sources.is_empty() {
+        anyhow::bail!("backup {} records no sources to restore", backup.id);
+    }
+    if only.is_empty() {
+        return Ok(sources
+            .into_iter()
+            .map(|s| RestoreTarget { archive_prefix: s.archive_path.into(), host_path: s.host_path.into() })
+            .collect());
+    }
+    only.iter()
+        .map(|wanted| {
+            let wanted = wanted.trim_end_matches('/');
+            sources
+                .iter()
+                .find_map(|s| {
+                    let rest = Path::new(wanted).strip_prefix(&s.archive_path).ok()?;
+                    if rest.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+                        return None;
+                    }
+                    Some(RestoreTarget { archive_prefix: wanted.into(), host_path: Path::new(&s.host_path).join(rest) })
+                })
+                .ok_or_else(|| {
+                    let known: Vec<&str> = sources.iter().map(|s| s.archive_path.as_str()).collect();
+                    UsageError(format!("`{wanted}` is not in backup {} (it holds: {})", backup.id, known.join(", "))).into()
+                })
+        })
+        .collect()
+}
+
+/// stop → restore → start → remove the old copies. Stop and start use the chain's own settings when it has them,
+/// and are left out when no Compose project is configured.
+fn chain(config: &Config, backup: BackupRow, targets: Vec<RestoreTarget>) -> Vec<ChainHook> {
+    let set_aside: Arc<Mutex<Vec<PathBuf>>> = Arc::default();
+    let step = |hook: Box<dyn Hook>, when: When| ChainHook {
+        hook,
+        when,
+        on_error: OnError::Abort,
+        timeout: std::time::Duration::from_secs(24 * 3600),
+    };
+    let mut chain = Vec::new();
+    let has_project = config.runner.project.is_some();
+    if has_project {
+        let stop = config.hooks.iter().find_map(|h| match &h.kind {
+            HookKind::Builtin(Builtin::Stop(stop)) => Some(stop.clone()),
+            _ => None,
+        });
+        let stop = stop.unwrap_or(StopConfig { compose_file: config.runner.compose_file.clone(), ..Default::default() });
+        chain.push(step(Box::new(StopHook::new("stop", stop)), When::Success));
+    }
+    chain.push(step(Box::new(RestoreHook::new(backup, targets, set_aside.clone())), When::Success));
+    if has_project {
+        let start = config
+            .hooks
+            .iter()
+            .find_map(|h| match &h.kind {
+                HookKind::Builtin(Builtin::Start(start)) => Some(start.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        chain.push(step(Box::new(StartHook::new("start", start)), When::Always));
+    }
+    chain.push(step(Box::new(CleanupHook::new(set_aside)), When::Success));
+    chain
+}
+
+fn print_plan(backup: &BackupRow, targets: &[RestoreTarget], json: bool) -> anyhow::Result<()> {
+    if json {
+        let targets: Vec<_> = targets
+            .iter()
+            .map(|t| serde_json::json!({ "from": t.archive_prefix, "to": t.host_path, "replaces": t.host_path.exists() }))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "backup": backup.id, "dry_run": true, "targets": targets }))?);
+        return Ok(());
+    }
+    println!("restore of backup {} ({} v{}, {}) would:", backup.id, backup.kind, backup.version, backup.created_at);
+    for t in targets {
+        let verb = if t.host_path.exists() { "replace" } else { "create" };
+        println!("  {verb} {} with {} from the archive", t.host_path.display(), t.archive_prefix.display());
+    }
+    Ok(())
+}
+
+/// Asks on the terminal; refuses (rather than assumes) when there is none.
+fn ask(backup: &BackupRow, targets: &[RestoreTarget]) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(UsageError("not on a terminal: pass --yes to roll back without asking".into()).into());
+    }
+    let places: Vec<String> = targets.iter().map(|t| t.host_path.display().to_string()).collect();
+    print!(
+        "Roll back to backup {} ({} v{}, {})? This replaces {} and restarts the services. [y/N] ",
+        backup.id,
+        backup.kind,
+        backup.version,
+        backup.created_at,
+        places.join(", ")
+    );
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}

@@ -1,0 +1,61 @@
+//! `hookrun verify [ID | --all]`: reads each archive to the end — SHA-256, every entry, the gzip trailer — compares
+//! it with the catalog, and records the result.
+
+use std::path::Path;
+
+use chrono::Utc;
+use hookrun_hooks::restore;
+use hookrun_hooks::catalog::{BackupFilter, BackupRow, BackupStatus, Catalog};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, Check};
+use crate::exit::{Exit, UsageError};
+
+#[derive(Serialize)]
+struct Verified {
+    id: i64,
+    path: Option<String>,
+    ok: bool,
+    error: Option<String>,
+}
+
+/// Verifies backup `id`, or every completed backup with `all`.
+pub async fn verify(config_path: &Path, id: Option<i64>, all: bool, json: bool) -> anyhow::Result<Exit> {
+    let config = config::load(config_path, Check::Shape)?;
+    let catalog = Catalog::open(&config.runner.catalog)?;
+    let rows = match (id, all) {
+        (Some(id), false) => vec![catalog.backup(id)?.ok_or_else(|| UsageError(format!("no backup with id {id}")))?],
+        (None, true) => catalog.list_backups(&BackupFilter { status: Some(BackupStatus::Completed), ..Default::default() })?,
+        _ => return Err(UsageError("give a backup ID or --all".into()).into()),
+    };
+    let mut results = Vec::new();
+    for row in rows.iter().filter(|r| !r.deleting) {
+        let outcome = verify_backup(&catalog, row).await;
+        if !json {
+            match &outcome {
+                Ok(()) => println!("ok      {} {}", row.id, row.path.as_deref().unwrap_or("-")),
+                Err(e) => println!("FAILED  {} {e}", row.id),
+            }
+        }
+        results.push(Verified { id: row.id, path: row.path.clone(), ok: outcome.is_ok(), error: outcome.err() });
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "verified": results }))?);
+    }
+    Ok(if results.iter().all(|r| r.ok) { Exit::Success } else { Exit::Failed })
+}
+
+/// Verifies backup `row` and records the result. The error is one line naming the archive.
+pub async fn verify_backup(catalog: &Catalog, row: &BackupRow) -> Result<(), String> {
+    let checked = row.clone();
+    let result = tokio::task::spawn_blocking(move || restore::verify_backup(&checked, &CancellationToken::new()))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    let error = result.as_ref().err().map(String::as_str);
+    if let Err(e) = catalog.record_verification(row.id, result.is_ok(), error, Utc::now()) {
+        tracing::error!("cannot record the verification of backup {}: {e}", row.id);
+    }
+    result
+}
