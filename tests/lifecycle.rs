@@ -103,13 +103,24 @@ fn register(sandbox: &Sandbox, archive: &Path) -> i64 {
     let catalog = rusqlite::Connection::open(sandbox.path().join("catalog.db")).unwrap();
     let sha = hookrun_e2e::sha256_file(archive);
     let size = std::fs::metadata(archive).unwrap().len() as i64;
+    // Counted as hookrun counts, so that the archive passes verification and the extraction itself is tested.
+    let (mut files, mut entries, mut bytes) = (0i64, 0i64, 0i64);
+    let mut reader = tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(archive).unwrap()));
+    for entry in reader.entries().unwrap() {
+        let entry = entry.unwrap();
+        entries += 1;
+        if entry.header().entry_type() == tar::EntryType::Regular {
+            files += 1;
+            bytes += entry.header().size().unwrap() as i64;
+        }
+    }
     catalog
         .execute(
             "INSERT INTO backups (run_id, type, version, status, path, size, sha256, file_count, entry_count, bytes,
                                   compression, created_at)
-             SELECT run_id, type, version, 'completed', ?1, ?2, ?3, 0, 0, 0, compression, created_at
-             FROM backups WHERE id = ?4",
-            rusqlite::params![archive.to_str().unwrap(), size, sha, real],
+             SELECT run_id, type, version, 'completed', ?1, ?2, ?3, ?4, ?5, ?6, compression, created_at
+             FROM backups WHERE id = ?7",
+            rusqlite::params![archive.to_str().unwrap(), size, sha, files, entries, bytes, real],
         )
         .unwrap();
     let id = catalog.last_insert_rowid();
@@ -154,11 +165,13 @@ fn crafted_archive(dir: &Path, entries: &[(&str, u8, &str, &[u8])]) -> PathBuf {
 
 #[test]
 fn malicious_archives_are_refused_and_nothing_is_written_outside() {
-    let attacks: [(&str, &[(&str, u8, &str, &[u8])]); 4] = [
+    type Entry<'a> = (&'a str, u8, &'a str, &'a [u8]);
+    let attacks: [(&str, &[Entry]); 5] = [
         ("a `..` entry", &[("data/../../escaped", b'0', "", b"pwned")]),
         ("an absolute path", &[("/tmp/hookrun-escaped-absolute", b'0', "", b"pwned")]),
         ("a file through a symlink", &[("data/link", b'2', "../..", b""), ("data/link/escaped", b'0', "", b"pwned")]),
         ("a hardlink escape", &[("data/hard", b'1', "../../outside/secret", b"")]),
+        ("a device node", &[("data/disk", b'3', "", b"")]),
     ];
     for (attack, entries) in attacks {
         let sandbox = deployment();
@@ -171,16 +184,21 @@ fn malicious_archives_are_refused_and_nothing_is_written_outside() {
         let run = sandbox.run(&["restore", &id.to_string()]);
 
         assert_eq!(run.code, 1, "{attack}: {}{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains("failed its check: "), "{attack}: {}", run.stdout);
+        assert!(!run.stdout.contains("the catalog recorded"), "{attack}: refused by the extraction, not the checksum: {}", run.stdout);
         assert_eq!(outside_storage(&sandbox), before, "{attack}: nothing written or changed outside storage");
         assert!(!Path::new("/tmp/hookrun-escaped-absolute").exists(), "{attack}");
         assert!(!sandbox.path().join("escaped").exists() && !sandbox.work().join("escaped").exists(), "{attack}");
     }
 }
 
-/// Everything in the sandbox but hookrun's own files (storage, catalog).
+/// Everything in the sandbox but hookrun's own files (storage, catalog) and the work dir's own mtime (the staging
+/// folder beside the target is created and removed in it).
 fn outside_storage(sandbox: &Sandbox) -> std::collections::BTreeMap<PathBuf, String> {
     let mut manifest = tree_manifest(sandbox.path());
-    manifest.retain(|path, _| !path.starts_with("storage") && !path.to_string_lossy().starts_with("catalog.db"));
+    manifest.retain(|path, _| {
+        !path.starts_with("storage") && !path.to_string_lossy().starts_with("catalog.db") && path != Path::new("work")
+    });
     manifest
 }
 
