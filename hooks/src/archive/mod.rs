@@ -1,13 +1,19 @@
 //! Archives: what goes in (sources), how it is named and placed durably, and the streaming tar.gz writer.
 
 mod durable;
+mod estimate;
+mod extract;
 mod naming;
+mod reader;
 mod sources;
 mod space;
 mod writer;
 
 pub use durable::{fsync_dir, place_without_replacing};
+pub use estimate::{estimate, Estimate};
+pub use extract::{extract, ExtractPlan, ExtractSummary};
 pub use naming::archive_file_name;
+pub use reader::{read_archive, ArchiveContents};
 pub use sources::{measure, resolve_sources, SourceRoot, SourceStats};
 pub use space::{check_free_space, free_space};
 pub use writer::{temporary_path, write_archive, ArchiveSummary};

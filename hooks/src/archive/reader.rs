@@ -1,0 +1,843 @@
+//! Reading an archive back in one streaming pass with bounded memory: file → SHA-256 → gzip → tar, every entry's
+//! data read to its end, the gzip trailer (CRC-32 and length) checked and the file hashed to its last byte.
+//! `read_archive` counts what it finds (to verify an archive against its catalog record); `extract` uses the same
+//! pass to write entries into staging folders.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+
+use flate2::bufread::GzDecoder;
+use sha2::{Digest, Sha256};
+use tar::{Archive, EntryType, Header};
+use tokio_util::sync::CancellationToken;
+
+use crate::HookError;
+
+/// What a full read of an archive found. Counts follow the writer's: `entry_count` is every entry it appended
+/// (folders, files, symlinks, FIFOs…), GNU long-name and pax pseudo-headers are not entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveContents {
+    /// SHA-256 of the archive file, lowercase hex.
+    pub sha256: String,
+    /// Size of the archive file.
+    pub size: u64,
+    /// Regular files.
+    pub file_count: u64,
+    /// Entries of every kind.
+    pub entry_count: u64,
+    /// Bytes of regular-file content.
+    pub bytes: u64,
+}
+
+impl ArchiveContents {
+    /// Checks the archive against the SHA-256 its catalog record holds. The gzip and tar checks of `read_archive`
+    /// catch corruption almost everywhere; the gzip header's MTIME, XFL and OS bytes are covered by no checksum, so
+    /// only this comparison notices a change there.
+    pub fn expect_sha256(&self, archive: &Path, recorded: &str) -> Result<(), HookError> {
+        if self.sha256.eq_ignore_ascii_case(recorded) {
+            return Ok(());
+        }
+        Err(HookError::ArchiveCheck {
+            path: archive.to_path_buf(),
+            reason: format!("SHA-256 is {}, the catalog recorded {recorded}", self.sha256),
+        })
+    }
+}
+
+/// Reads `path` to its end and checks it: gzip header, compressed data, CRC-32 and length trailer, nothing after the
+/// gzip stream, tar header checksums, an end-of-archive marker, entry paths that stay inside the archive. Reports
+/// compressed bytes read to `progress` (at most every 8 MiB, and once at the end). Returns `HookError::Cancelled`
+/// when `cancel` fires, `ArchiveCheck` for anything wrong with the archive, `ReadSource` when the file cannot be read.
+pub fn read_archive(
+    path: &Path,
+    cancel: &CancellationToken,
+    progress: &dyn Fn(u64),
+) -> Result<ArchiveContents, HookError> {
+    let mut contents = ArchiveContents {
+        sha256: String::new(),
+        size: 0,
+        file_count: 0,
+        entry_count: 0,
+        bytes: 0,
+    };
+    let end = visit_archive(path, cancel, progress, &mut |head: &EntryHead, data: &mut dyn Read| {
+        split_path(&head.path).map_err(|reason| bad(path, reason))?;
+        let read = io::copy(data, &mut io::sink()).map_err(|e| stream_error(path, e))?;
+        if read != head.size {
+            return Err(bad(path, format!("entry `{}` is truncated", head.display())));
+        }
+        contents.entry_count += 1;
+        if head.is_file() {
+            contents.file_count += 1;
+            contents.bytes += head.size;
+        }
+        Ok(())
+    })?;
+    contents.sha256 = end.sha256;
+    contents.size = end.size;
+    Ok(contents)
+}
+
+/// One archive entry as the visitor sees it: GNU long names and pax records already applied.
+#[derive(Debug, Clone)]
+pub(super) struct EntryHead {
+    /// Path inside the archive, raw bytes.
+    pub path: Vec<u8>,
+    /// Target of a symlink or hard link, raw bytes.
+    pub link: Option<Vec<u8>>,
+    pub kind: EntryType,
+    /// Bytes of data that follow the header.
+    pub size: u64,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    /// Seconds since the epoch.
+    pub mtime: u64,
+}
+
+impl EntryHead {
+    /// A regular file (`0`, NUL or the contiguous-file type `7`).
+    pub fn is_file(&self) -> bool {
+        matches!(self.kind, EntryType::Regular | EntryType::Continuous)
+    }
+
+    /// The path for messages.
+    pub fn display(&self) -> String {
+        String::from_utf8_lossy(&self.path).into_owned()
+    }
+}
+
+/// What the pass learned about the archive file itself.
+#[derive(Debug)]
+pub(super) struct StreamEnd {
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// GNU long names and pax records longer than this are refused rather than held in memory.
+const MAX_PSEUDO: u64 = 64 << 10;
+
+/// How often, in compressed bytes, progress is reported.
+const PROGRESS_STEP: u64 = 8 << 20;
+
+/// The shared pass: calls `visit` for every entry, in archive order, with a reader of its data (whatever the visitor
+/// leaves unread is read through), then checks the end of the tar stream, the gzip trailer and that nothing follows.
+/// An error from `visit` stops the pass and is returned as is.
+pub(super) fn visit_archive(
+    path: &Path,
+    cancel: &CancellationToken,
+    progress: &dyn Fn(u64),
+    visit: &mut dyn FnMut(&EntryHead, &mut dyn Read) -> Result<(), HookError>,
+) -> Result<StreamEnd, HookError> {
+    let file = File::open(path).map_err(|source| HookError::ReadSource {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let raw = RawReader {
+        file,
+        path,
+        hasher: Sha256::new(),
+        read: 0,
+        reported: 0,
+        cancel,
+        progress,
+    };
+    let gzip = GzDecoder::new(BufReader::with_capacity(256 << 10, raw));
+    let plain = PlainReader {
+        inner: gzip,
+        cancel,
+        eof: false,
+    };
+    let mut tar = Archive::new(plain);
+    let fail = |e: io::Error| stream_error(path, e);
+    {
+        let mut pending = Pending::default();
+        for entry in tar.entries().map_err(fail)?.raw(true) {
+            let mut entry = entry.map_err(fail)?;
+            let header = entry.header().clone();
+            let kind = header.entry_type();
+            match kind {
+                EntryType::GNULongName | EntryType::GNULongLink | EntryType::XHeader => {
+                    let data = read_pseudo(path, &header, &mut entry)?;
+                    pending.absorb(path, kind, data)?;
+                    continue;
+                }
+                EntryType::XGlobalHeader => {
+                    read_pseudo(path, &header, &mut entry)?;
+                    continue;
+                }
+                EntryType::GNUSparse => {
+                    let name = String::from_utf8_lossy(&header.path_bytes()).into_owned();
+                    return Err(bad(
+                        path,
+                        format!("entry `{name}` is a GNU sparse file, which is not supported"),
+                    ));
+                }
+                _ => {}
+            }
+            let head = pending.head(path, &header)?;
+            visit(&head, &mut entry)?;
+            io::copy(&mut entry, &mut io::sink()).map_err(fail)?;
+        }
+        if !pending.is_empty() {
+            return Err(bad(path, "the last long-name or pax header describes no entry".into()));
+        }
+    }
+    let plain = tar.into_inner();
+    if plain.eof {
+        return Err(bad(path, "the tar stream has no end-of-archive marker".into()));
+    }
+    // Past the end-of-archive marker only zero blocks may follow; reading them to the end checks the gzip trailer.
+    let mut gzip = plain.inner;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = gzip.read(&mut buf).map_err(fail)?;
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Err(bad(path, "data follows the tar end-of-archive marker".into()));
+        }
+        if cancel.is_cancelled() {
+            return Err(HookError::Cancelled);
+        }
+    }
+    let mut buffered = gzip.into_inner();
+    let trailing = io::copy(&mut buffered, &mut io::sink()).map_err(fail)?;
+    if trailing > 0 {
+        return Err(bad(path, format!("{trailing} bytes follow the end of the gzip stream")));
+    }
+    let raw = buffered.into_inner();
+    (raw.progress)(raw.read);
+    Ok(StreamEnd {
+        sha256: hex::encode(raw.hasher.finalize()),
+        size: raw.read,
+    })
+}
+
+/// Splits an entry path into its components, refusing what could leave the folder it is extracted into: an absolute
+/// path, a `..` component, a NUL byte. `.` and empty components (`a//b`, a trailing `/`) are dropped.
+pub(super) fn split_path(path: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let name = String::from_utf8_lossy(path);
+    if path.first() == Some(&b'/') {
+        return Err(format!("entry `{name}` has an absolute path"));
+    }
+    if path.contains(&0) {
+        return Err(format!("entry `{name}` has a NUL byte in its path"));
+    }
+    let mut parts = Vec::new();
+    for part in path.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => return Err(format!("entry `{name}` leaves its folder")),
+            _ => parts.push(part),
+        }
+    }
+    Ok(parts)
+}
+
+/// An `ArchiveCheck` failure of `path`.
+pub(super) fn bad(path: &Path, reason: String) -> HookError {
+    HookError::ArchiveCheck {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+/// Turns an error from the decompressing, tar-parsing stack back into what happened: the file could not be read,
+/// the pass was cancelled, or the archive is damaged (with a short reason).
+pub(super) fn stream_error(path: &Path, error: io::Error) -> HookError {
+    if error.get_ref().is_some_and(|inner| inner.is::<Fault>()) {
+        let inner = error.into_inner().expect("checked above");
+        return inner.downcast::<Fault>().map(|f| f.0).expect("checked above");
+    }
+    let text = error.to_string();
+    let reason = if error.kind() == io::ErrorKind::UnexpectedEof {
+        "truncated: the file ends inside the compressed data".to_string()
+    } else if text.contains("invalid gzip header") {
+        "not a gzip file".to_string()
+    } else if text.contains("matching checksum") {
+        "corrupt: the gzip CRC-32 or length does not match the data".to_string()
+    } else if text.contains("deflate") {
+        format!("corrupt compressed data ({text})")
+    } else {
+        format!("corrupt tar data ({text})")
+    };
+    bad(path, reason)
+}
+
+/// GNU long name / long link and pax records waiting for the entry they describe.
+#[derive(Default)]
+struct Pending {
+    name: Option<Vec<u8>>,
+    link: Option<Vec<u8>>,
+    pax: Option<Vec<u8>>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.name.is_none() && self.link.is_none() && self.pax.is_none()
+    }
+
+    fn absorb(&mut self, path: &Path, kind: EntryType, mut data: Vec<u8>) -> Result<(), HookError> {
+        let slot = match kind {
+            EntryType::GNULongName => &mut self.name,
+            EntryType::GNULongLink => &mut self.link,
+            _ => &mut self.pax,
+        };
+        if slot.is_some() {
+            return Err(bad(path, "two long-name or pax headers describe the same entry".into()));
+        }
+        if kind != EntryType::XHeader {
+            while data.last() == Some(&0) {
+                data.pop();
+            }
+        }
+        *slot = Some(data);
+        Ok(())
+    }
+
+    /// The entry `header` describes, with the pending records applied; clears them.
+    fn head(&mut self, path: &Path, header: &Header) -> Result<EntryHead, HookError> {
+        let field = |what: &str, result: io::Result<u64>| {
+            result.map_err(|e| {
+                let name = String::from_utf8_lossy(&header.path_bytes()).into_owned();
+                bad(path, format!("entry `{name}` has a corrupt {what} field ({e})"))
+            })
+        };
+        let size = field("size", header.entry_size())?;
+        let mut head = EntryHead {
+            path: self.name.take().unwrap_or_else(|| header.path_bytes().into_owned()),
+            link: self
+                .link
+                .take()
+                .or_else(|| header.link_name_bytes().map(|l| l.into_owned())),
+            kind: header.entry_type(),
+            size,
+            mode: header.mode().map_err(|e| {
+                bad(
+                    path,
+                    format!(
+                        "entry `{}` has a corrupt mode field ({e})",
+                        String::from_utf8_lossy(&header.path_bytes())
+                    ),
+                )
+            })?,
+            uid: field("uid", header.uid())?,
+            gid: field("gid", header.gid())?,
+            mtime: field("mtime", header.mtime())?,
+        };
+        if let Some(pax) = self.pax.take() {
+            apply_pax(path, &pax, &mut head)?;
+        }
+        Ok(head)
+    }
+}
+
+/// Applies a pax extended header's `path`, `linkpath`, `uid`, `gid` and `mtime`. A `size` record that disagrees with
+/// the header is refused: the entry's data would not be where the header says.
+fn apply_pax(path: &Path, pax: &[u8], head: &mut EntryHead) -> Result<(), HookError> {
+    let name = head.display();
+    let corrupt = |what: String| bad(path, format!("corrupt pax header before `{name}`: {what}"));
+    let mut records = Vec::new();
+    for record in tar::PaxExtensions::new(pax) {
+        let record = record.map_err(|e| corrupt(e.to_string()))?;
+        let key = record.key().map_err(|e| corrupt(e.to_string()))?.to_string();
+        records.push((key, record.value_bytes().to_vec()));
+    }
+    let number = |key: &str, value: &[u8]| -> Result<u64, HookError> {
+        let text = std::str::from_utf8(value).unwrap_or_default();
+        let whole = text.split('.').next().unwrap_or_default();
+        whole
+            .parse()
+            .map_err(|_| corrupt(format!("`{key}` is `{}`", String::from_utf8_lossy(value))))
+    };
+    for (key, value) in records {
+        match key.as_str() {
+            "path" => head.path = value,
+            "linkpath" => head.link = Some(value),
+            "uid" => head.uid = number("uid", &value)?,
+            "gid" => head.gid = number("gid", &value)?,
+            "mtime" => head.mtime = number("mtime", &value)?,
+            "size" if number("size", &value)? != head.size => {
+                return Err(corrupt(
+                    "a pax `size` that overrides the header is not supported".into(),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Reads a pseudo-header's data (a long name or pax records), refusing sizes no real name needs.
+fn read_pseudo(path: &Path, header: &Header, data: &mut dyn Read) -> Result<Vec<u8>, HookError> {
+    let size = header.entry_size().map_err(|e| stream_error(path, e))?;
+    if size > MAX_PSEUDO {
+        return Err(bad(
+            path,
+            format!("a long-name or pax header of {size} bytes (more than {MAX_PSEUDO})"),
+        ));
+    }
+    let mut buf = Vec::with_capacity(size as usize);
+    data.take(size)
+        .read_to_end(&mut buf)
+        .map_err(|e| stream_error(path, e))?;
+    if buf.len() as u64 != size {
+        return Err(bad(path, "truncated long-name or pax header".into()));
+    }
+    Ok(buf)
+}
+
+/// The archive file as read: hashes and counts every byte, reports progress and notices cancellation.
+struct RawReader<'a> {
+    file: File,
+    path: &'a Path,
+    hasher: Sha256,
+    read: u64,
+    reported: u64,
+    cancel: &'a CancellationToken,
+    progress: &'a dyn Fn(u64),
+}
+
+impl Read for RawReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.cancel.is_cancelled() {
+            return Err(fault(HookError::Cancelled));
+        }
+        let n = loop {
+            match self.file.read(buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(fault(HookError::ReadSource {
+                        path: self.path.to_path_buf(),
+                        source,
+                    }))
+                }
+            }
+        };
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        if self.read - self.reported >= PROGRESS_STEP {
+            self.reported = self.read;
+            (self.progress)(self.read);
+        }
+        Ok(n)
+    }
+}
+
+/// The decompressed tar stream: notices cancellation (a small compressed input can expand a lot) and whether the
+/// tar reader ran into the end of the data, which it takes for a clean end.
+struct PlainReader<'a, R> {
+    inner: R,
+    cancel: &'a CancellationToken,
+    eof: bool,
+}
+
+impl<R: Read> Read for PlainReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.cancel.is_cancelled() {
+            return Err(fault(HookError::Cancelled));
+        }
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.eof = true;
+        }
+        Ok(n)
+    }
+}
+
+/// A hook error carried through the `io::Error`s that the gzip and tar readers pass on.
+#[derive(Debug)]
+struct Fault(HookError);
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Fault {}
+
+fn fault(error: HookError) -> io::Error {
+    io::Error::other(Fault(error))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::io::Write;
+    use std::os::unix::fs::symlink;
+    use std::path::PathBuf;
+
+    use flate2::write::GzEncoder;
+    use flate2::Compression;
+
+    use super::*;
+    use crate::archive::{write_archive, ArchiveSummary, SourceRoot};
+
+    /// A tree with folders, an empty folder, files, a symlink, a FIFO and names long enough for GNU long-name headers.
+    fn sample_tree(dir: &Path) -> Vec<SourceRoot> {
+        let data = dir.join("data");
+        std::fs::create_dir_all(data.join("nested/deeper")).unwrap();
+        std::fs::create_dir_all(data.join("empty")).unwrap();
+        std::fs::write(data.join("a.txt"), "hello archive\n".repeat(500)).unwrap();
+        std::fs::write(
+            data.join("nested/b.bin"),
+            (0..70_000u32).map(|i| (i * 7 % 251) as u8).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        std::fs::write(data.join("nested/deeper/empty-file"), b"").unwrap();
+        let long_dir = data.join("d".repeat(90));
+        std::fs::create_dir(&long_dir).unwrap();
+        std::fs::write(long_dir.join("f".repeat(150)), b"long name").unwrap();
+        symlink(
+            format!("../{}", "d".repeat(90)),
+            data.join("nested/link-with-a-long-target"),
+        )
+        .unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            data.join("fifo"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        std::fs::write(dir.join("config.yml"), b"key: value\n").unwrap();
+        vec![
+            SourceRoot::new(&data, "data"),
+            SourceRoot::new(dir.join("config.yml"), "config.yml"),
+        ]
+    }
+
+    fn write_sample(dir: &Path) -> (PathBuf, ArchiveSummary) {
+        let roots = sample_tree(&dir.join("src"));
+        let archive = dir.join("backup.tar.gz");
+        let summary = write_archive(&roots, &archive, 6, &CancellationToken::new(), &|_| {}).unwrap();
+        (archive, summary)
+    }
+
+    fn read(path: &Path) -> Result<ArchiveContents, HookError> {
+        read_archive(path, &CancellationToken::new(), &|_| {})
+    }
+
+    fn reason(result: Result<ArchiveContents, HookError>) -> String {
+        match result {
+            Err(HookError::ArchiveCheck { reason, .. }) => reason,
+            other => panic!("expected an ArchiveCheck failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reading_finds_exactly_what_the_writer_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        let (archive, written) = write_sample(dir.path());
+
+        let read = read(&archive).unwrap();
+
+        assert_eq!(
+            read,
+            ArchiveContents {
+                sha256: written.sha256.clone(),
+                size: written.size,
+                file_count: written.file_count,
+                entry_count: written.entry_count,
+                bytes: written.bytes,
+            }
+        );
+        // 5 folders (data, nested, deeper, empty, the long one), 5 files (config.yml among them), a symlink, a FIFO.
+        assert_eq!((read.entry_count, read.file_count), (12, 5));
+        let on_disk = std::fs::read(&archive).unwrap();
+        assert_eq!(
+            read.sha256,
+            hex::encode(Sha256::digest(&on_disk)),
+            "the hash covers the whole file"
+        );
+        assert_eq!(read.size, on_disk.len() as u64);
+        read.expect_sha256(&archive, &written.sha256).unwrap();
+    }
+
+    fn decompressed(bytes: &[u8]) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        GzDecoder::new(bytes).read_to_end(&mut out).ok().map(|_| out)
+    }
+
+    #[test]
+    fn a_byte_flipped_anywhere_fails_verification() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        let (archive, written) = write_sample(dir.path());
+        let original = std::fs::read(&archive).unwrap();
+        let original_tar = decompressed(&original).unwrap();
+        let damaged = dir.path().join("damaged.tar.gz");
+        let mut caught_by_structure = 0;
+
+        for offset in 0..original.len() {
+            let mut bytes = original.clone();
+            bytes[offset] ^= 0xff;
+            std::fs::write(&damaged, &bytes).unwrap();
+
+            match read(&damaged) {
+                Err(HookError::ArchiveCheck { path, reason }) => {
+                    assert_eq!(path, damaged);
+                    assert!(!reason.is_empty());
+                    caught_by_structure += 1;
+                }
+                // gzip's CRC-32 covers the decompressed data: a flip that leaves it unchanged (the header's MTIME,
+                // XFL and OS bytes; an unused code length in a deflate block header) passes the gzip and tar
+                // checks. The SHA-256 still differs, and the comparison with the catalog's record catches it.
+                Ok(contents) => {
+                    assert_eq!(
+                        decompressed(&bytes).as_ref(),
+                        Some(&original_tar),
+                        "byte {offset}: content changed"
+                    );
+                    let err = contents.expect_sha256(&damaged, &written.sha256).unwrap_err();
+                    assert!(err.to_string().contains("the catalog recorded"), "{err}");
+                }
+                Err(other) => panic!("byte {offset}: {other}"),
+            }
+        }
+        assert!(
+            caught_by_structure > original.len() * 9 / 10,
+            "{caught_by_structure} of {}",
+            original.len()
+        );
+    }
+
+    #[test]
+    fn flips_in_the_header_the_middle_and_the_trailer_name_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        let (archive, _) = write_sample(dir.path());
+        let original = std::fs::read(&archive).unwrap();
+        let len = original.len();
+        let damaged = dir.path().join("damaged.tar.gz");
+        let flip = |offset: usize| {
+            let mut bytes = original.clone();
+            bytes[offset] ^= 0x01;
+            std::fs::write(&damaged, &bytes).unwrap();
+            reason(read(&damaged))
+        };
+
+        assert_eq!(flip(0), "not a gzip file");
+        assert!(flip(len / 2).starts_with("corrupt"), "{}", flip(len / 2));
+        assert_eq!(
+            flip(len - 8),
+            "corrupt: the gzip CRC-32 or length does not match the data"
+        );
+        assert_eq!(
+            flip(len - 1),
+            "corrupt: the gzip CRC-32 or length does not match the data"
+        );
+    }
+
+    #[test]
+    fn flate2_really_checks_the_crc_in_the_trailer() {
+        // A gzip stream whose CRC-32 alone is wrong: the data decompresses fine, only the trailer can tell.
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(b"payload").unwrap();
+        let mut bytes = gz.finish().unwrap();
+        let crc_at = bytes.len() - 8;
+        bytes[crc_at] ^= 0x01;
+
+        let mut out = Vec::new();
+        let err = GzDecoder::new(&bytes[..]).read_to_end(&mut out).unwrap_err();
+
+        assert_eq!(out, b"payload", "the data itself came out whole");
+        assert!(err.to_string().contains("checksum"), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_crc_fails_the_archive_check() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        let (archive, _) = write_sample(dir.path());
+        let mut bytes = std::fs::read(&archive).unwrap();
+        let crc_at = bytes.len() - 8;
+        let crc = u32::from_le_bytes(bytes[crc_at..crc_at + 4].try_into().unwrap());
+        bytes[crc_at..crc_at + 4].copy_from_slice(&crc.wrapping_add(1).to_le_bytes());
+        std::fs::write(&archive, &bytes).unwrap();
+
+        let err = read(&archive).unwrap_err();
+
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "archive {} failed its check: corrupt: the gzip CRC-32 or length does not match the data",
+                archive.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_truncated_archive_fails_wherever_it_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        let (archive, _) = write_sample(dir.path());
+        let original = std::fs::read(&archive).unwrap();
+        let cut = dir.path().join("cut.tar.gz");
+
+        for keep in [
+            0,
+            1,
+            10,
+            11,
+            original.len() / 3,
+            original.len() / 2,
+            original.len() - 9,
+            original.len() - 1,
+        ] {
+            std::fs::write(&cut, &original[..keep]).unwrap();
+            let reason = reason(read(&cut));
+            assert!(
+                reason.starts_with("truncated") || reason == "not a gzip file",
+                "cut at {keep}: {reason}"
+            );
+        }
+    }
+
+    #[test]
+    fn trailing_garbage_after_the_gzip_stream_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        let (archive, _) = write_sample(dir.path());
+        let mut file = std::fs::OpenOptions::new().append(true).open(&archive).unwrap();
+        file.write_all(b"junk").unwrap();
+
+        assert_eq!(reason(read(&archive)), "4 bytes follow the end of the gzip stream");
+    }
+
+    #[test]
+    fn files_that_are_not_tar_gz_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.tar.gz");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(reason(read(&empty)).starts_with("truncated"));
+
+        let text = dir.path().join("text.tar.gz");
+        std::fs::write(&text, b"this is plain text, not gzip at all").unwrap();
+        assert_eq!(reason(read(&text)), "not a gzip file");
+
+        // Valid gzip around something that is not a tar stream.
+        let not_tar = dir.path().join("not-tar.tar.gz");
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(&[b'x'; 2048]).unwrap();
+        std::fs::write(&not_tar, gz.finish().unwrap()).unwrap();
+        assert!(reason(read(&not_tar)).starts_with("corrupt tar data"));
+
+        // A tar stream cut before its end-of-archive marker, then gzipped whole.
+        let no_end = dir.path().join("no-end.tar.gz");
+        let mut header = Header::new_gnu();
+        header.set_path("file").unwrap();
+        header.set_size(3);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_cksum();
+        let mut tar = header.as_bytes().to_vec();
+        tar.extend_from_slice(b"abc");
+        tar.resize(1024, 0);
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        // The header and its data block, and no zero block after them.
+        gz.write_all(&tar).unwrap();
+        std::fs::write(&no_end, gz.finish().unwrap()).unwrap();
+        assert_eq!(reason(read(&no_end)), "the tar stream has no end-of-archive marker");
+    }
+
+    #[test]
+    fn a_missing_archive_is_a_read_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = read(&dir.path().join("nope.tar.gz")).unwrap_err();
+        assert!(matches!(err, HookError::ReadSource { .. }), "{err}");
+    }
+
+    #[test]
+    fn entries_that_leave_the_archive_fail_the_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("evil.tar.gz");
+        let mut header = Header::new_gnu();
+        header.as_old_mut().name[..8].copy_from_slice(b"../x.txt");
+        header.set_size(0);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_entry_type(EntryType::Regular);
+        header.set_cksum();
+        let mut tar = header.as_bytes().to_vec();
+        tar.resize(512 * 3, 0);
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(&tar).unwrap();
+        std::fs::write(&archive, gz.finish().unwrap()).unwrap();
+
+        assert_eq!(reason(read(&archive)), "entry `../x.txt` leaves its folder");
+    }
+
+    #[test]
+    fn a_cancelled_read_stops_with_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        let (archive, _) = write_sample(dir.path());
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+
+        let err = read_archive(&archive, &cancel, &|_| {}).unwrap_err();
+
+        assert!(matches!(err, HookError::Cancelled), "{err}");
+    }
+
+    #[test]
+    fn progress_reports_compressed_bytes_every_8_mib_and_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir(&src).unwrap();
+        std::fs::write(src.join("big"), vec![7u8; 20 << 20]).unwrap();
+        let archive = dir.path().join("big.tar.gz");
+        // Level 0 stores the data: the archive is as big as its content, so progress has something to report.
+        let written = write_archive(
+            &[SourceRoot::new(&src, "src")],
+            &archive,
+            0,
+            &CancellationToken::new(),
+            &|_| {},
+        )
+        .unwrap();
+        let calls = RefCell::new(Vec::new());
+
+        read_archive(&archive, &CancellationToken::new(), &|n| calls.borrow_mut().push(n)).unwrap();
+
+        let calls = calls.into_inner();
+        assert_eq!(calls.last(), Some(&written.size), "the last report is the whole file");
+        let periodic = &calls[..calls.len() - 1];
+        assert_eq!(periodic.len(), 2, "20 MiB read: reports after 8 and 16 MiB, {calls:?}");
+        assert!(
+            periodic[0] >= PROGRESS_STEP && periodic[1] - periodic[0] >= PROGRESS_STEP,
+            "{calls:?}"
+        );
+    }
+
+    #[test]
+    fn paths_are_split_and_checked() {
+        assert_eq!(split_path(b"a/./b//c/").unwrap(), vec![&b"a"[..], b"b", b"c"]);
+        assert_eq!(split_path(b"./").unwrap(), Vec::<&[u8]>::new());
+        assert_eq!(
+            split_path(b"/etc/passwd").unwrap_err(),
+            "entry `/etc/passwd` has an absolute path"
+        );
+        assert_eq!(
+            split_path(b"a/../../b").unwrap_err(),
+            "entry `a/../../b` leaves its folder"
+        );
+        assert_eq!(
+            split_path(b"a\0b").unwrap_err(),
+            "entry `a\0b` has a NUL byte in its path"
+        );
+        assert_eq!(split_path(b"..a/b..").unwrap(), vec![&b"..a"[..], b"b.."]);
+    }
+}
