@@ -404,16 +404,47 @@ fn rollback_puts_the_services_back_on_their_pre_upgrade_data() {
     assert_eq!(status, "completed");
 }
 
+#[test]
+fn a_restore_killed_mid_way_leaves_the_live_data_unchanged_and_recover_brings_the_services_back() {
+    let Some(world) = world("") else { return };
+    // Enough data that the extraction takes a while: the restore is killed while it stages.
+    sh(&format!("head -c 40000000 /dev/urandom > '{}'", world.sandbox.file("config/big.bin", b"", 0o644).display()));
+    let backup = world.sandbox.run(&["pre-upgrade", "--version", "1", "--json"]);
+    assert_eq!(backup.code, 0, "{}{}", backup.stdout, backup.stderr);
+    let id = backup.json()["backup"]["id"].as_i64().unwrap().to_string();
+    std::fs::write(world.sandbox.work().join("config/app.env"), b"MODE=after-the-upgrade\n").unwrap();
+    let live = hookrun_e2e::tree_manifest(&world.sandbox.work().join("config"));
+
+    let mut restore = world.sandbox.command(&["restore", &id]).stdout(Stdio::null()).spawn().unwrap();
+    wait_for_phase(&world.sandbox, "hook restore");
+    restore.kill().unwrap();
+    restore.wait().unwrap();
+    let recover = world.sandbox.run(&["recover"]);
+
+    assert_eq!(recover.code, 0, "{}{}", recover.stdout, recover.stderr);
+    assert_eq!(hookrun_e2e::tree_manifest(&world.sandbox.work().join("config")), live, "live data unchanged");
+    let beside: Vec<String> = std::fs::read_dir(world.sandbox.work())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".hookrun-"))
+        .collect();
+    assert!(beside.is_empty(), "no staged or old copies left: {beside:?}");
+    assert_all_back(&world);
+    let restore_status: String =
+        world.sandbox.catalog().query_row("SELECT status FROM restores", [], |r| r.get(0)).unwrap();
+    assert_eq!(restore_status, "failed");
+}
+
 /// Waits (bounded) until the run journal shows `phase`.
 fn wait_for_phase(sandbox: &Sandbox, phase: &str) {
-    for _ in 0..600 {
+    for _ in 0..3000 {
         if let Ok(catalog) = rusqlite::Connection::open(sandbox.path().join("catalog.db")) {
             let now: Option<String> = catalog.query_row("SELECT phase FROM runs ORDER BY id DESC", [], |r| r.get(0)).ok();
             if now.as_deref() == Some(phase) {
                 return;
             }
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(20));
     }
     panic!("the run never reached {phase}");
 }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 
 use crate::archive::{
-    archive_file_name, check_free_space, measure, place_without_replacing, resolve_sources, temporary_path,
+    archive_file_name, check_free_space, estimate, place_without_replacing, resolve_sources, temporary_path,
     write_archive, SourceRoot,
 };
 use crate::context::ARTIFACTS_DIR;
@@ -181,8 +181,8 @@ impl Hook for BackupHook {
     async fn preflight(&self, ctx: &RunContext) -> Result<(), HookError> {
         let roots = roots(&self.sources(ctx).await?);
         let storage = ctx.storage_dir.clone();
-        let factor = self.config.min_free_factor;
-        blocking(move || check_free_space(&storage, measure(&roots)?.bytes, factor)).await
+        let (factor, level) = (self.config.min_free_factor, self.config.compression_level);
+        blocking(move || check_free_space(&storage, estimate(&roots, level)?.estimated_archive_bytes, factor)).await
     }
 
     async fn run(&self, ctx: &mut RunContext) -> Result<(), HookError> {
@@ -200,8 +200,9 @@ impl Hook for BackupHook {
         let started = Instant::now();
 
         let (summary, path) = blocking(move || {
-            let total = measure(&roots)?.bytes;
-            check_free_space(&storage, total, config.min_free_factor)?;
+            let expected = estimate(&roots, config.compression_level)?;
+            check_free_space(&storage, expected.estimated_archive_bytes, config.min_free_factor)?;
+            let total = expected.bytes;
             let report = |done| {
                 sink.report(Progress {
                     hook: hook.clone(),

@@ -250,6 +250,21 @@ impl Catalog {
         Ok(conn.last_insert_rowid())
     }
 
+    /// The restore still marked running (a restore run that died), as (restore id, backup id, only paths).
+    pub fn unfinished_restore(&self) -> Result<Option<(i64, i64, Vec<String>)>, CatalogError> {
+        self.conn()
+            .query_row(
+                "SELECT id, backup_id, only_paths FROM restores WHERE status = 'running' ORDER BY id DESC LIMIT 1",
+                [],
+                |r| {
+                    let only: String = r.get(2)?;
+                    Ok((r.get(0)?, r.get(1)?, serde_json::from_str(&only).unwrap_or_default()))
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
     /// Closes a restore.
     pub fn finish_restore(
         &self,

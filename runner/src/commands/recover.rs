@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use hookrun_hooks::archive::temporary_path;
 use hookrun_hooks::builtin::{bring_back, DEFAULT_START_TIMEOUT};
 use hookrun_hooks::catalog::{Catalog, RunRow, RunStatus};
-use hookrun_hooks::StoppedService;
+use hookrun_hooks::{RunKind, StoppedService};
 use serde::Serialize;
 
 use crate::config::{self, Builtin, Check, HookKind};
@@ -51,6 +51,9 @@ pub async fn recover(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
                 start_layer: s.start_layer as usize,
             })
             .collect();
+        if run.kind == RunKind::Restore.as_str() {
+            finish_interrupted_restore(&catalog, &run)?;
+        }
         let result = bring_back(&stopped, &catalog, run.id, timeout).await;
         remove_leftovers(&run);
         let error = result.as_ref().err().map(ToString::to_string);
@@ -102,6 +105,44 @@ fn remove_leftovers(run: &RunRow) {
             tracing::warn!("cannot remove {}: {e}", staging.display());
         }
     }
+}
+
+/// A restore run that died: if it died before or during the swap, every target goes back to the data it had
+/// (a half-done swap is undone); if it got past the swap, the restored data stays. Either way the staged and old
+/// copies it left beside the targets go.
+fn finish_interrupted_restore(catalog: &Catalog, run: &RunRow) -> anyhow::Result<()> {
+    let Some((restore_id, backup_id, only)) = catalog.unfinished_restore()? else { return Ok(()) };
+    let swapped = matches!(run.phase.as_str(), "hook start" | "hook remove-old-copies" | "finished");
+    if let Some(backup) = catalog.backup(backup_id)? {
+        for (index, target) in super::restore::targets(catalog, &backup, &only)?.iter().enumerate() {
+            let (Some(parent), Some(name)) = (target.host_path.parent(), target.host_path.file_name()) else { continue };
+            let name = name.to_string_lossy();
+            let staged = parent.join(format!(".hookrun-restore-{}-{index}-{name}", run.id));
+            let old = parent.join(format!(".hookrun-old-{}-{index}-{name}", run.id));
+            if staged.exists() {
+                std::fs::remove_dir_all(&staged)?;
+            }
+            if old.symlink_metadata().is_err() {
+                continue;
+            }
+            if swapped {
+                std::fs::remove_dir_all(&old)?;
+            } else {
+                // The target may hold restored data (its swap was made): put the old data back.
+                if target.host_path.symlink_metadata().is_ok() {
+                    let undone = parent.join(format!(".hookrun-undone-{}-{index}-{name}", run.id));
+                    std::fs::rename(&target.host_path, &undone)?;
+                    std::fs::rename(&old, &target.host_path)?;
+                    std::fs::remove_dir_all(&undone)?;
+                } else {
+                    std::fs::rename(&old, &target.host_path)?;
+                }
+            }
+        }
+    }
+    let outcome = if swapped { "the restored data stays" } else { "the live data is as it was before" };
+    catalog.finish_restore(restore_id, Some(run.id), Some(&format!("interrupted during {}; {outcome}", run.phase)), Utc::now())?;
+    Ok(())
 }
 
 /// Warns on stderr about runs that died without finishing.

@@ -83,7 +83,7 @@ fn newest_rollback_point(catalog: &Catalog) -> anyhow::Result<BackupRow> {
 }
 
 /// The trees to put back: every recorded source but the hooks' artifacts, or the parts named in `only`.
-fn targets(catalog: &Catalog, backup: &BackupRow, only: &[String]) -> anyhow::Result<Vec<RestoreTarget>> {
+pub(crate) fn targets(catalog: &Catalog, backup: &BackupRow, only: &[String]) -> anyhow::Result<Vec<RestoreTarget>> {
     let sources: Vec<_> = catalog.backup_sources(backup.id)?.into_iter().filter(|s| s.kind != "artifacts").collect();
     if sources.is_empty() {
         anyhow::bail!("backup {} records no sources to restore", backup.id);
