@@ -549,8 +549,9 @@ mod tests {
                 bytes: written.bytes,
             }
         );
-        // 5 folders (data, nested, deeper, empty, the long one), 5 files (config.yml among them), a symlink, a FIFO.
-        assert_eq!((read.entry_count, read.file_count), (12, 5));
+        // 5 folders (data, nested, deeper, empty, the long one), 5 files (config.yml among them), a symlink; the
+        // FIFO is left out by the writer (a restore would refuse it).
+        assert_eq!((read.entry_count, read.file_count), (11, 5));
         let on_disk = std::fs::read(&archive).unwrap();
         assert_eq!(
             read.sha256,

@@ -3,7 +3,7 @@
 use std::cell::Cell;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use flate2::write::GzEncoder;
@@ -159,14 +159,14 @@ fn append_tree<W: Write>(
             let target = std::fs::read_link(path).map_err(read_err)?;
             header.set_size(0);
             tar.append_link(&mut header, &name, target)?;
-        } else if kind.is_socket() {
-            // A socket is a live endpoint, not data; GNU tar skips them too.
-            tracing::warn!(path = %path.display(), "skipping socket");
-            continue;
-        } else {
-            // Directories, FIFOs and device nodes: the header says it all.
+        } else if kind.is_dir() {
             header.set_size(0);
             tar.append_data(&mut header, &name, io::empty())?;
+        } else {
+            // Sockets, FIFOs and device nodes are endpoints, not data, and a restore refuses them: they are left
+            // out, so that every archive written can be restored.
+            tracing::warn!(path = %path.display(), "skipping a socket, FIFO or device node");
+            continue;
         }
         counts.entry_count += 1;
     }

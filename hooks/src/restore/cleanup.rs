@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use super::swap::remove_any;
 use crate::{Hook, HookError, RunContext};
 
 /// Removes what the restore set aside.
@@ -33,7 +34,7 @@ impl Hook for CleanupHook {
     async fn run(&self, _ctx: &mut RunContext) -> Result<(), HookError> {
         let paths = std::mem::take(&mut *self.set_aside.lock().unwrap_or_else(|p| p.into_inner()));
         for path in paths {
-            std::fs::remove_dir_all(&path).map_err(|source| HookError::Prepare { path, source })?;
+            remove_any(&path).map_err(|source| HookError::Prepare { path, source })?;
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::swap::{swap_all, Swap};
+use super::swap::{remove_any, swap_all, Swap};
 use super::verify::verify_backup;
 use crate::archive::{extract, ExtractPlan};
 use crate::catalog::BackupRow;
@@ -69,7 +69,7 @@ impl Hook for RestoreHook {
         blocking(move || extract(&archive, &plans, &cancel).map(drop)).await?;
         if ctx.cancel.is_cancelled() {
             for path in &staged {
-                let _ = std::fs::remove_dir_all(path);
+                let _ = remove_any(path);
             }
             return Err(HookError::Cancelled);
         }

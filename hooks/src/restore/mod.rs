@@ -8,5 +8,5 @@ mod verify;
 
 pub use cleanup::CleanupHook;
 pub use hook::{RestoreHook, RestoreTarget};
-pub use swap::{swap_all, Swap};
+pub use swap::{remove_any, swap_all, Swap};
 pub use verify::verify_backup;

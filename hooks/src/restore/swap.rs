@@ -28,8 +28,8 @@ pub fn swap_all(swaps: &[Swap]) -> Result<(), HookError> {
                     tracing::error!("cannot undo the swap of {}: {e}", made.target.display());
                 }
             }
-            for staged in swaps.iter().map(|s| &s.staged).filter(|p| p.exists()) {
-                let _ = std::fs::remove_dir_all(staged);
+            for staged in swaps.iter().map(|s| &s.staged) {
+                let _ = remove_any(staged);
             }
             return Err(HookError::Prepare { path: swap.target.clone(), source });
         }
@@ -57,6 +57,16 @@ fn undo(swap: &Swap) -> io::Result<()> {
         std::fs::rename(&swap.old, &swap.target)?;
     }
     sync_parent(&swap.target)
+}
+
+/// Removes a file, a symlink or a whole folder (a target may be any of them); a missing path is not an error.
+pub fn remove_any(path: &Path) -> io::Result<()> {
+    match path.symlink_metadata() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+    }
 }
 
 fn sync_parent(path: &Path) -> io::Result<()> {

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use hookrun_hooks::archive::temporary_path;
 use hookrun_hooks::builtin::{bring_back, DEFAULT_START_TIMEOUT};
 use hookrun_hooks::catalog::{Catalog, RunRow, RunStatus};
+use hookrun_hooks::restore::remove_any;
 use hookrun_hooks::{RunKind, StoppedService};
 use serde::Serialize;
 
@@ -119,21 +120,19 @@ fn finish_interrupted_restore(catalog: &Catalog, run: &RunRow) -> anyhow::Result
             let name = name.to_string_lossy();
             let staged = parent.join(format!(".hookrun-restore-{}-{index}-{name}", run.id));
             let old = parent.join(format!(".hookrun-old-{}-{index}-{name}", run.id));
-            if staged.exists() {
-                std::fs::remove_dir_all(&staged)?;
-            }
+            remove_any(&staged)?;
             if old.symlink_metadata().is_err() {
                 continue;
             }
             if swapped {
-                std::fs::remove_dir_all(&old)?;
+                remove_any(&old)?;
             } else {
                 // The target may hold restored data (its swap was made): put the old data back.
                 if target.host_path.symlink_metadata().is_ok() {
                     let undone = parent.join(format!(".hookrun-undone-{}-{index}-{name}", run.id));
                     std::fs::rename(&target.host_path, &undone)?;
                     std::fs::rename(&old, &target.host_path)?;
-                    std::fs::remove_dir_all(&undone)?;
+                    remove_any(&undone)?;
                 } else {
                     std::fs::rename(&old, &target.host_path)?;
                 }
