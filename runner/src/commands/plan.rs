@@ -3,9 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use hookrun_hooks::archive::{free_space, measure, resolve_sources, SourceStats};
+use hookrun_hooks::archive::{estimate, free_space, measure, resolve_sources, SourceStats};
 use hookrun_hooks::size::human_bytes;
 use serde::Serialize;
+
+use hookrun_hooks::builtin::Volumes;
 
 use crate::config::{self, Builtin, Check, HookKind, OnError, When};
 use crate::exit::Exit;
@@ -25,8 +27,10 @@ struct PlannedHook {
 struct PlannedBackup {
     sources: Vec<PlannedSource>,
     include_artifacts: bool,
+    /// Whether the project's volumes are added (see `hookrun estimate` for their sizes).
+    volumes: bool,
     compression_level: u32,
-    /// Uncompressed bytes of the sources: the estimate the preflight uses.
+    /// The archive size expected from a compressed sample of the configured paths: what the preflight uses.
     estimate_bytes: u64,
     need_bytes: u64,
     free_bytes: u64,
@@ -56,13 +60,15 @@ pub fn plan(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
                         stats: measure(&roots)?,
                     });
                 }
-                let estimate: u64 = sources.iter().map(|s| s.stats.bytes).sum();
+                let roots = resolve_sources(&config.runner.work_dir, &backup.sources)?;
+                let estimate = estimate(&roots, backup.compression_level)?.estimated_archive_bytes;
                 let need = (estimate as f64 * backup.min_free_factor).ceil() as u64;
                 Some(PlannedBackup {
                     sources,
                     include_artifacts: backup.include_artifacts,
                     compression_level: backup.compression_level,
                     estimate_bytes: estimate,
+                    volumes: backup.volumes != Volumes::None,
                     need_bytes: need,
                     free_bytes: free,
                     enough_space: free >= need,
@@ -113,6 +119,9 @@ pub fn plan(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
                     source.path.display()
                 );
             }
+            if backup.volumes {
+                println!("      + the Compose project's volumes and bind mounts (sizes: `hookrun estimate`)");
+            }
             if backup.include_artifacts {
                 println!("      + the hooks' artifacts, under hooks/<name>/");
             }
@@ -122,7 +131,7 @@ pub fn plan(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
                 "NOT ENOUGH: the backup would fail"
             };
             println!(
-                "      estimate {} at level {}; needs {} free: {verdict}",
+                "      archive ~{} at level {} (from a compressed sample); needs {} free: {verdict}",
                 human_bytes(backup.estimate_bytes),
                 backup.compression_level,
                 human_bytes(backup.need_bytes)
