@@ -96,7 +96,11 @@ fn world(between: &str) -> Option<World> {
         "[runner]\nproject = \"{name}\"\nwork_dir = \"work\"\nstorage_dir = \"storage\"\ncatalog = \"catalog.db\"\n{}",
         CHAIN.replace("{between}", between)
     ));
-    Some(World { project, sandbox, docker })
+    Some(World {
+        project,
+        sandbox,
+        docker,
+    })
 }
 
 fn assert_all_back(world: &World) {
@@ -135,42 +139,78 @@ fn pre_upgrade_stops_dependents_first_archives_volumes_and_starts_dependencies_f
     let events = events.snapshot();
     let p = world.project.name.as_str();
     let (stop, start) = ("die", "start");
-    assert!(first(&events, p, stop, "web") < first(&events, p, stop, "app"), "web stops before app");
-    assert!(first(&events, p, stop, "app") < first(&events, p, stop, "db"), "app stops before db");
-    assert!(first(&events, p, start, "db") < first(&events, p, start, "app"), "db starts before app");
-    assert!(first(&events, p, start, "app") < first(&events, p, start, "web"), "app starts before web");
-    assert!(events.iter().all(|e| e.project != neighbour_name), "the neighbour project was touched: {events:#?}");
+    assert!(
+        first(&events, p, stop, "web") < first(&events, p, stop, "app"),
+        "web stops before app"
+    );
+    assert!(
+        first(&events, p, stop, "app") < first(&events, p, stop, "db"),
+        "app stops before db"
+    );
+    assert!(
+        first(&events, p, start, "db") < first(&events, p, start, "app"),
+        "db starts before app"
+    );
+    assert!(
+        first(&events, p, start, "app") < first(&events, p, start, "web"),
+        "app starts before web"
+    );
+    assert!(
+        events.iter().all(|e| e.project != neighbour_name),
+        "the neighbour project was touched: {events:#?}"
+    );
     assert_eq!(neighbour.states(&world.docker)["db"].0, "running");
 
     let (backup_started, backup_ms): (String, i64) = world
         .sandbox
         .catalog()
-        .query_row("SELECT started_at, duration_ms FROM hook_results WHERE name = 'backup'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT started_at, duration_ms FROM hook_results WHERE name = 'backup'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     let backup_start_ns = parse_ns(&backup_started);
     let backup_end_ns = backup_start_ns + backup_ms * 1_000_000;
     let ours: Vec<_> = events.iter().filter(|e| e.project == p).collect();
     for e in ours.iter().filter(|e| e.action == stop) {
-        assert!(e.time_nano <= backup_start_ns, "{} was still running when the archive was started", e.service);
+        assert!(
+            e.time_nano <= backup_start_ns,
+            "{} was still running when the archive was started",
+            e.service
+        );
     }
     for e in ours.iter().filter(|e| e.action == start) {
-        assert!(e.time_nano >= backup_end_ns, "{} started while the archive was being written", e.service);
+        assert!(
+            e.time_nano >= backup_end_ns,
+            "{} started while the archive was being written",
+            e.service
+        );
     }
 
     let archive = &world.sandbox.archives()[0];
     let listing = sh(&format!("tar -tzf '{}'", archive.display()));
-    assert!(listing.lines().any(|l| l == format!("volumes/{p}_dbdata/boots")), "named volume archived:\n{listing}");
-    assert!(listing.lines().any(|l| l == "binds/appdata/uploads/a.txt"), "bind mount archived:\n{listing}");
+    assert!(
+        listing.lines().any(|l| l == format!("volumes/{p}_dbdata/boots")),
+        "named volume archived:\n{listing}"
+    );
+    assert!(
+        listing.lines().any(|l| l == "binds/appdata/uploads/a.txt"),
+        "bind mount archived:\n{listing}"
+    );
     assert!(listing.lines().any(|l| l == "config/app.env"), "{listing}");
 
     let report = run.json();
     assert_eq!(report["backup"]["status"], "completed");
     let stopped: Vec<(String, String)> = {
         let catalog = world.sandbox.catalog();
-        let mut stmt = catalog.prepare("SELECT service, state FROM services ORDER BY rowid").unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+        let mut stmt = catalog
+            .prepare("SELECT service, state FROM services ORDER BY rowid")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     };
     let services: Vec<&str> = stopped.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(services.len(), 4, "every running container was journalled: {stopped:?}");
@@ -178,7 +218,11 @@ fn pre_upgrade_stops_dependents_first_archives_volumes_and_starts_dependencies_f
     let sources: i64 = world
         .sandbox
         .catalog()
-        .query_row("SELECT count(*) FROM backup_sources WHERE kind IN ('volume', 'bind')", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM backup_sources WHERE kind IN ('volume', 'bind')",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(sources, 2, "the volume and the bind mount are recorded for restore");
     assert_all_back(&world);
@@ -219,8 +263,14 @@ fn a_service_that_will_not_start_again_exits_3_naming_it() {
 
     assert_eq!(run.code, 3, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     let error = run.json()["error"].as_str().unwrap().to_string();
-    assert!(error.contains("services not restored: app: exited with code 1"), "{error}");
-    assert!(error.contains("refusing to start, marker present"), "the app's last log lines: {error}");
+    assert!(
+        error.contains("services not restored: app: exited with code 1"),
+        "{error}"
+    );
+    assert!(
+        error.contains("refusing to start, marker present"),
+        "the app's last log lines: {error}"
+    );
     let states = world.project.states(&world.docker);
     assert_eq!(states["web"].0, "running", "the others still came back: {states:?}");
     assert_eq!(states["db"].0, "running", "{states:?}");
@@ -237,7 +287,8 @@ fn an_unreachable_engine_is_a_clear_error_and_nothing_is_stopped() {
 
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
-        run.stdout.contains("cannot reach the Docker engine at unix:///nonexistent/docker.sock"),
+        run.stdout
+            .contains("cannot reach the Docker engine at unix:///nonexistent/docker.sock"),
         "{}",
         run.stdout
     );
@@ -253,24 +304,48 @@ fn an_unreachable_engine_is_a_clear_error_and_nothing_is_stopped() {
 #[test]
 fn after_kill_9_with_services_stopped_recover_brings_them_back_and_marks_the_run_interrupted() {
     let Some(world) = world(PAUSE) else { return };
-    let mut child = world.sandbox.command(&["pre-upgrade", "--version", "1"]).stdout(Stdio::null()).spawn().unwrap();
+    let mut child = world
+        .sandbox
+        .command(&["pre-upgrade", "--version", "1"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     wait_for_phase(&world.sandbox, "hook pause");
 
     child.kill().unwrap(); // SIGKILL: no clean-up code runs
     child.wait().unwrap();
     std::fs::write(world.sandbox.path().join("go"), b"").unwrap(); // lets the orphaned pause loop end
     let states = world.project.states(&world.docker);
-    assert!(states.values().all(|(s, _)| s == "exited"), "the run died with services stopped: {states:?}");
+    assert!(
+        states.values().all(|(s, _)| s == "exited"),
+        "the run died with services stopped: {states:?}"
+    );
 
     let list = world.sandbox.run(&["list"]);
-    assert!(list.stderr.contains("was interrupted during hook pause"), "the next invocation warns:\n{}", list.stderr);
+    assert!(
+        list.stderr.contains("was interrupted during hook pause"),
+        "the next invocation warns:\n{}",
+        list.stderr
+    );
     let recover = world.sandbox.run(&["recover"]);
 
-    assert_eq!(recover.code, 0, "stdout:\n{}\nstderr:\n{}", recover.stdout, recover.stderr);
+    assert_eq!(
+        recover.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        recover.stdout, recover.stderr
+    );
     assert_all_back(&world);
-    let status: String = world.sandbox.catalog().query_row("SELECT status FROM runs", [], |r| r.get(0)).unwrap();
+    let status: String = world
+        .sandbox
+        .catalog()
+        .query_row("SELECT status FROM runs", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(status, "interrupted");
-    assert!(world.sandbox.leftovers().iter().all(|n| !n.starts_with(".staging/") && !n.ends_with(".partial")));
+    assert!(world
+        .sandbox
+        .leftovers()
+        .iter()
+        .all(|n| !n.starts_with(".staging/") && !n.ends_with(".partial")));
     let again = world.sandbox.run(&["recover"]);
     assert!(again.stdout.contains("nothing to recover"), "{}", again.stdout);
 }
@@ -278,7 +353,12 @@ fn after_kill_9_with_services_stopped_recover_brings_them_back_and_marks_the_run
 #[test]
 fn sigterm_stops_the_current_hook_brings_the_services_back_and_exits_1() {
     let Some(world) = world(PAUSE) else { return };
-    let child = world.sandbox.command(&["pre-upgrade", "--version", "1"]).stdout(Stdio::piped()).spawn().unwrap();
+    let child = world
+        .sandbox
+        .command(&["pre-upgrade", "--version", "1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     wait_for_phase(&world.sandbox, "hook pause");
 
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -287,19 +367,33 @@ fn sigterm_stops_the_current_hook_brings_the_services_back_and_exits_1() {
 
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("✗ pause (command)") && stdout.contains("interrupted by SIGTERM"), "{stdout}");
+    assert!(
+        stdout.contains("✗ pause (command)") && stdout.contains("interrupted by SIGTERM"),
+        "{stdout}"
+    );
     assert!(stdout.contains("- backup (backup) skipped"), "{stdout}");
     assert!(stdout.contains("✓ start (start)"), "the always hooks ran: {stdout}");
-    let (status, error): (String, String) =
-        world.sandbox.catalog().query_row("SELECT status, error FROM runs", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
-    assert_eq!((status.as_str(), error.as_str()), ("failed", "hook pause: interrupted by SIGTERM"));
+    let (status, error): (String, String) = world
+        .sandbox
+        .catalog()
+        .query_row("SELECT status, error FROM runs", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!(
+        (status.as_str(), error.as_str()),
+        ("failed", "hook pause: interrupted by SIGTERM")
+    );
     assert_all_back(&world);
 }
 
 #[test]
 fn a_second_run_while_one_holds_the_storage_dir_exits_4_naming_the_holder() {
     let Some(world) = world(PAUSE) else { return };
-    let mut first = world.sandbox.command(&["pre-upgrade", "--version", "1"]).stdout(Stdio::null()).spawn().unwrap();
+    let mut first = world
+        .sandbox
+        .command(&["pre-upgrade", "--version", "1"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     wait_for_phase(&world.sandbox, "hook pause");
 
     let second = world.sandbox.run(&["backup"]);
@@ -307,8 +401,16 @@ fn a_second_run_while_one_holds_the_storage_dir_exits_4_naming_the_holder() {
     let first = first.wait().unwrap();
 
     assert_eq!(second.code, 4, "stdout:\n{}\nstderr:\n{}", second.stdout, second.stderr);
-    assert!(second.stderr.contains("another hookrun holds the lock"), "{}", second.stderr);
-    assert!(second.stderr.contains("run 1 (pre-upgrade v1, pid"), "names the holder: {}", second.stderr);
+    assert!(
+        second.stderr.contains("another hookrun holds the lock"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains("run 1 (pre-upgrade v1, pid"),
+        "names the holder: {}",
+        second.stderr
+    );
     assert_eq!(first.code(), Some(0), "the first run finished undisturbed");
     assert_all_back(&world);
 }
@@ -318,18 +420,29 @@ fn a_project_name_that_matches_no_container_is_a_configuration_error() {
     let Some(_docker) = engine() else { return };
     let sandbox = Sandbox::new();
     sandbox.file("config/app.env", b"x", 0o644);
-    let chain = "[[hook]]\nname = \"stop\"\nbuiltin = \"stop\"\n{allow}\n[[hook]]\nname = \"backup\"\nbuiltin = \"backup\"\n\
+    let chain =
+        "[[hook]]\nname = \"stop\"\nbuiltin = \"stop\"\n{allow}\n[[hook]]\nname = \"backup\"\nbuiltin = \"backup\"\n\
                  config = { sources = [\"config\"] }\n[[hook]]\nname = \"start\"\nbuiltin = \"start\"\n";
-    let runner = "[runner]\nproject = \"hookrun-no-such-project-anywhere\"\nwork_dir = \"work\"\nstorage_dir = \"storage\"\n";
+    let runner =
+        "[runner]\nproject = \"hookrun-no-such-project-anywhere\"\nwork_dir = \"work\"\nstorage_dir = \"storage\"\n";
 
     sandbox.raw_config(&format!("{runner}{}", chain.replace("{allow}", "")));
     let typo = sandbox.run(&["pre-upgrade", "--version", "1"]);
-    sandbox.raw_config(&format!("{runner}{}", chain.replace("{allow}", "config = { allow_empty = true }")));
+    sandbox.raw_config(&format!(
+        "{runner}{}",
+        chain.replace("{allow}", "config = { allow_empty = true }")
+    ));
     let allowed = sandbox.run(&["pre-upgrade", "--version", "1"]);
 
     assert_eq!(typo.code, 2, "stdout:\n{}\nstderr:\n{}", typo.stdout, typo.stderr);
-    assert!(typo.stdout.contains("no container has the label com.docker.compose.project=hookrun-no-such-project-anywhere"));
-    assert!(sandbox.archives().len() == 1, "the opted-out run backed up: {:?}", sandbox.storage_files());
+    assert!(typo
+        .stdout
+        .contains("no container has the label com.docker.compose.project=hookrun-no-such-project-anywhere"));
+    assert!(
+        sandbox.archives().len() == 1,
+        "the opted-out run backed up: {:?}",
+        sandbox.storage_files()
+    );
     assert_eq!(allowed.code, 0, "{}", allowed.stdout);
 }
 
@@ -348,30 +461,56 @@ fn hostile_wasm_hooks_are_contained_and_the_services_come_back() {
         (hostile("{ attack = \"infinite-loop\" }", "2s"), "timed out after 2s"),
         (hostile("{ attack = \"memory-bomb\" }", "1m"), "memory limit"),
         (hostile("{ attack = \"panic\" }", "1m"), "boom: the hook gave up"),
-        (hostile("{ attack = \"read\", path = \"/etc/passwd\" }", "1m"), "/etc/passwd"),
-        (hostile("{ attack = \"exec\", service = \"db\", program = \"sh\" }", "1m"), "may not run programs in service `db`"),
+        (
+            hostile("{ attack = \"read\", path = \"/etc/passwd\" }", "1m"),
+            "/etc/passwd",
+        ),
+        (
+            hostile("{ attack = \"exec\", service = \"db\", program = \"sh\" }", "1m"),
+            "may not run programs in service `db`",
+        ),
     ];
     for (hook, expected) in attacks {
         world.sandbox.raw_config(&config.replace("{hostile}", &hook));
 
         let run = world.sandbox.run(&["pre-upgrade", "--version", "1", "--json"]);
 
-        assert_eq!(run.code, 1, "{expected}: stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code, 1,
+            "{expected}: stdout:\n{}\nstderr:\n{}",
+            run.stdout, run.stderr
+        );
         let report = run.json();
         let error = report["error"].as_str().unwrap();
-        assert!(error.starts_with("hook hostile: ") && error.contains(expected), "{expected}: {error}");
+        assert!(
+            error.starts_with("hook hostile: ") && error.contains(expected),
+            "{expected}: {error}"
+        );
         assert_eq!(report["backup"]["status"], "failed");
         assert_all_back(&world);
     }
 
     // A flood of logs, stdout and stderr: the run succeeds and hookrun's memory stays bounded.
     let flood = "{ attack = \"flood\", lines = 200000, line_bytes = 1024, stderr_bytes = 268435456 }";
-    world.sandbox.raw_config(&config.replace("{hostile}", &hostile(flood, "5m")));
+    world
+        .sandbox
+        .raw_config(&config.replace("{hostile}", &hostile(flood, "5m")));
     let (run, peak_kib) = world.sandbox.run_measured(&["pre-upgrade", "--version", "1", "--json"]);
-    assert_eq!(run.code, 0, "stdout:\n{}\nstderr (first 2000 bytes):\n{:.2000}", run.stdout, run.stderr);
+    assert_eq!(
+        run.code, 0,
+        "stdout:\n{}\nstderr (first 2000 bytes):\n{:.2000}",
+        run.stdout, run.stderr
+    );
     eprintln!("hookrun's peak RSS while the hook flooded it: {} MiB", peak_kib / 1024);
-    assert!(peak_kib < 200 * 1024, "hookrun peaked at {peak_kib} KiB while the hook wrote ~460 MiB");
-    assert!(run.stderr.len() < 64 << 20, "logged output is capped: {} bytes on stderr", run.stderr.len());
+    assert!(
+        peak_kib < 200 * 1024,
+        "hookrun peaked at {peak_kib} KiB while the hook wrote ~460 MiB"
+    );
+    assert!(
+        run.stderr.len() < 64 << 20,
+        "logged output is capped: {} bytes on stderr",
+        run.stderr.len()
+    );
     assert_all_back(&world);
 }
 
@@ -379,8 +518,22 @@ fn hostile_wasm_hooks_are_contained_and_the_services_come_back() {
 fn rollback_puts_the_services_back_on_their_pre_upgrade_data() {
     let Some(world) = world("") else { return };
     let write = |version: &str| {
-        world.project.compose(&["exec", "-T", "db", "sh", "-c", &format!("echo {version} > /data/version")]);
-        world.project.compose(&["exec", "-T", "app", "sh", "-c", &format!("echo {version} > /appdata/version")]);
+        world.project.compose(&[
+            "exec",
+            "-T",
+            "db",
+            "sh",
+            "-c",
+            &format!("echo {version} > /data/version"),
+        ]);
+        world.project.compose(&[
+            "exec",
+            "-T",
+            "app",
+            "sh",
+            "-c",
+            &format!("echo {version} > /appdata/version"),
+        ]);
     };
     let read = |service: &str, file: &str| world.project.compose(&["exec", "-T", service, "cat", file]);
     write("v1");
@@ -391,11 +544,26 @@ fn rollback_puts_the_services_back_on_their_pre_upgrade_data() {
 
     let rollback = world.sandbox.run(&["rollback", "--yes"]);
 
-    assert_eq!(rollback.code, 0, "stdout:\n{}\nstderr:\n{}", rollback.stdout, rollback.stderr);
+    assert_eq!(
+        rollback.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        rollback.stdout, rollback.stderr
+    );
     assert_all_back(&world);
-    assert_eq!(read("db", "/data/version").trim(), "v1", "the named volume is back to its pre-upgrade data");
-    assert_eq!(read("app", "/appdata/version").trim(), "v1", "the bind mount is back too");
-    assert_eq!(std::fs::read_to_string(world.sandbox.work().join("config/app.env")).unwrap(), "MODE=production\n");
+    assert_eq!(
+        read("db", "/data/version").trim(),
+        "v1",
+        "the named volume is back to its pre-upgrade data"
+    );
+    assert_eq!(
+        read("app", "/appdata/version").trim(),
+        "v1",
+        "the bind mount is back too"
+    );
+    assert_eq!(
+        std::fs::read_to_string(world.sandbox.work().join("config/app.env")).unwrap(),
+        "MODE=production\n"
+    );
     let status: String = world
         .sandbox
         .catalog()
@@ -408,21 +576,33 @@ fn rollback_puts_the_services_back_on_their_pre_upgrade_data() {
 fn a_restore_killed_mid_way_leaves_the_live_data_unchanged_and_recover_brings_the_services_back() {
     let Some(world) = world("") else { return };
     // Enough data that the extraction takes a while: the restore is killed while it stages.
-    sh(&format!("head -c 40000000 /dev/urandom > '{}'", world.sandbox.file("config/big.bin", b"", 0o644).display()));
+    sh(&format!(
+        "head -c 40000000 /dev/urandom > '{}'",
+        world.sandbox.file("config/big.bin", b"", 0o644).display()
+    ));
     let backup = world.sandbox.run(&["pre-upgrade", "--version", "1", "--json"]);
     assert_eq!(backup.code, 0, "{}{}", backup.stdout, backup.stderr);
     let id = backup.json()["backup"]["id"].as_i64().unwrap().to_string();
     std::fs::write(world.sandbox.work().join("config/app.env"), b"MODE=after-the-upgrade\n").unwrap();
     let live = hookrun_e2e::tree_manifest(&world.sandbox.work().join("config"));
 
-    let mut restore = world.sandbox.command(&["restore", &id]).stdout(Stdio::null()).spawn().unwrap();
+    let mut restore = world
+        .sandbox
+        .command(&["restore", &id])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     wait_for_phase(&world.sandbox, "hook restore");
     restore.kill().unwrap();
     restore.wait().unwrap();
     let recover = world.sandbox.run(&["recover"]);
 
     assert_eq!(recover.code, 0, "{}{}", recover.stdout, recover.stderr);
-    assert_eq!(hookrun_e2e::tree_manifest(&world.sandbox.work().join("config")), live, "live data unchanged");
+    assert_eq!(
+        hookrun_e2e::tree_manifest(&world.sandbox.work().join("config")),
+        live,
+        "live data unchanged"
+    );
     let beside: Vec<String> = std::fs::read_dir(world.sandbox.work())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -430,8 +610,11 @@ fn a_restore_killed_mid_way_leaves_the_live_data_unchanged_and_recover_brings_th
         .collect();
     assert!(beside.is_empty(), "no staged or old copies left: {beside:?}");
     assert_all_back(&world);
-    let restore_status: String =
-        world.sandbox.catalog().query_row("SELECT status FROM restores", [], |r| r.get(0)).unwrap();
+    let restore_status: String = world
+        .sandbox
+        .catalog()
+        .query_row("SELECT status FROM restores", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(restore_status, "failed");
 }
 
@@ -439,7 +622,9 @@ fn a_restore_killed_mid_way_leaves_the_live_data_unchanged_and_recover_brings_th
 fn wait_for_phase(sandbox: &Sandbox, phase: &str) {
     for _ in 0..3000 {
         if let Ok(catalog) = rusqlite::Connection::open(sandbox.path().join("catalog.db")) {
-            let now: Option<String> = catalog.query_row("SELECT phase FROM runs ORDER BY id DESC", [], |r| r.get(0)).ok();
+            let now: Option<String> = catalog
+                .query_row("SELECT phase FROM runs ORDER BY id DESC", [], |r| r.get(0))
+                .ok();
             if now.as_deref() == Some(phase) {
                 return;
             }

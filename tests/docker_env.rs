@@ -19,7 +19,13 @@ pub const TEST_IMAGE: &str = "hookrun-test-busybox:1";
 /// A runtime for the API calls the tests make.
 pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
 }
 
 /// The engine, or `None` when it cannot be reached and Docker tests may skip. With `HOOKRUN_REQUIRE_DOCKER=1`
@@ -50,10 +56,14 @@ pub fn ensure_test_image(docker: &Docker) {
                 return;
             }
             let busybox = std::fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");
-            let dockerfile = "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
+            let dockerfile =
+                "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
                               ENV PATH=/bin\nCMD [\"sh\"]\n";
             let mut context = tar::Builder::new(Vec::new());
-            for (name, data, mode) in [("Dockerfile", dockerfile.as_bytes(), 0o644), ("busybox", &busybox[..], 0o755)] {
+            for (name, data, mode) in [
+                ("Dockerfile", dockerfile.as_bytes(), 0o644),
+                ("busybox", &busybox[..], 0o755),
+            ] {
                 let mut header = tar::Header::new_gnu();
                 header.set_size(data.len() as u64);
                 header.set_mode(mode);
@@ -61,7 +71,12 @@ pub fn ensure_test_image(docker: &Docker) {
                 context.append_data(&mut header, name, data).unwrap();
             }
             let context = context.into_inner().unwrap();
-            let options = BuildImageOptions { t: TEST_IMAGE, dockerfile: "Dockerfile", rm: true, ..Default::default() };
+            let options = BuildImageOptions {
+                t: TEST_IMAGE,
+                dockerfile: "Dockerfile",
+                rm: true,
+                ..Default::default()
+            };
             let mut build = docker.build_image(options, None, Some(context.into()));
             while let Some(step) = build.next().await {
                 let step = step.unwrap_or_else(|e| panic!("building {TEST_IMAGE}: {e}"));
@@ -84,7 +99,10 @@ impl ComposeProject {
     pub fn up(name: &str, dir: &Path, compose_yaml: &str) -> Self {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join("docker-compose.yml"), compose_yaml).unwrap();
-        let project = Self { name: name.to_string(), dir: dir.to_path_buf() };
+        let project = Self {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+        };
         project.compose(&["up", "-d"]);
         project
     }
@@ -109,11 +127,21 @@ impl ComposeProject {
     /// The state of each service's container: service → (status, health).
     pub fn states(&self, docker: &Docker) -> HashMap<String, (String, Option<String>)> {
         runtime().block_on(async {
-            let filters = HashMap::from([("label".to_string(), vec![format!("com.docker.compose.project={}", self.name)])]);
-            let options = ListContainersOptions { all: true, filters, ..Default::default() };
+            let filters = HashMap::from([(
+                "label".to_string(),
+                vec![format!("com.docker.compose.project={}", self.name)],
+            )]);
+            let options = ListContainersOptions {
+                all: true,
+                filters,
+                ..Default::default()
+            };
             let mut states = HashMap::new();
             for summary in docker.list_containers(Some(options)).await.unwrap() {
-                let inspect = docker.inspect_container(summary.id.as_deref().unwrap(), None).await.unwrap();
+                let inspect = docker
+                    .inspect_container(summary.id.as_deref().unwrap(), None)
+                    .await
+                    .unwrap();
                 let labels = inspect.config.unwrap().labels.unwrap();
                 let state = inspect.state.unwrap();
                 let status = state.status.map(|s| s.to_string()).unwrap_or_default();
@@ -129,7 +157,9 @@ impl ComposeProject {
         for _ in 0..300 {
             let states = self.states(docker);
             if !states.is_empty()
-                && states.values().all(|(s, h)| s == "running" && h.as_deref().is_none_or(|h| h == "healthy"))
+                && states
+                    .values()
+                    .all(|(s, h)| s == "running" && h.as_deref().is_none_or(|h| h == "healthy"))
             {
                 return;
             }
@@ -173,7 +203,10 @@ impl EventLog {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let task = runtime().spawn(async move {
             let filters = HashMap::from([("type", vec!["container"])]);
-            let mut stream = docker.events(Some(EventsOptions { filters, ..Default::default() }));
+            let mut stream = docker.events(Some(EventsOptions {
+                filters,
+                ..Default::default()
+            }));
             let _ = ready_tx.send(());
             while let Some(Ok(event)) = stream.next().await {
                 let attributes = event.actor.and_then(|a| a.attributes).unwrap_or_default();
@@ -207,6 +240,9 @@ impl Drop for EventLog {
 
 /// A project name no other test (or earlier run) uses.
 pub fn unique_project(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     format!("{prefix}{}x{nanos:x}", std::process::id())
 }

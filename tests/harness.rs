@@ -142,17 +142,26 @@ impl Sandbox {
     }
 
     /// Runs hookrun with `args` and returns what it did and its peak resident memory in KiB (from `wait4`).
-    #[allow(clippy::zombie_processes, reason = "the child is reaped by wait4, which also gives its rusage")]
+    #[allow(
+        clippy::zombie_processes,
+        reason = "the child is reaped by wait4, which also gives its rusage"
+    )]
     pub fn run_measured(&self, args: &[&str]) -> (Run, u64) {
         let out = self.path().join(".measured.stdout");
         let err = self.path().join(".measured.stderr");
         let mut command = self.command(args);
-        command.stdout(std::fs::File::create(&out).unwrap()).stderr(std::fs::File::create(&err).unwrap());
+        command
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap());
         let child = command.spawn().expect("hookrun runs");
         let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
         let waited = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
         assert_eq!(waited, child.id() as i32, "wait4");
-        let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+        let code = if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            -1
+        };
         let run = Run {
             code,
             stdout: std::fs::read_to_string(out).unwrap_or_default(),
@@ -289,7 +298,10 @@ pub fn build_wasm_example(name: &str) -> PathBuf {
 /// Builds the crate or workspace at `dir` (relative to the workspace root) for wasm32-wasip1 and returns the module
 /// of its binary `name`.
 pub fn build_wasm(dir: &str, name: &str) -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf();
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace.join("target"), PathBuf::from);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let output = Command::new(cargo)

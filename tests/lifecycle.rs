@@ -6,21 +6,33 @@ use std::path::{Path, PathBuf};
 
 use hookrun_e2e::{backup_rows, sh, tree_manifest, Sandbox};
 
-const CHAIN: &str = "[[hook]]\nname = \"backup\"\nbuiltin = \"backup\"\nconfig = { sources = [\"data\", \"config\"] }\n\n\
+const CHAIN: &str =
+    "[[hook]]\nname = \"backup\"\nbuiltin = \"backup\"\nconfig = { sources = [\"data\", \"config\"] }\n\n\
                      [[hook]]\nname = \"record\"\nbuiltin = \"record\"\n";
 
 /// A deployment with everything a restore must get right.
 fn deployment() -> Sandbox {
     let sandbox = Sandbox::new();
-    sandbox.file("data/db/table.dat", &(0..50_000u32).flat_map(|i| i.to_le_bytes()).collect::<Vec<_>>(), 0o640);
+    sandbox.file(
+        "data/db/table.dat",
+        &(0..50_000u32).flat_map(|i| i.to_le_bytes()).collect::<Vec<_>>(),
+        0o640,
+    );
     sandbox.file("data/uploads/with space.txt", b"spaces", 0o644);
     sandbox.file("data/uploads/ünïcödé/naïve.txt", b"utf-8", 0o600);
-    sandbox.file(&format!("data/deep/{}/{}", "d".repeat(120), "n".repeat(200)), b"long names", 0o644);
+    sandbox.file(
+        &format!("data/deep/{}/{}", "d".repeat(120), "n".repeat(200)),
+        b"long names",
+        0o644,
+    );
     sandbox.file("config/run.sh", b"#!/bin/sh\necho hi\n", 0o755);
     std::fs::create_dir_all(sandbox.work().join("data/empty/inner-empty")).unwrap();
     std::os::unix::fs::symlink("db/table.dat", sandbox.work().join("data/current")).unwrap();
     std::os::unix::fs::symlink("uploads/with space.txt", sandbox.work().join("data/run-link")).unwrap();
-    sh(&format!("touch -d '2021-03-04 05:06:07' '{}'", sandbox.work().join("data/uploads/with space.txt").display()));
+    sh(&format!(
+        "touch -d '2021-03-04 05:06:07' '{}'",
+        sandbox.work().join("data/uploads/with space.txt").display()
+    ));
     sandbox.config(CHAIN);
     sandbox
 }
@@ -45,11 +57,24 @@ fn restore_round_trips_a_tricky_tree_exactly() {
     let run = sandbox.run(&["restore", &id.to_string()]);
 
     assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
-    assert_eq!(tree_manifest(&sandbox.work()), before, "restored byte for byte and in metadata");
-    let leftovers: Vec<_> = std::fs::read_dir(sandbox.work()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(leftovers.len(), 2, "no staging or old copies left beside the targets: {leftovers:?}");
-    let restored: String =
-        sandbox.catalog().query_row("SELECT status FROM restores", [], |r| r.get(0)).unwrap();
+    assert_eq!(
+        tree_manifest(&sandbox.work()),
+        before,
+        "restored byte for byte and in metadata"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(sandbox.work())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        2,
+        "no staging or old copies left beside the targets: {leftovers:?}"
+    );
+    let restored: String = sandbox
+        .catalog()
+        .query_row("SELECT status FROM restores", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(restored, "completed");
 }
 
@@ -61,13 +86,28 @@ fn restore_only_puts_back_the_paths_asked_for() {
     std::fs::write(sandbox.work().join("data/db/table.dat"), b"changed").unwrap();
 
     let dry = sandbox.run(&["restore", &id.to_string(), "--only", "config", "--dry-run"]);
-    assert_eq!(std::fs::read(sandbox.work().join("config/run.sh")).unwrap(), b"changed", "dry run changes nothing");
+    assert_eq!(
+        std::fs::read(sandbox.work().join("config/run.sh")).unwrap(),
+        b"changed",
+        "dry run changes nothing"
+    );
     let run = sandbox.run(&["restore", &id.to_string(), "--only", "config"]);
 
-    assert!(dry.stdout.contains("replace") && dry.stdout.contains("config"), "{}", dry.stdout);
+    assert!(
+        dry.stdout.contains("replace") && dry.stdout.contains("config"),
+        "{}",
+        dry.stdout
+    );
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert_eq!(std::fs::read(sandbox.work().join("config/run.sh")).unwrap(), b"#!/bin/sh\necho hi\n");
-    assert_eq!(std::fs::read(sandbox.work().join("data/db/table.dat")).unwrap(), b"changed", "data was not asked for");
+    assert_eq!(
+        std::fs::read(sandbox.work().join("config/run.sh")).unwrap(),
+        b"#!/bin/sh\necho hi\n"
+    );
+    assert_eq!(
+        std::fs::read(sandbox.work().join("data/db/table.dat")).unwrap(),
+        b"changed",
+        "data was not asked for"
+    );
 }
 
 #[test]
@@ -88,11 +128,22 @@ fn a_flipped_byte_fails_verify_and_restore_refuses_it_without_touching_live_data
     let rollback = sandbox.run(&["rollback", "--yes"]);
 
     assert_eq!(verify.code, 1, "{}", verify.stdout);
-    assert!(verify.stdout.contains(archive.file_name().unwrap().to_str().unwrap()), "names the archive: {}", verify.stdout);
+    assert!(
+        verify.stdout.contains(archive.file_name().unwrap().to_str().unwrap()),
+        "names the archive: {}",
+        verify.stdout
+    );
     assert_eq!(restore.code, 1, "{}{}", restore.stdout, restore.stderr);
-    assert_ne!(rollback.code, 0, "rollback never picks a corrupt archive: {}{}", rollback.stdout, rollback.stderr);
+    assert_ne!(
+        rollback.code, 0,
+        "rollback never picks a corrupt archive: {}{}",
+        rollback.stdout, rollback.stderr
+    );
     assert_eq!(tree_manifest(&sandbox.work()), live, "live data untouched");
-    let ok: Option<bool> = sandbox.catalog().query_row("SELECT verify_ok FROM backups", [], |r| r.get(0)).unwrap();
+    let ok: Option<bool> = sandbox
+        .catalog()
+        .query_row("SELECT verify_ok FROM backups", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(ok, Some(false), "the failed verification is recorded");
 }
 
@@ -168,8 +219,17 @@ fn malicious_archives_are_refused_and_nothing_is_written_outside() {
     type Entry<'a> = (&'a str, u8, &'a str, &'a [u8]);
     let attacks: [(&str, &[Entry]); 5] = [
         ("a `..` entry", &[("data/../../escaped", b'0', "", b"pwned")]),
-        ("an absolute path", &[("/tmp/hookrun-escaped-absolute", b'0', "", b"pwned")]),
-        ("a file through a symlink", &[("data/link", b'2', "../..", b""), ("data/link/escaped", b'0', "", b"pwned")]),
+        (
+            "an absolute path",
+            &[("/tmp/hookrun-escaped-absolute", b'0', "", b"pwned")],
+        ),
+        (
+            "a file through a symlink",
+            &[
+                ("data/link", b'2', "../..", b""),
+                ("data/link/escaped", b'0', "", b"pwned"),
+            ],
+        ),
         ("a hardlink escape", &[("data/hard", b'1', "../../outside/secret", b"")]),
         ("a device node", &[("data/disk", b'3', "", b"")]),
     ];
@@ -185,10 +245,21 @@ fn malicious_archives_are_refused_and_nothing_is_written_outside() {
 
         assert_eq!(run.code, 1, "{attack}: {}{}", run.stdout, run.stderr);
         assert!(run.stdout.contains("failed its check: "), "{attack}: {}", run.stdout);
-        assert!(!run.stdout.contains("the catalog recorded"), "{attack}: refused by the extraction, not the checksum: {}", run.stdout);
-        assert_eq!(outside_storage(&sandbox), before, "{attack}: nothing written or changed outside storage");
+        assert!(
+            !run.stdout.contains("the catalog recorded"),
+            "{attack}: refused by the extraction, not the checksum: {}",
+            run.stdout
+        );
+        assert_eq!(
+            outside_storage(&sandbox),
+            before,
+            "{attack}: nothing written or changed outside storage"
+        );
         assert!(!Path::new("/tmp/hookrun-escaped-absolute").exists(), "{attack}");
-        assert!(!sandbox.path().join("escaped").exists() && !sandbox.work().join("escaped").exists(), "{attack}");
+        assert!(
+            !sandbox.path().join("escaped").exists() && !sandbox.work().join("escaped").exists(),
+            "{attack}"
+        );
     }
 }
 
@@ -205,14 +276,21 @@ fn outside_storage(sandbox: &Sandbox) -> std::collections::BTreeMap<PathBuf, Str
 #[test]
 fn prune_follows_its_rules_and_keeps_the_newest_verified_backup() {
     let sandbox = deployment();
-    let ids: Vec<i64> = ["pre-upgrade", "backup", "pre-upgrade", "backup", "backup"].iter().map(|k| backup(&sandbox, k)).collect();
+    let ids: Vec<i64> = ["pre-upgrade", "backup", "pre-upgrade", "backup", "backup"]
+        .iter()
+        .map(|k| backup(&sandbox, k))
+        .collect();
     assert_eq!(sandbox.run(&["verify", &ids[1].to_string()]).code, 0);
 
     let dry = sandbox.run(&["prune", "--keep-last", "1", "--dry-run", "--json"]);
     assert_eq!(sandbox.archives().len(), 5, "a dry run deletes nothing");
     let run = sandbox.run(&["prune", "--keep-last", "1", "--keep-pre-upgrade", "1", "--json"]);
 
-    assert_eq!(dry.json()["deleted"], serde_json::json!([ids[0], ids[2], ids[3]]), "keep-last 1 + newest verified");
+    assert_eq!(
+        dry.json()["deleted"],
+        serde_json::json!([ids[0], ids[2], ids[3]]),
+        "keep-last 1 + newest verified"
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json()["deleted"], serde_json::json!([ids[0], ids[3]]));
     let left: Vec<i64> = {
@@ -246,27 +324,52 @@ fn migrate_storage_moves_archives_across_filesystems_resuming_after_a_full_disk(
     let new_dir = sandbox.path().join("new-storage");
     std::fs::create_dir_all(&new_dir).unwrap();
     // Another filesystem, with room for two archives and not three.
-    sh(&format!("mount -t tmpfs -o size=7m hookrun-migrate '{}'", new_dir.display()));
+    sh(&format!(
+        "mount -t tmpfs -o size=7m hookrun-migrate '{}'",
+        new_dir.display()
+    ));
     let _unmount = Unmount(new_dir.clone());
 
     let first = sandbox.run(&["migrate-storage", new_dir.to_str().unwrap()]);
-    assert_ne!(first.code, 0, "the third archive does not fit: {}{}", first.stdout, first.stderr);
+    assert_ne!(
+        first.code, 0,
+        "the third archive does not fit: {}{}",
+        first.stdout, first.stderr
+    );
     let in_new = |sandbox: &Sandbox| -> usize {
-        backup_rows(&sandbox.catalog()).iter().filter(|r| r.path.as_deref().unwrap().starts_with(new_dir.to_str().unwrap())).count()
+        backup_rows(&sandbox.catalog())
+            .iter()
+            .filter(|r| r.path.as_deref().unwrap().starts_with(new_dir.to_str().unwrap()))
+            .count()
     };
     assert_eq!(in_new(&sandbox), 2, "two moved before the disk filled");
     sh(&format!("mount -o remount,size=20m '{}'", new_dir.display()));
     let second = sandbox.run(&["migrate-storage", new_dir.to_str().unwrap()]);
 
     assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
-    assert!(second.stdout.contains("storage_dir ="), "says what to change: {}", second.stdout);
+    assert!(
+        second.stdout.contains("storage_dir ="),
+        "says what to change: {}",
+        second.stdout
+    );
     assert_eq!(in_new(&sandbox), 3);
-    assert!(sandbox.archives().is_empty(), "the old copies are gone: {:?}", sandbox.storage_files());
-    let partials: Vec<_> = std::fs::read_dir(&new_dir).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".partial")).collect();
+    assert!(
+        sandbox.archives().is_empty(),
+        "the old copies are gone: {:?}",
+        sandbox.storage_files()
+    );
+    let partials: Vec<_> = std::fs::read_dir(&new_dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
     assert!(partials.is_empty());
     for id in ids {
         let verify = sandbox.run(&["verify", &id.to_string()]);
-        assert_eq!(verify.code, 0, "backup {id} verifies in its new place: {}", verify.stdout);
+        assert_eq!(
+            verify.code, 0,
+            "backup {id} verifies in its new place: {}",
+            verify.stdout
+        );
     }
 }
 

@@ -32,7 +32,21 @@ volumes:
 
 /// Runs SQL in the db service and returns what psql printed (unaligned, tuples only).
 fn psql(project: &ComposeProject, database: &str, sql: &str) -> String {
-    project.compose(&["exec", "-T", "db", "psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql])
+    project.compose(&[
+        "exec",
+        "-T",
+        "db",
+        "psql",
+        "-X",
+        "-A",
+        "-t",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-d",
+        database,
+        "-c",
+        sql,
+    ])
 }
 
 #[test]
@@ -95,9 +109,16 @@ builtin = "start"
     let archive = &sandbox.archives()[0];
     let extracted = sandbox.path().join("extracted");
     std::fs::create_dir(&extracted).unwrap();
-    sh(&format!("tar -xzf '{}' -C '{}' hooks/dump-db/postgres.sql", archive.display(), extracted.display()));
+    sh(&format!(
+        "tar -xzf '{}' -C '{}' hooks/dump-db/postgres.sql",
+        archive.display(),
+        extracted.display()
+    ));
     let dump = extracted.join("hooks/dump-db/postgres.sql");
-    assert!(std::fs::metadata(&dump).unwrap().len() > 100_000, "the dump holds the table");
+    assert!(
+        std::fs::metadata(&dump).unwrap().len() > 100_000,
+        "the dump holds the table"
+    );
 
     project.wait_ready(&docker);
     psql(&project, "postgres", "CREATE DATABASE fresh");

@@ -39,7 +39,12 @@ pub fn ensure_postgres_image(docker: &Docker) {
             "{PG_BIN}/postgres is missing: apt-get install postgresql-15"
         );
         let context = build_context();
-        let options = BuildImageOptions { t: POSTGRES_IMAGE, dockerfile: "Dockerfile", rm: true, ..Default::default() };
+        let options = BuildImageOptions {
+            t: POSTGRES_IMAGE,
+            dockerfile: "Dockerfile",
+            rm: true,
+            ..Default::default()
+        };
         let mut build = docker.build_image(options, None, Some(context.into()));
         while let Some(step) = build.next().await {
             let step = step.unwrap_or_else(|e| panic!("building {POSTGRES_IMAGE}: {e}"));
@@ -53,7 +58,12 @@ fn build_context() -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());
     tar.follow_symlinks(true);
     add_bytes(&mut tar, "Dockerfile", DOCKERFILE.as_bytes(), 0o644);
-    add_bytes(&mut tar, "rootfs/etc/passwd", b"root:x:0:0:root:/:/bin/sh\npostgres:x:999:999::/var/lib/postgresql:/bin/sh\n", 0o644);
+    add_bytes(
+        &mut tar,
+        "rootfs/etc/passwd",
+        b"root:x:0:0:root:/:/bin/sh\npostgres:x:999:999::/var/lib/postgresql:/bin/sh\n",
+        0o644,
+    );
     add_bytes(&mut tar, "rootfs/etc/group", b"root:x:0:\npostgres:x:999:\n", 0o644);
     add_bytes(&mut tar, "owned/lib/postgresql/.keep", b"", 0o644);
     add_bytes(&mut tar, "owned/run/postgresql/.keep", b"", 0o644);

@@ -14,8 +14,11 @@ use crate::wasm::{WasmEngine, WasmHook};
 /// The chain of `config`, in order.
 pub fn build(config: &Config) -> anyhow::Result<Vec<ChainHook>> {
     let wasm = wasm_engine(config)?;
-    let exec: Option<Arc<dyn ServiceExec>> =
-        config.runner.project.clone().map(|project| Arc::new(ProjectExec { project }) as Arc<dyn ServiceExec>);
+    let exec: Option<Arc<dyn ServiceExec>> = config
+        .runner
+        .project
+        .clone()
+        .map(|project| Arc::new(ProjectExec { project }) as Arc<dyn ServiceExec>);
     Ok(config
         .hooks
         .iter()
@@ -33,14 +36,12 @@ pub fn wasm_engine(config: &Config) -> anyhow::Result<Option<Arc<WasmEngine>>> {
     if !config.hooks.iter().any(|h| matches!(h.kind, HookKind::Wasm(_))) {
         return Ok(None);
     }
-    Ok(Some(WasmEngine::new(config.runner.storage_dir.join(".cache").join("wasm"))?))
+    Ok(Some(WasmEngine::new(
+        config.runner.storage_dir.join(".cache").join("wasm"),
+    )?))
 }
 
-fn instantiate(
-    spec: &HookSpec,
-    wasm: Option<&Arc<WasmEngine>>,
-    exec: Option<&Arc<dyn ServiceExec>>,
-) -> Box<dyn Hook> {
+fn instantiate(spec: &HookSpec, wasm: Option<&Arc<WasmEngine>>, exec: Option<&Arc<dyn ServiceExec>>) -> Box<dyn Hook> {
     let name = spec.name.clone();
     match &spec.kind {
         HookKind::Builtin(Builtin::Stop(config)) => Box::new(StopHook::new(name, config.clone())),

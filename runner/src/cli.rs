@@ -9,8 +9,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::commands;
 use crate::commands::restore::Pick;
-use crate::retention::Rules;
 use crate::exit::Exit;
+use crate::retention::Rules;
 
 /// Safe upgrades of Docker Compose deployments: back up, record, and bring the services back, whatever failed.
 #[derive(Debug, Parser)]
@@ -185,15 +185,31 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             let pick = to.map_or(Pick::NewestPreUpgrade, Pick::Id);
             commands::restore::restore(config, pick, Vec::new(), dry_run, !yes && !dry_run, json).await
         }
-        Command::Prune { keep_last, keep_within, keep_pre_upgrade, dry_run } => {
-            commands::prune::prune(config, Rules { keep_last, keep_within, keep_pre_upgrade }, dry_run, json)
-        }
+        Command::Prune {
+            keep_last,
+            keep_within,
+            keep_pre_upgrade,
+            dry_run,
+        } => commands::prune::prune(
+            config,
+            Rules {
+                keep_last,
+                keep_within,
+                keep_pre_upgrade,
+            },
+            dry_run,
+            json,
+        ),
         Command::Estimate => commands::estimate::estimate(config, json).await,
         Command::Delete { id } => commands::delete::delete(config, id, json),
         Command::MigrateStorage { new_dir } => commands::migrate::migrate(config, &new_dir, json),
         Command::Show { id } => commands::show::show(config, id, json),
-        Command::Hooks { command: HooksCommand::Check } => commands::check::check(config, json),
-        Command::Hooks { command: HooksCommand::New { name, dir } } => {
+        Command::Hooks {
+            command: HooksCommand::Check,
+        } => commands::check::check(config, json),
+        Command::Hooks {
+            command: HooksCommand::New { name, dir },
+        } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
             commands::check::new_hook(&name, &dir)
         }

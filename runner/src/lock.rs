@@ -28,13 +28,22 @@ impl RunLock {
     pub fn acquire(storage_dir: &Path, describe: impl FnOnce(u32) -> String) -> anyhow::Result<Self> {
         std::fs::create_dir_all(storage_dir)?;
         let path = storage_dir.join(".hookrun.lock");
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
         if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
             let mut content = String::new();
             let _ = file.read_to_string(&mut content);
             let pid = content.split_whitespace().next().and_then(|p| p.parse().ok());
             let holder = pid.map_or_else(|| "a process that wrote no pid".to_string(), describe);
-            return Err(LockHeld { storage_dir: storage_dir.to_path_buf(), holder }.into());
+            return Err(LockHeld {
+                storage_dir: storage_dir.to_path_buf(),
+                holder,
+            }
+            .into());
         }
         file.set_len(0)?;
         file.rewind()?;
@@ -46,7 +55,9 @@ impl RunLock {
 
 /// This boot's id: a pid means something only within the boot that recorded it.
 pub fn boot_id() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// Whether the process that recorded `pid` during boot `boot` is gone (a reused pid that is not a hookrun counts

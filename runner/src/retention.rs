@@ -38,17 +38,30 @@ pub fn to_delete(candidates: &[Candidate], rules: &Rules) -> Vec<i64> {
         keep.extend(newest_first.iter().filter(|c| c.usable).take(n).map(|c| c.id));
     }
     if let Some(n) = rules.keep_pre_upgrade {
-        keep.extend(newest_first.iter().filter(|c| c.usable && c.pre_upgrade).take(n).map(|c| c.id));
+        keep.extend(
+            newest_first
+                .iter()
+                .filter(|c| c.usable && c.pre_upgrade)
+                .take(n)
+                .map(|c| c.id),
+        );
     }
     if let (Some(window), Some(newest)) = (rules.keep_within, newest_first.first()) {
         let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
-        let since = newest.created_at.checked_sub_signed(window).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let since = newest
+            .created_at
+            .checked_sub_signed(window)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         keep.extend(newest_first.iter().filter(|c| c.created_at >= since).map(|c| c.id));
     }
     if let Some(newest_verified) = newest_first.iter().find(|c| c.usable && c.verified) {
         keep.insert(newest_verified.id);
     }
-    let mut delete: Vec<i64> = candidates.iter().map(|c| c.id).filter(|id| !keep.contains(id)).collect();
+    let mut delete: Vec<i64> = candidates
+        .iter()
+        .map(|c| c.id)
+        .filter(|id| !keep.contains(id))
+        .collect();
     delete.sort_unstable();
     delete
 }
@@ -72,7 +85,11 @@ mod tests {
     }
 
     fn rules(keep_last: Option<usize>, within_days: Option<u64>, keep_pre: Option<usize>) -> Rules {
-        Rules { keep_last, keep_within: within_days.map(|d| Duration::from_secs(d * 86_400)), keep_pre_upgrade: keep_pre }
+        Rules {
+            keep_last,
+            keep_within: within_days.map(|d| Duration::from_secs(d * 86_400)),
+            keep_pre_upgrade: keep_pre,
+        }
     }
 
     #[test]

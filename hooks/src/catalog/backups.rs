@@ -205,7 +205,13 @@ impl Catalog {
     }
 
     /// Records a verification of backup `id`.
-    pub fn record_verification(&self, id: i64, ok: bool, error: Option<&str>, at: DateTime<Utc>) -> Result<(), CatalogError> {
+    pub fn record_verification(
+        &self,
+        id: i64,
+        ok: bool,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), CatalogError> {
         self.conn()
             .execute(
                 "UPDATE backups SET verified_at = ?2, verify_ok = ?3, verify_error = ?4 WHERE id = ?1",
@@ -218,7 +224,9 @@ impl Catalog {
     /// Step one of deleting a backup: mark it, so that a crash after its archive is gone leaves a marked row, never
     /// a row that claims an archive.
     pub fn mark_deleting(&self, id: i64) -> Result<(), CatalogError> {
-        self.conn().execute("UPDATE backups SET deleting = 1 WHERE id = ?1", params![id]).map_err(|e| self.err(e))?;
+        self.conn()
+            .execute("UPDATE backups SET deleting = 1 WHERE id = ?1", params![id])
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -226,15 +234,20 @@ impl Catalog {
     pub fn remove_backup(&self, id: i64) -> Result<(), CatalogError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
-        tx.execute("DELETE FROM backup_sources WHERE backup_id = ?1", params![id]).map_err(|e| self.err(e))?;
-        tx.execute("DELETE FROM backups WHERE id = ?1", params![id]).map_err(|e| self.err(e))?;
+        tx.execute("DELETE FROM backup_sources WHERE backup_id = ?1", params![id])
+            .map_err(|e| self.err(e))?;
+        tx.execute("DELETE FROM backups WHERE id = ?1", params![id])
+            .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))
     }
 
     /// Points backup `id` at its archive's new place.
     pub fn move_backup(&self, id: i64, path: &std::path::Path) -> Result<(), CatalogError> {
         self.conn()
-            .execute("UPDATE backups SET path = ?2 WHERE id = ?1", params![id, path.to_string_lossy()])
+            .execute(
+                "UPDATE backups SET path = ?2 WHERE id = ?1",
+                params![id, path.to_string_lossy()],
+            )
             .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -244,7 +257,11 @@ impl Catalog {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO restores (backup_id, started_at, status, only_paths) VALUES (?1, ?2, 'running', ?3)",
-            params![backup_id, timestamp(at), serde_json::to_string(only).unwrap_or_default()],
+            params![
+                backup_id,
+                timestamp(at),
+                serde_json::to_string(only).unwrap_or_default()
+            ],
         )
         .map_err(|e| self.err(e))?;
         Ok(conn.last_insert_rowid())

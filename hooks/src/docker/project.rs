@@ -163,7 +163,11 @@ fn recorded_config_files(containers: &[ProjectContainer]) -> Vec<PathBuf> {
     let Some(container) = containers.iter().find(|c| c.labels.contains_key(CONFIG_FILES_LABEL)) else {
         return Vec::new();
     };
-    let working_dir = container.labels.get(WORKING_DIR_LABEL).map(PathBuf::from).unwrap_or_default();
+    let working_dir = container
+        .labels
+        .get(WORKING_DIR_LABEL)
+        .map(PathBuf::from)
+        .unwrap_or_default();
     container.labels[CONFIG_FILES_LABEL]
         .split(',')
         .filter(|f| !f.is_empty())

@@ -31,7 +31,11 @@ pub struct RestoreHook {
 impl RestoreHook {
     /// A restore of `targets` from `backup`; the old copies it sets aside are listed in `set_aside`.
     pub fn new(backup: BackupRow, targets: Vec<RestoreTarget>, set_aside: Arc<Mutex<Vec<PathBuf>>>) -> Self {
-        Self { backup, targets, set_aside }
+        Self {
+            backup,
+            targets,
+            set_aside,
+        }
     }
 }
 
@@ -56,13 +60,31 @@ impl Hook for RestoreHook {
         let mut swaps = Vec::new();
         let mut plans = Vec::new();
         for (index, target) in self.targets.iter().enumerate() {
-            let parent = target.host_path.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
-            std::fs::create_dir_all(&parent).map_err(|source| HookError::Prepare { path: parent.clone(), source })?;
-            let name = target.host_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let parent = target
+                .host_path
+                .parent()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/"));
+            std::fs::create_dir_all(&parent).map_err(|source| HookError::Prepare {
+                path: parent.clone(),
+                source,
+            })?;
+            let name = target
+                .host_path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let staged = parent.join(format!(".hookrun-restore-{}-{index}-{name}", ctx.run_id));
             let old = parent.join(format!(".hookrun-old-{}-{index}-{name}", ctx.run_id));
-            plans.push(ExtractPlan { archive_prefix: target.archive_prefix.clone(), staging: staged.clone() });
-            swaps.push(Swap { target: target.host_path.clone(), staged, old });
+            plans.push(ExtractPlan {
+                archive_prefix: target.archive_prefix.clone(),
+                staging: staged.clone(),
+            });
+            swaps.push(Swap {
+                target: target.host_path.clone(),
+                staged,
+                old,
+            });
         }
         let cancel = ctx.cancel.clone();
         let staged: Vec<PathBuf> = plans.iter().map(|p| p.staging.clone()).collect();
@@ -75,7 +97,12 @@ impl Hook for RestoreHook {
         }
         swap_all(&swaps)?;
         let mut set_aside = self.set_aside.lock().unwrap_or_else(|p| p.into_inner());
-        set_aside.extend(swaps.into_iter().map(|s| s.old).filter(|old| old.symlink_metadata().is_ok()));
+        set_aside.extend(
+            swaps
+                .into_iter()
+                .map(|s| s.old)
+                .filter(|old| old.symlink_metadata().is_ok()),
+        );
         Ok(())
     }
 }
@@ -83,5 +110,7 @@ impl Hook for RestoreHook {
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, HookError> + Send + 'static,
 ) -> Result<T, HookError> {
-    tokio::task::spawn_blocking(work).await.unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))
 }

@@ -31,7 +31,10 @@ pub fn swap_all(swaps: &[Swap]) -> Result<(), HookError> {
             for staged in swaps.iter().map(|s| &s.staged) {
                 let _ = remove_any(staged);
             }
-            return Err(HookError::Prepare { path: swap.target.clone(), source });
+            return Err(HookError::Prepare {
+                path: swap.target.clone(),
+                source,
+            });
         }
     }
     Ok(())

@@ -10,15 +10,28 @@ use crate::HookError;
 
 /// Reads backup `row`'s archive to the end and checks it against the row. Blocking: call it off the async threads.
 pub fn verify_backup(row: &BackupRow, cancel: &CancellationToken) -> Result<(), HookError> {
-    let refuse = |path: &str, reason: String| HookError::ArchiveCheck { path: path.into(), reason };
+    let refuse = |path: &str, reason: String| HookError::ArchiveCheck {
+        path: path.into(),
+        reason,
+    };
     if row.status != BackupStatus::Completed.as_str() {
         let why = row.error.as_deref().unwrap_or("not usable");
-        return Err(refuse(row.path.as_deref().unwrap_or("-"), format!("backup {} is {}: {why}", row.id, row.status)));
+        return Err(refuse(
+            row.path.as_deref().unwrap_or("-"),
+            format!("backup {} is {}: {why}", row.id, row.status),
+        ));
     }
-    let path = row.path.as_deref().ok_or_else(|| refuse("-", format!("backup {} has no archive", row.id)))?;
+    let path = row
+        .path
+        .as_deref()
+        .ok_or_else(|| refuse("-", format!("backup {} has no archive", row.id)))?;
     let contents = read_archive(Path::new(path), cancel, &|_| {})?;
     let recorded = [
-        ("SHA-256", row.sha256.clone().unwrap_or_default(), contents.sha256.clone()),
+        (
+            "SHA-256",
+            row.sha256.clone().unwrap_or_default(),
+            contents.sha256.clone(),
+        ),
         ("size", opt(row.size), contents.size.to_string()),
         ("file count", opt(row.file_count), contents.file_count.to_string()),
         ("entry count", opt(row.entry_count), contents.entry_count.to_string()),
@@ -26,7 +39,10 @@ pub fn verify_backup(row: &BackupRow, cancel: &CancellationToken) -> Result<(), 
     ];
     for (what, catalog, archive) in recorded {
         if catalog != archive {
-            return Err(refuse(path, format!("its {what} is {archive}, the catalog recorded {catalog}")));
+            return Err(refuse(
+                path,
+                format!("its {what} is {archive}, the catalog recorded {catalog}"),
+            ));
         }
     }
     Ok(())

@@ -3,9 +3,9 @@
 use std::path::Path;
 
 use crate::config::{self, Check, HookKind};
+use crate::exit::Exit;
 use crate::exit::UsageError;
 use crate::{chain, wasm};
-use crate::exit::Exit;
 
 /// Validates the configuration, loads and links every WASM hook (without running it), and lists the chain.
 pub fn check(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
@@ -13,7 +13,8 @@ pub fn check(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
     if let Some(engine) = chain::wasm_engine(&config)? {
         for hook in &config.hooks {
             if let HookKind::Wasm(spec) = &hook.kind {
-                wasm::check(&engine, spec).map_err(|e| UsageError(format!("hook {} ({}): {e}", hook.name, spec.module.display())))?;
+                wasm::check(&engine, spec)
+                    .map_err(|e| UsageError(format!("hook {} ({}): {e}", hook.name, spec.module.display())))?;
             }
         }
     }
@@ -39,6 +40,9 @@ pub fn check(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
 /// Writes a new WASM hook crate called `name` into `dir`.
 pub fn new_hook(name: &str, dir: &Path) -> anyhow::Result<Exit> {
     wasm::scaffold::scaffold(name, dir)?;
-    println!("created {} — build it with: cargo build --target wasm32-wasip1 --release", dir.display());
+    println!(
+        "created {} — build it with: cargo build --target wasm32-wasip1 --release",
+        dir.display()
+    );
     Ok(Exit::Success)
 }

@@ -16,7 +16,9 @@ pub fn delete(config_path: &Path, id: i64, json: bool) -> anyhow::Result<Exit> {
     let config = config::load(config_path, Check::Shape)?;
     let catalog = Catalog::open(&config.runner.catalog)?;
     let _lock = RunLock::acquire(&config.runner.storage_dir, |pid| describe_holder(&catalog, pid))?;
-    let row = catalog.backup(id)?.ok_or_else(|| UsageError(format!("no backup with id {id}")))?;
+    let row = catalog
+        .backup(id)?
+        .ok_or_else(|| UsageError(format!("no backup with id {id}")))?;
     delete_backup(&catalog, &row)?;
     if json {
         println!("{}", serde_json::json!({ "deleted": [id] }));
@@ -45,7 +47,11 @@ pub fn delete_backup(catalog: &Catalog, row: &BackupRow) -> anyhow::Result<()> {
 
 /// Finishes deletions a crash interrupted (rows still marked).
 pub fn finish_interrupted_deletions(catalog: &Catalog) -> anyhow::Result<()> {
-    for row in catalog.list_backups(&Default::default())?.into_iter().filter(|r| r.deleting) {
+    for row in catalog
+        .list_backups(&Default::default())?
+        .into_iter()
+        .filter(|r| r.deleting)
+    {
         delete_backup(catalog, &row)?;
     }
     Ok(())

@@ -34,12 +34,22 @@ struct BackupEstimate {
 /// Prints the estimate of every backup hook.
 pub async fn estimate(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
     let config = config::load(config_path, Check::Full)?;
-    let storage = config.runner.storage_dir.ancestors().find(|p| p.exists()).unwrap_or(Path::new("/")).to_path_buf();
+    let storage = config
+        .runner
+        .storage_dir
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"))
+        .to_path_buf();
     let free = free_space(&storage)?;
     let mut estimates = Vec::new();
     for hook in &config.hooks {
-        let HookKind::Builtin(Builtin::Backup(backup)) = &hook.kind else { continue };
-        let trees = backup.trees(&config.runner.work_dir, config.runner.project.as_deref()).await?;
+        let HookKind::Builtin(Builtin::Backup(backup)) = &hook.kind else {
+            continue;
+        };
+        let trees = backup
+            .trees(&config.runner.work_dir, config.runner.project.as_deref())
+            .await?;
         let level = backup.compression_level;
         let sources = tokio::task::spawn_blocking(move || {
             trees
@@ -68,12 +78,21 @@ pub async fn estimate(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
             compression_ratio: if bytes == 0 { 1.0 } else { archive as f64 / bytes as f64 },
             free_bytes: free,
             need_bytes: need,
-            preflight: if backup.min_free_factor == 0.0 { "off" } else if free >= need { "pass" } else { "fail" },
+            preflight: if backup.min_free_factor == 0.0 {
+                "off"
+            } else if free >= need {
+                "pass"
+            } else {
+                "fail"
+            },
             sources,
         });
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "backups": estimates }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "backups": estimates }))?
+        );
         return Ok(Exit::Success);
     }
     for e in &estimates {

@@ -26,7 +26,9 @@ pub fn migrate(config_path: &Path, new_dir: &Path, json: bool) -> anyhow::Result
     let new_dir = std::path::absolute(new_dir)?;
     let mut moved = Vec::new();
     for row in catalog.list_backups(&Default::default())? {
-        let Some(old) = row.path.as_deref().map(PathBuf::from) else { continue };
+        let Some(old) = row.path.as_deref().map(PathBuf::from) else {
+            continue;
+        };
         if row.deleting || old.parent() == Some(new_dir.as_path()) {
             continue;
         }
@@ -38,7 +40,10 @@ pub fn migrate(config_path: &Path, new_dir: &Path, json: bool) -> anyhow::Result
         moved.push(row.id);
     }
     let catalog_note = if config.runner.catalog.starts_with(&config.runner.storage_dir) {
-        format!(" and catalog = \"{}\" (the catalog stays where it is)", config.runner.catalog.display())
+        format!(
+            " and catalog = \"{}\" (the catalog stays where it is)",
+            config.runner.catalog.display()
+        )
     } else {
         String::new()
     };
@@ -48,7 +53,10 @@ pub fn migrate(config_path: &Path, new_dir: &Path, json: bool) -> anyhow::Result
         config.path.display()
     );
     if json {
-        println!("{}", serde_json::json!({ "moved": moved, "storage_dir": new_dir, "next": advice }));
+        println!(
+            "{}",
+            serde_json::json!({ "moved": moved, "storage_dir": new_dir, "next": advice })
+        );
     } else {
         println!("{} archive(s) moved; {advice}", moved.len());
     }
@@ -60,7 +68,12 @@ fn move_one(catalog: &Catalog, row: &BackupRow, old: &Path, target: &Path) -> an
     let expected = row.sha256.clone().unwrap_or_default();
     if !old.exists() {
         // Interrupted after the old file went: the copy in the new place must be the one the catalog knows.
-        anyhow::ensure!(target.exists() && sha256(target)? == expected, "backup {}: {} is gone", row.id, old.display());
+        anyhow::ensure!(
+            target.exists() && sha256(target)? == expected,
+            "backup {}: {} is gone",
+            row.id,
+            old.display()
+        );
         catalog.move_backup(row.id, target)?;
         return Ok(());
     }
@@ -77,7 +90,12 @@ fn move_one(catalog: &Catalog, row: &BackupRow, old: &Path, target: &Path) -> an
         fsync_dir(target.parent().unwrap_or(Path::new("/")))?;
     }
     let found = sha256(target)?;
-    anyhow::ensure!(found == expected, "backup {}: the copy in {} has SHA-256 {found}, expected {expected}", row.id, target.display());
+    anyhow::ensure!(
+        found == expected,
+        "backup {}: the copy in {} has SHA-256 {found}, expected {expected}",
+        row.id,
+        target.display()
+    );
     catalog.move_backup(row.id, target)?;
     std::fs::remove_file(old)?;
     fsync_dir(old.parent().unwrap_or(Path::new("/")))?;
@@ -86,7 +104,10 @@ fn move_one(catalog: &Catalog, row: &BackupRow, old: &Path, target: &Path) -> an
 
 /// Copies through a temporary name beside `target`, fsyncs, renames into place.
 fn copy_durably(from: &Path, target: &Path) -> anyhow::Result<()> {
-    let tmp = target.with_file_name(format!(".{}.partial", target.file_name().unwrap_or_default().to_string_lossy()));
+    let tmp = target.with_file_name(format!(
+        ".{}.partial",
+        target.file_name().unwrap_or_default().to_string_lossy()
+    ));
     let _ = std::fs::remove_file(&tmp);
     let result = (|| -> io::Result<()> {
         let mut reader = File::open(from)?;

@@ -42,11 +42,20 @@ pub fn prune(config_path: &Path, rules: Rules, dry_run: bool, json: bool) -> any
         }
         if !json {
             let verb = if dry_run { "would delete" } else { "deleted" };
-            println!("{verb} backup {} ({} {}, {})", row.id, row.kind, row.created_at, row.path.as_deref().unwrap_or("no archive"));
+            println!(
+                "{verb} backup {} ({} {}, {})",
+                row.id,
+                row.kind,
+                row.created_at,
+                row.path.as_deref().unwrap_or("no archive")
+            );
         }
     }
     if json {
-        println!("{}", serde_json::json!({ "dry_run": dry_run, "deleted": doomed, "kept": candidates.len() - doomed.len() }));
+        println!(
+            "{}",
+            serde_json::json!({ "dry_run": dry_run, "deleted": doomed, "kept": candidates.len() - doomed.len() })
+        );
     } else if doomed.is_empty() {
         println!("nothing to prune: every backup is kept by a rule");
     }

@@ -75,14 +75,25 @@ pub async fn recover(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
         });
     }
 
-    let exit = if report.iter().any(|r| r.error.is_some()) { Exit::ServicesDown } else { Exit::Success };
+    let exit = if report.iter().any(|r| r.error.is_some()) {
+        Exit::ServicesDown
+    } else {
+        Exit::Success
+    };
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "recovered": report }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "recovered": report }))?
+        );
     } else if report.is_empty() {
         println!("nothing to recover: no run was interrupted");
     } else {
         for r in &report {
-            let services = if r.started.is_empty() { "no services".to_string() } else { r.started.join(", ") };
+            let services = if r.started.is_empty() {
+                "no services".to_string()
+            } else {
+                r.started.join(", ")
+            };
             match &r.error {
                 None => println!("run {} (interrupted during {}): started {services}", r.run_id, r.phase),
                 Some(e) => println!("run {} (interrupted during {}): {e}", r.run_id, r.phase),
@@ -112,11 +123,15 @@ fn remove_leftovers(run: &RunRow) {
 /// (a half-done swap is undone); if it got past the swap, the restored data stays. Either way the staged and old
 /// copies it left beside the targets go.
 fn finish_interrupted_restore(catalog: &Catalog, run: &RunRow) -> anyhow::Result<()> {
-    let Some((restore_id, backup_id, only)) = catalog.unfinished_restore()? else { return Ok(()) };
+    let Some((restore_id, backup_id, only)) = catalog.unfinished_restore()? else {
+        return Ok(());
+    };
     let swapped = matches!(run.phase.as_str(), "hook start" | "hook remove-old-copies" | "finished");
     if let Some(backup) = catalog.backup(backup_id)? {
         for (index, target) in super::restore::targets(catalog, &backup, &only)?.iter().enumerate() {
-            let (Some(parent), Some(name)) = (target.host_path.parent(), target.host_path.file_name()) else { continue };
+            let (Some(parent), Some(name)) = (target.host_path.parent(), target.host_path.file_name()) else {
+                continue;
+            };
             let name = name.to_string_lossy();
             let staged = parent.join(format!(".hookrun-restore-{}-{index}-{name}", run.id));
             let old = parent.join(format!(".hookrun-old-{}-{index}-{name}", run.id));
@@ -139,8 +154,17 @@ fn finish_interrupted_restore(catalog: &Catalog, run: &RunRow) -> anyhow::Result
             }
         }
     }
-    let outcome = if swapped { "the restored data stays" } else { "the live data is as it was before" };
-    catalog.finish_restore(restore_id, Some(run.id), Some(&format!("interrupted during {}; {outcome}", run.phase)), Utc::now())?;
+    let outcome = if swapped {
+        "the restored data stays"
+    } else {
+        "the live data is as it was before"
+    };
+    catalog.finish_restore(
+        restore_id,
+        Some(run.id),
+        Some(&format!("interrupted during {}; {outcome}", run.phase)),
+        Utc::now(),
+    )?;
     Ok(())
 }
 
@@ -164,9 +188,15 @@ pub fn warn_about_interrupted_runs(catalog: &Catalog) -> anyhow::Result<()> {
 
 /// Words for the process holding the lock: its run, when the catalog knows it.
 pub fn describe_holder(catalog: &Catalog, pid: u32) -> String {
-    let run = catalog.unfinished_runs().ok().and_then(|runs| runs.into_iter().rev().find(|r| r.pid == pid as i64));
+    let run = catalog
+        .unfinished_runs()
+        .ok()
+        .and_then(|runs| runs.into_iter().rev().find(|r| r.pid == pid as i64));
     match run {
-        Some(run) => format!("run {} ({} v{}, pid {pid}, started {}, now in {})", run.id, run.kind, run.version, run.started_at, run.phase),
+        Some(run) => format!(
+            "run {} ({} v{}, pid {pid}, started {}, now in {})",
+            run.id, run.kind, run.version, run.started_at, run.phase
+        ),
         None => format!("pid {pid}"),
     }
 }

@@ -41,7 +41,9 @@ pub async fn restore(
     let _lock = RunLock::acquire(&config.runner.storage_dir, |pid| describe_holder(&catalog, pid))?;
     warn_about_interrupted_runs(&catalog)?;
     let backup = match pick {
-        Pick::Id(id) => catalog.backup(id)?.ok_or_else(|| UsageError(format!("no backup with id {id}")))?,
+        Pick::Id(id) => catalog
+            .backup(id)?
+            .ok_or_else(|| UsageError(format!("no backup with id {id}")))?,
         Pick::NewestPreUpgrade => newest_rollback_point(&catalog)?,
     };
     if backup.status != BackupStatus::Completed.as_str() || backup.deleting {
@@ -78,20 +80,29 @@ fn newest_rollback_point(catalog: &Catalog) -> anyhow::Result<BackupRow> {
         .list_backups(&filter)?
         .into_iter()
         .rev()
-        .find(|b| !b.deleting && b.verify_ok != Some(false) && b.path.as_deref().is_some_and(|p| Path::new(p).is_file()))
+        .find(|b| {
+            !b.deleting && b.verify_ok != Some(false) && b.path.as_deref().is_some_and(|p| Path::new(p).is_file())
+        })
         .ok_or_else(|| anyhow::anyhow!("no completed pre-upgrade backup with its archive in place to roll back to"))
 }
 
 /// The trees to put back: every recorded source but the hooks' artifacts, or the parts named in `only`.
 pub(crate) fn targets(catalog: &Catalog, backup: &BackupRow, only: &[String]) -> anyhow::Result<Vec<RestoreTarget>> {
-    let sources: Vec<_> = catalog.backup_sources(backup.id)?.into_iter().filter(|s| s.kind != "artifacts").collect();
+    let sources: Vec<_> = catalog
+        .backup_sources(backup.id)?
+        .into_iter()
+        .filter(|s| s.kind != "artifacts")
+        .collect();
     if sources.is_empty() {
         anyhow::bail!("backup {} records no sources to restore", backup.id);
     }
     if only.is_empty() {
         return Ok(sources
             .into_iter()
-            .map(|s| RestoreTarget { archive_prefix: s.archive_path.into(), host_path: s.host_path.into() })
+            .map(|s| RestoreTarget {
+                archive_prefix: s.archive_path.into(),
+                host_path: s.host_path.into(),
+            })
             .collect());
     }
     only.iter()
@@ -104,11 +115,19 @@ pub(crate) fn targets(catalog: &Catalog, backup: &BackupRow, only: &[String]) ->
                     if rest.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
                         return None;
                     }
-                    Some(RestoreTarget { archive_prefix: wanted.into(), host_path: Path::new(&s.host_path).join(rest) })
+                    Some(RestoreTarget {
+                        archive_prefix: wanted.into(),
+                        host_path: Path::new(&s.host_path).join(rest),
+                    })
                 })
                 .ok_or_else(|| {
                     let known: Vec<&str> = sources.iter().map(|s| s.archive_path.as_str()).collect();
-                    UsageError(format!("`{wanted}` is not in backup {} (it holds: {})", backup.id, known.join(", "))).into()
+                    UsageError(format!(
+                        "`{wanted}` is not in backup {} (it holds: {})",
+                        backup.id,
+                        known.join(", ")
+                    ))
+                    .into()
                 })
         })
         .collect()
@@ -131,10 +150,16 @@ fn chain(config: &Config, backup: BackupRow, targets: Vec<RestoreTarget>) -> Vec
             HookKind::Builtin(Builtin::Stop(stop)) => Some(stop.clone()),
             _ => None,
         });
-        let stop = stop.unwrap_or(StopConfig { compose_file: config.runner.compose_file.clone(), ..Default::default() });
+        let stop = stop.unwrap_or(StopConfig {
+            compose_file: config.runner.compose_file.clone(),
+            ..Default::default()
+        });
         chain.push(step(Box::new(StopHook::new("stop", stop)), When::Success));
     }
-    chain.push(step(Box::new(RestoreHook::new(backup, targets, set_aside.clone())), When::Success));
+    chain.push(step(
+        Box::new(RestoreHook::new(backup, targets, set_aside.clone())),
+        When::Success,
+    ));
     if has_project {
         let start = config
             .hooks
@@ -156,13 +181,25 @@ fn print_plan(backup: &BackupRow, targets: &[RestoreTarget], json: bool) -> anyh
             .iter()
             .map(|t| serde_json::json!({ "from": t.archive_prefix, "to": t.host_path, "replaces": t.host_path.exists() }))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "backup": backup.id, "dry_run": true, "targets": targets }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "backup": backup.id, "dry_run": true, "targets": targets })
+            )?
+        );
         return Ok(());
     }
-    println!("restore of backup {} ({} v{}, {}) would:", backup.id, backup.kind, backup.version, backup.created_at);
+    println!(
+        "restore of backup {} ({} v{}, {}) would:",
+        backup.id, backup.kind, backup.version, backup.created_at
+    );
     for t in targets {
         let verb = if t.host_path.exists() { "replace" } else { "create" };
-        println!("  {verb} {} with {} from the archive", t.host_path.display(), t.archive_prefix.display());
+        println!(
+            "  {verb} {} with {} from the archive",
+            t.host_path.display(),
+            t.archive_prefix.display()
+        );
     }
     Ok(())
 }

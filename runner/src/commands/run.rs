@@ -10,12 +10,12 @@ use hookrun_hooks::catalog::{Catalog, NewRun, RunStatus};
 use hookrun_hooks::{ProgressSink, RunContext, RunKind};
 use tokio_util::sync::CancellationToken;
 
+use crate::commands::recover;
 use crate::config::{self, Check, Config};
-use crate::executor::ChainHook;
 use crate::event::{EventSink, Fanout};
+use crate::executor::ChainHook;
 use crate::exit::{Exit, UsageError};
 use crate::interrupt::Interrupt;
-use crate::commands::recover;
 use crate::journal::Journal;
 use crate::lock::{boot_id, RunLock};
 use crate::report::human::HumanReporter;
@@ -122,7 +122,10 @@ pub async fn run_chain(
     };
     let duration_ms = clock.elapsed().as_millis() as u64;
     catalog.finish_run(run_id, status, error.as_deref(), Utc::now(), duration_ms)?;
-    let exit = outcome.failure.as_ref().map_or(Exit::Success, |f| Exit::for_class(f.class));
+    let exit = outcome
+        .failure
+        .as_ref()
+        .map_or(Exit::Success, |f| Exit::for_class(f.class));
 
     let report = RunReport {
         run_id,

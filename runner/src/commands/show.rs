@@ -17,7 +17,11 @@ pub fn show(config_path: &Path, id: i64, json: bool) -> anyhow::Result<Exit> {
     let catalog = Catalog::open(&config.runner.catalog)?;
     let backup = catalog.backup(id)?.ok_or_else(missing)?;
     let (run, hooks, services) = match backup.run_id {
-        Some(run_id) => (catalog.run(run_id)?, catalog.hook_results(run_id)?, catalog.services(run_id)?),
+        Some(run_id) => (
+            catalog.run(run_id)?,
+            catalog.hook_results(run_id)?,
+            catalog.services(run_id)?,
+        ),
         None => (None, Vec::new(), Vec::new()),
     };
     let sources = catalog.backup_sources(backup.id)?;
@@ -58,10 +62,16 @@ pub fn show(config_path: &Path, id: i64, json: bool) -> anyhow::Result<Exit> {
         );
     }
     for source in sources {
-        println!("  source {:<9} {:<32} from {}", source.kind, source.archive_path, source.host_path);
+        println!(
+            "  source {:<9} {:<32} from {}",
+            source.kind, source.archive_path, source.host_path
+        );
     }
     for service in services {
-        let downtime = service.downtime_ms.map(|ms| format!(", down {ms} ms")).unwrap_or_default();
+        let downtime = service
+            .downtime_ms
+            .map(|ms| format!(", down {ms} ms"))
+            .unwrap_or_default();
         println!("  service {:<12} {}{downtime}", service.service, service.state);
     }
     Ok(Exit::Success)

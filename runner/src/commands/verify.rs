@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use chrono::Utc;
-use hookrun_hooks::restore;
 use hookrun_hooks::catalog::{BackupFilter, BackupRow, BackupStatus, Catalog};
+use hookrun_hooks::restore;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -25,8 +25,13 @@ pub async fn verify(config_path: &Path, id: Option<i64>, all: bool, json: bool) 
     let config = config::load(config_path, Check::Shape)?;
     let catalog = Catalog::open(&config.runner.catalog)?;
     let rows = match (id, all) {
-        (Some(id), false) => vec![catalog.backup(id)?.ok_or_else(|| UsageError(format!("no backup with id {id}")))?],
-        (None, true) => catalog.list_backups(&BackupFilter { status: Some(BackupStatus::Completed), ..Default::default() })?,
+        (Some(id), false) => vec![catalog
+            .backup(id)?
+            .ok_or_else(|| UsageError(format!("no backup with id {id}")))?],
+        (None, true) => catalog.list_backups(&BackupFilter {
+            status: Some(BackupStatus::Completed),
+            ..Default::default()
+        })?,
         _ => return Err(UsageError("give a backup ID or --all".into()).into()),
     };
     let mut results = Vec::new();
@@ -38,12 +43,24 @@ pub async fn verify(config_path: &Path, id: Option<i64>, all: bool, json: bool) 
                 Err(e) => println!("FAILED  {} {e}", row.id),
             }
         }
-        results.push(Verified { id: row.id, path: row.path.clone(), ok: outcome.is_ok(), error: outcome.err() });
+        results.push(Verified {
+            id: row.id,
+            path: row.path.clone(),
+            ok: outcome.is_ok(),
+            error: outcome.err(),
+        });
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "verified": results }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "verified": results }))?
+        );
     }
-    Ok(if results.iter().all(|r| r.ok) { Exit::Success } else { Exit::Failed })
+    Ok(if results.iter().all(|r| r.ok) {
+        Exit::Success
+    } else {
+        Exit::Failed
+    })
 }
 
 /// Verifies backup `row` and records the result. The error is one line naming the archive.

@@ -75,7 +75,11 @@ impl Fields {
 
     /// The whole table as JSON, for a WASM hook (whose config the module itself reads).
     pub fn into_json(self) -> serde_json::Value {
-        let table: toml::Table = self.entries.into_iter().map(|(k, v)| (k.into_inner(), v.into_inner())).collect();
+        let table: toml::Table = self
+            .entries
+            .into_iter()
+            .map(|(k, v)| (k.into_inner(), v.into_inner()))
+            .collect();
         serde_json::to_value(table).unwrap_or_default()
     }
 

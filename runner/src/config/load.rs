@@ -143,7 +143,10 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
         let (kind, default_when) = match (hook.builtin, hook.wasm) {
             (Some(kind), None) => {
                 if let Some(extra) = hook.permissions.as_ref().or(hook.memory_limit.as_ref()) {
-                    return Err(at(extra.span(), "`permissions` and `memory_limit` apply to WASM hooks only".into()));
+                    return Err(at(
+                        extra.span(),
+                        "`permissions` and `memory_limit` apply to WASM hooks only".into(),
+                    ));
                 }
                 let when = builtin::default_when(kind.get_ref());
                 let parsed = builtin::parse(&kind, fields, &facts).map_err(err)?;
@@ -162,7 +165,13 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
                     Some(limit) => parse_size(limit.get_ref()).map_err(|m| at(limit.span(), m))?,
                     None => DEFAULT_MEMORY_LIMIT,
                 };
-                let spec = WasmHookSpec { name: name.clone(), module: file, config: fields.into_json(), permissions, memory_limit };
+                let spec = WasmHookSpec {
+                    name: name.clone(),
+                    module: file,
+                    config: fields.into_json(),
+                    permissions,
+                    memory_limit,
+                };
                 (HookKind::Wasm(spec), When::Success)
             }
             (Some(_), Some(module)) => {

@@ -35,8 +35,14 @@ impl HumanReporter {
     /// The closing lines of a run.
     pub fn summary(&self, report: &RunReport) {
         for service in &report.services {
-            let downtime = service.downtime_ms.map(|ms| format!(", down {:.1}s", ms as f64 / 1000.0)).unwrap_or_default();
-            self.line(format!("service {} ({}): {}{downtime}", service.service, service.container_name, service.state));
+            let downtime = service
+                .downtime_ms
+                .map(|ms| format!(", down {:.1}s", ms as f64 / 1000.0))
+                .unwrap_or_default();
+            self.line(format!(
+                "service {} ({}): {}{downtime}",
+                service.service, service.container_name, service.state
+            ));
         }
         if let Some(backup) = &report.backup {
             let place = backup.path.as_deref().unwrap_or("(no archive)");

@@ -269,7 +269,10 @@ fn hook_context(spec: &WasmHookSpec, ctx: &RunContext) -> HookContext {
 pub(crate) fn hook_error(hook: &str, error: WasmError) -> HookError {
     match error {
         WasmError::Cancelled => HookError::Cancelled,
-        error => HookError::Wasm { hook: hook.to_string(), reason: one_line(&error.to_string()) },
+        error => HookError::Wasm {
+            hook: hook.to_string(),
+            reason: one_line(&error.to_string()),
+        },
     }
 }
 
