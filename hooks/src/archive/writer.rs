@@ -6,14 +6,13 @@ use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use flate2::write::GzEncoder;
-use flate2::{Compression, CrcWriter};
+use flate2::CrcWriter;
 use sha2::{Digest, Sha256};
 use tar::{Builder, Header, HeaderMode};
 use tokio_util::sync::CancellationToken;
 use walkdir::WalkDir;
 
-use super::SourceRoot;
+use super::{ParallelGzip, SourceRoot};
 use crate::HookError;
 
 /// What one pass over the sources produced.
@@ -65,7 +64,9 @@ fn write_and_check(
         .open(tmp)
         .map_err(write_err)?;
     let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
-    let gzip = GzEncoder::new(hashing, Compression::new(level));
+    // One standard gzip member, compressed on every core the process may use.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let gzip = ParallelGzip::new(hashing, level, threads).map_err(write_err)?;
     let mut tar = Builder::new(CrcWriter::new(gzip));
     tar.mode(HeaderMode::Complete);
     tar.follow_symlinks(false);
