@@ -51,7 +51,7 @@ pub enum HookError {
     Command { program: String, reason: String },
 
     /// A WASM hook failed: it trapped, ran out of memory, was refused something, or exited non-zero.
-    #[error("{reason}")]
+    #[error("wasm hook {hook}: {reason}")]
     Wasm { hook: String, reason: String },
 
     /// The hook was stopped (timeout or signal) before it finished.
