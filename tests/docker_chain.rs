@@ -2,7 +2,6 @@
 //! event stream, volumes and bind mounts in the archive, services back whatever fails, `recover` after kill -9,
 //! one run at a time, and a project name that matches nothing.
 
-use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -231,27 +230,44 @@ fn pre_upgrade_stops_dependents_first_archives_volumes_and_starts_dependencies_f
 #[test]
 fn a_failing_backup_still_brings_every_service_back_and_exits_1() {
     let Some(world) = world("") else { return };
-    world.sandbox.file("config/secret.key", b"unreadable", 0o000);
-    let mut command = world.sandbox.command(&["pre-upgrade", "--version", "1"]);
-    // Root reads anything: drop the capabilities that let it ignore file modes, so the backup really fails.
-    unsafe {
-        command.pre_exec(|| {
-            for cap in [1, 2] {
-                if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
+    // The backup fails after the services stopped: the disk fills while the archive is written (the preflight is
+    // turned off so that it does not refuse first).
+    sh(&format!(
+        "head -c 4000000 /dev/urandom > '{}'",
+        world.sandbox.file("config/blob", b"", 0o644).display()
+    ));
+    let config = std::fs::read_to_string(world.sandbox.config_path()).unwrap();
+    world
+        .sandbox
+        .raw_config(&config.replace("volumes = \"auto\"", "volumes = \"auto\"\nmin_free_factor = 0"));
+    std::fs::create_dir_all(world.sandbox.storage()).unwrap();
+    sh(&format!(
+        "mount -t tmpfs -o size=1m hookrun-full '{}'",
+        world.sandbox.storage().display()
+    ));
+    let _unmount = Unmount(world.sandbox.storage());
 
-    let run = world.sandbox.run_command(command);
+    let run = world.sandbox.run(&["pre-upgrade", "--version", "1"]);
 
     assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("✗ backup"), "{}", run.stdout);
+    assert!(run.stdout.contains("✓ stop"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("✗ backup") && run.stdout.contains("No space left on device"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("✓ start"), "{}", run.stdout);
     assert!(world.sandbox.archives().is_empty());
     assert_all_back(&world);
+}
+
+/// Unmounts a test filesystem when the test ends, however it ends.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
 }
 
 #[test]
