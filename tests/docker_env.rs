@@ -60,30 +60,35 @@ pub fn ensure_test_image(docker: &Docker) {
                 "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
                               ENV PATH=/bin\nCMD [\"sh\"]\n";
             let mut context = tar::Builder::new(Vec::new());
-            for (name, data, mode) in [
-                ("Dockerfile", dockerfile.as_bytes(), 0o644),
-                ("busybox", &busybox[..], 0o755),
-            ] {
-                let mut header = tar::Header::new_gnu();
-                header.set_size(data.len() as u64);
-                header.set_mode(mode);
-                header.set_cksum();
-                context.append_data(&mut header, name, data).unwrap();
-            }
-            let context = context.into_inner().unwrap();
-            let options = BuildImageOptions {
-                t: TEST_IMAGE,
-                dockerfile: "Dockerfile",
-                rm: true,
-                ..Default::default()
-            };
-            let mut build = docker.build_image(options, None, Some(context.into()));
-            while let Some(step) = build.next().await {
-                let step = step.unwrap_or_else(|e| panic!("building {TEST_IMAGE}: {e}"));
-                assert!(step.error.is_none(), "building {TEST_IMAGE}: {:?}", step.error);
-            }
+            add_file(&mut context, "Dockerfile", dockerfile.as_bytes(), 0o644);
+            add_file(&mut context, "busybox", &busybox, 0o755);
+            build_image(docker, TEST_IMAGE, context.into_inner().unwrap()).await;
         })
     });
+}
+
+/// Builds image `tag` from a tar build context (its Dockerfile at the root); any error fails the test.
+pub async fn build_image(docker: &Docker, tag: &str, context: Vec<u8>) {
+    let options = BuildImageOptions {
+        t: tag,
+        dockerfile: "Dockerfile",
+        rm: true,
+        ..Default::default()
+    };
+    let mut build = docker.build_image(options, None, Some(context.into()));
+    while let Some(step) = build.next().await {
+        let step = step.unwrap_or_else(|e| panic!("building {tag}: {e}"));
+        assert!(step.error.is_none(), "building {tag}: {:?}", step.error);
+    }
+}
+
+/// Appends a file holding `data` with `mode` to a build context.
+pub fn add_file(context: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8], mode: u32) {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(data.len() as u64);
+    header.set_mode(mode);
+    header.set_cksum();
+    context.append_data(&mut header, name, data).unwrap();
 }
 
 /// A uniquely named Compose project, up for the life of the value; `down -v` removes its containers, networks

@@ -5,11 +5,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use bollard::image::BuildImageOptions;
 use bollard::Docker;
-use futures_util::StreamExt;
 
-use crate::docker::runtime;
+use crate::docker::{add_file, build_image, runtime};
 
 /// The image's tag.
 pub const POSTGRES_IMAGE: &str = "hookrun-test-postgres:15";
@@ -38,18 +36,7 @@ pub fn ensure_postgres_image(docker: &Docker) {
             Path::new(PG_BIN).join("postgres").exists(),
             "{PG_BIN}/postgres is missing: apt-get install postgresql-15"
         );
-        let context = build_context();
-        let options = BuildImageOptions {
-            t: POSTGRES_IMAGE,
-            dockerfile: "Dockerfile",
-            rm: true,
-            ..Default::default()
-        };
-        let mut build = docker.build_image(options, None, Some(context.into()));
-        while let Some(step) = build.next().await {
-            let step = step.unwrap_or_else(|e| panic!("building {POSTGRES_IMAGE}: {e}"));
-            assert!(step.error.is_none(), "building {POSTGRES_IMAGE}: {:?}", step.error);
-        }
+        build_image(docker, POSTGRES_IMAGE, build_context()).await;
     });
 }
 
@@ -57,17 +44,17 @@ pub fn ensure_postgres_image(docker: &Docker) {
 fn build_context() -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());
     tar.follow_symlinks(true);
-    add_bytes(&mut tar, "Dockerfile", DOCKERFILE.as_bytes(), 0o644);
-    add_bytes(
+    add_file(&mut tar, "Dockerfile", DOCKERFILE.as_bytes(), 0o644);
+    add_file(
         &mut tar,
         "rootfs/etc/passwd",
         b"root:x:0:0:root:/:/bin/sh\npostgres:x:999:999::/var/lib/postgresql:/bin/sh\n",
         0o644,
     );
-    add_bytes(&mut tar, "rootfs/etc/group", b"root:x:0:\npostgres:x:999:\n", 0o644);
-    add_bytes(&mut tar, "owned/lib/postgresql/.keep", b"", 0o644);
-    add_bytes(&mut tar, "owned/run/postgresql/.keep", b"", 0o644);
-    add_bytes(&mut tar, "rootfs/tmp/.keep", b"", 0o644);
+    add_file(&mut tar, "rootfs/etc/group", b"root:x:0:\npostgres:x:999:\n", 0o644);
+    add_file(&mut tar, "owned/lib/postgresql/.keep", b"", 0o644);
+    add_file(&mut tar, "owned/run/postgresql/.keep", b"", 0o644);
+    add_file(&mut tar, "rootfs/tmp/.keep", b"", 0o644);
     tar.append_path_with_name("/bin/busybox", "rootfs/bin/busybox").unwrap();
     for tree in PG_TREES {
         tar.append_dir_all(format!("rootfs{tree}"), tree).unwrap();
@@ -79,14 +66,6 @@ fn build_context() -> Vec<u8> {
         tar.append_path_with_name(&library, format!("rootfs{library}")).unwrap();
     }
     tar.into_inner().unwrap()
-}
-
-fn add_bytes(tar: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8], mode: u32) {
-    let mut header = tar::Header::new_gnu();
-    header.set_size(data.len() as u64);
-    header.set_mode(mode);
-    header.set_cksum();
-    tar.append_data(&mut header, name, data).unwrap();
 }
 
 /// Every shared library the PostgreSQL programs load, and the dynamic loader, as `ldd` lists them.

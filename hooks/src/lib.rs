@@ -2,6 +2,7 @@
 //! (archive writing, the SQLite catalog). No CLI and no printing here: hooks report through the context.
 
 pub mod archive;
+pub mod blocking;
 pub mod builtin;
 pub mod catalog;
 pub mod context;

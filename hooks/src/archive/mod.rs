@@ -3,6 +3,7 @@
 mod durable;
 mod estimate;
 mod extract;
+mod fault;
 mod naming;
 mod parallel_gzip;
 mod reader;

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use tar::{Archive, EntryType, Header};
 use tokio_util::sync::CancellationToken;
 
+use super::fault::{carried, fault};
 use crate::HookError;
 
 /// What a full read of an archive found. Counts follow the writer's: `entry_count` is every entry it appended
@@ -248,10 +249,10 @@ pub(super) fn bad(path: &Path, reason: String) -> HookError {
 /// Turns an error from the decompressing, tar-parsing stack back into what happened: the file could not be read,
 /// the pass was cancelled, or the archive is damaged (with a short reason).
 pub(super) fn stream_error(path: &Path, error: io::Error) -> HookError {
-    if error.get_ref().is_some_and(|inner| inner.is::<Fault>()) {
-        let inner = error.into_inner().expect("checked above");
-        return inner.downcast::<Fault>().map(|f| f.0).expect("checked above");
-    }
+    let error = match carried(error) {
+        Ok(hook_error) => return hook_error,
+        Err(error) => error,
+    };
     let text = error.to_string();
     let reason = if error.kind() == io::ErrorKind::UnexpectedEof {
         "truncated: the file ends inside the compressed data".to_string()
@@ -447,22 +448,6 @@ impl<R: Read> Read for PlainReader<'_, R> {
         }
         Ok(n)
     }
-}
-
-/// A hook error carried through the `io::Error`s that the gzip and tar readers pass on.
-#[derive(Debug)]
-struct Fault(HookError);
-
-impl std::fmt::Display for Fault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for Fault {}
-
-fn fault(error: HookError) -> io::Error {
-    io::Error::other(Fault(error))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use tar::{Builder, Header, HeaderMode};
 use tokio_util::sync::CancellationToken;
 use walkdir::WalkDir;
 
+use super::fault::{carried, fault};
 use super::{ParallelGzip, SourceRoot};
 use crate::HookError;
 
@@ -223,28 +224,12 @@ impl Read for SourceReader<'_> {
     }
 }
 
-/// A hook error carried through the `io::Error`s that the tar builder passes on.
-#[derive(Debug)]
-struct Fault(HookError);
-
-impl std::fmt::Display for Fault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for Fault {}
-
-fn fault(error: HookError) -> io::Error {
-    io::Error::other(Fault(error))
-}
-
 /// Turns an error from the tar builder back into what happened: a source fault, or a failed write of the archive.
 fn classify(error: io::Error, tmp: &Path) -> HookError {
-    if error.get_ref().is_some_and(|inner| inner.is::<Fault>()) {
-        let inner = error.into_inner().expect("checked above");
-        return inner.downcast::<Fault>().map(|f| f.0).expect("checked above");
-    }
+    let error = match carried(error) {
+        Ok(hook_error) => return hook_error,
+        Err(error) => error,
+    };
     HookError::WriteArchive {
         path: tmp.to_path_buf(),
         source: error,

@@ -10,6 +10,7 @@ use crate::archive::{
     archive_file_name, check_free_space, estimate, place_without_replacing, resolve_sources, temporary_path,
     write_archive, SourceRoot,
 };
+use crate::blocking::blocking;
 use crate::context::ARTIFACTS_DIR;
 use crate::docker::{project_mounts, Engine, MountKind, ProjectMount};
 use crate::{ArchiveInfo, ArchivedSource, Hook, HookError, Progress, RunContext};
@@ -238,13 +239,4 @@ impl Hook for BackupHook {
         });
         Ok(())
     }
-}
-
-/// Runs filesystem work off the async threads.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, HookError> + Send + 'static,
-) -> Result<T, HookError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))
 }

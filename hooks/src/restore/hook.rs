@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use super::swap::{remove_any, swap_all, Swap};
 use super::verify::verify_backup;
 use crate::archive::{extract, ExtractPlan};
+use crate::blocking::blocking;
 use crate::catalog::BackupRow;
 use crate::{Hook, HookError, RunContext};
 
@@ -105,12 +106,4 @@ impl Hook for RestoreHook {
         );
         Ok(())
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, HookError> + Send + 'static,
-) -> Result<T, HookError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))
 }
