@@ -69,7 +69,7 @@ cat >"$work/hookrun/hooks.toml" <<EOF
 # The benchmark's chain: one backup of the data set, gzip level 6, no free-space margin.
 [runner]
 work_dir = "$work"
-storage_dir = "$work/hookrun/storage"
+storage_dir = "$work/outputs/hookrun-storage"
 catalog = "$work/hookrun/catalog.db"
 
 [[hook]]
@@ -102,40 +102,45 @@ timed() {
 log "warming the page cache (tar -cf - | cat)"
 timed "read" 0 "" bash -c "tar -cf - -C '$work' data | cat >/dev/null"
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+# Nothing is deleted until every round is done: deleting (with `discard`) slows what runs next (DESIGN §9).
+outputs="$work/outputs"
+rm -rf "$outputs"
+mkdir -p "$outputs"
+storage="$outputs/hookrun-storage"
 archive=""
 for round in $(seq 1 "$rounds"); do
-    rm -rf "$work/hookrun/storage"
     timed "hookrun" "$round" "" bash -c "exec '$hookrun' --config '$work/hookrun/hooks.toml' backup >'$work/hookrun.log' 2>&1" \
         || { cat "$work/hookrun.log" >&2; exit 1; }
-    archive=$(find "$work/hookrun/storage" -name '*.tar.gz' -type f | head -n 1)
+    archive=$(ls -t "$storage"/*.tar.gz 2>/dev/null | head -n 1)
     [ -n "$archive" ] || { echo "hookrun wrote no archive" >&2; cat "$work/hookrun.log" >&2; exit 1; }
     sed -i "\$s/\t0\$/\t$(stat -c %s "$archive")/" "$results"
 
-    timed "gnu" "$round" "$work/gnu.tar.gz" tar -czf "$work/gnu.tar.gz" -C "$work" data
-    rm -f "$work/gnu.tar.gz"
+    timed "gnu" "$round" "$outputs/gnu-$round.tar.gz" tar -czf "$outputs/gnu-$round.tar.gz" -C "$work" data
 
-    timed "pigz" "$round" "$work/pigz.tar.gz" bash -c "tar -cf - -C '$work' data | pigz -p $threads -6 >'$work/pigz.tar.gz'"
-    rm -f "$work/pigz.tar.gz"
+    timed "pigz" "$round" "$outputs/pigz-$round.tar.gz" \
+        bash -c "tar -cf - -C '$work' data | pigz -p $threads -6 >'$outputs/pigz-$round.tar.gz'"
 
     # Into a new folder every time: extracting into one just emptied is several times slower (DESIGN §9).
-    target="$work/extract-$round"
+    target="$outputs/extract-$round"
     mkdir "$target"
     timed "extract" "$round" "" tar -xzf "$archive" -C "$target"
-    rm -rf "$target"
-    sync
 done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Check that every reader takes hookrun's last archive.
 gzip -t "$archive"
 tar -tzf "$archive" >/dev/null
+rm -rf "$outputs"
 
 # --- report ----------------------------------------------------------------------------------------------------------
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 python3 - "$results" "$input_bytes" "$out" "$command_line" "$threads" "$cpu" "$mem" "$size_mib" "$seed" \
-    "$file_count" "$(cat "$work/data.summary")" "$rounds" <<'EOF'
+    "$file_count" "$(cat "$work/data.summary")" "$rounds" "$load_before" "$load_after" <<'EOF'
 import statistics, sys, datetime
-results, input_bytes, out, command, threads, cpu, mem, size_mib, seed, files, summary, rounds = sys.argv[1:]
+(results, input_bytes, out, command, threads, cpu, mem, size_mib, seed, files, summary, rounds, load_before,
+ load_after) = sys.argv[1:]
 input_bytes = int(input_bytes)
 runs = {}
 for line in open(results):
@@ -174,7 +179,8 @@ lines = [
     f"- Machine: {threads} cores (`nproc`), {cpu}, {mem} RAM",
     f"- Data set: `bench/gen_data.py --size-mib {size_mib} --seed {seed}`: {input_bytes} bytes in {files} files "
     f"({summary.split(': ', 1)[1]}); warm page cache",
-    f"- Rounds: {rounds}, interleaved (hookrun, GNU, pigz, extract, then again)",
+    f"- Rounds: {rounds}, interleaved (hookrun, GNU, pigz, extract, then again); load average before / after: "
+    f"{load_before} / {load_after} (other work on the machine shows here)",
     "",
     "| command | median MB/s | runs (s) | size ratio | peak RSS (MiB) |",
     "| --- | ---: | --- | ---: | ---: |",
@@ -192,6 +198,8 @@ lines += [
     f"- Size ratio hookrun / GNU: {h['ratio'] / g['ratio']:.3f}; hookrun / pigz: {h['ratio'] / p['ratio']:.3f}",
     "- hookrun's run includes what the others skip: the free-space preflight's sample estimate, SHA-256 of the",
     "  archive, `fsync`, and the trailer check. Its last archive passed `gzip -t` and `tar -tzf`.",
+    "- Every round's time is listed: an outlier (such as an extraction while the filesystem still discards what an",
+    "  earlier run deleted, DESIGN §9) shows there, and the median leaves it out.",
     "",
 ]
 open(out, "w").write("\n".join(lines))
