@@ -1,13 +1,14 @@
 //! The `backup` built-in: archives the sources and the hooks' artifacts into a verified `.tar.gz` in storage.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use async_trait::async_trait;
 use chrono::Utc;
 
 use crate::archive::{
-    archive_file_name, check_free_space, estimate, place_without_replacing, resolve_sources, temporary_path,
+    archive_file_name, check_free_space, estimate, measure, place_without_replacing, resolve_sources, temporary_path,
     write_archive, SourceRoot,
 };
 use crate::blocking::blocking;
@@ -59,6 +60,8 @@ impl Default for BackupConfig {
 pub struct BackupHook {
     name: String,
     config: BackupConfig,
+    /// The preflight's estimate (source bytes, archive bytes), so that `run` does not sample the trees again.
+    preflight: Mutex<Option<(u64, u64)>>,
 }
 
 impl BackupHook {
@@ -67,6 +70,7 @@ impl BackupHook {
         Self {
             name: name.into(),
             config,
+            preflight: Mutex::new(None),
         }
     }
 
@@ -183,12 +187,19 @@ impl Hook for BackupHook {
         let roots = roots(&self.sources(ctx).await?);
         let storage = ctx.storage_dir.clone();
         let (factor, level) = (self.config.min_free_factor, self.config.compression_level);
-        blocking(move || check_free_space(&storage, estimate(&roots, level)?.estimated_archive_bytes, factor)).await
+        let expected = blocking(move || {
+            let expected = estimate(&roots, level)?;
+            check_free_space(&storage, expected.estimated_archive_bytes, factor).map(|()| expected)
+        })
+        .await?;
+        *self.preflight.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((expected.bytes, expected.estimated_archive_bytes));
+        Ok(())
     }
 
     async fn run(&self, ctx: &mut RunContext) -> Result<(), HookError> {
         let sources = self.sources(ctx).await?;
-        let roots = roots(&sources);
+        let trees = roots(&sources);
         let storage = ctx.storage_dir.clone();
         std::fs::create_dir_all(&storage).map_err(|source| HookError::Prepare {
             path: storage.clone(),
@@ -199,11 +210,28 @@ impl Hook for BackupHook {
         let (cancel, sink, hook) = (ctx.cancel.clone(), ctx.progress.clone(), self.name.clone());
         let config = self.config.clone();
         let started = Instant::now();
+        let sampled = self.preflight.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let artifacts: Vec<SourceRoot> = roots(
+            &sources
+                .iter()
+                .filter(|s| s.kind == "artifacts")
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
 
         let (summary, path) = blocking(move || {
-            let expected = estimate(&roots, config.compression_level)?;
-            check_free_space(&storage, expected.estimated_archive_bytes, config.min_free_factor)?;
-            let total = expected.bytes;
+            // The trees were sampled by the preflight; what hooks have added since (their artifacts) counts as is.
+            let (total, expected) = match sampled {
+                Some((bytes, archive)) => {
+                    let added = measure(&artifacts)?.bytes;
+                    (bytes + added, archive + added)
+                }
+                None => {
+                    let expected = estimate(&trees, config.compression_level)?;
+                    (expected.bytes, expected.estimated_archive_bytes)
+                }
+            };
+            check_free_space(&storage, expected, config.min_free_factor)?;
             let report = |done| {
                 sink.report(Progress {
                     hook: hook.clone(),
@@ -212,7 +240,7 @@ impl Hook for BackupHook {
                     unit: "bytes",
                 })
             };
-            let summary = write_archive(&roots, &tmp, config.compression_level, &cancel, &report)?;
+            let summary = write_archive(&trees, &tmp, config.compression_level, &cancel, &report)?;
             let name_for = |attempt| archive_file_name(kind.as_str(), &version, named_at, attempt);
             let path = place_without_replacing(&tmp, &storage, name_for).map_err(|source| {
                 let _ = std::fs::remove_file(&tmp);
