@@ -127,3 +127,35 @@ fn a_hook_that_outlives_its_timeout_is_stopped_with_its_children_and_the_chain_g
     let gone = state.is_empty() || state.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z');
     assert!(gone, "the hook's child process {child} was killed with it: {state}");
 }
+
+#[test]
+fn a_signal_does_not_stop_an_always_hook_but_still_fails_the_run() {
+    let sandbox = Sandbox::new();
+    sandbox.config(
+        "[[hook]]\nname = \"cleanup\"\nbuiltin = \"command\"\nwhen = \"always\"\n[hook.config]\n\
+         command = [\"sh\", \"-c\", \"touch ../started; sleep 2; echo cleanup >> ../log\"]\n",
+    );
+    let child = sandbox
+        .command(&["backup", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while !sandbox.path().join("started").exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let output = child.wait_with_output().unwrap();
+
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert_eq!(log(&sandbox), ["cleanup"], "the always hook ran to its end");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["hooks"][0]["status"], "completed");
+    assert_eq!(report["interrupted"], "SIGTERM");
+    assert_eq!(report["status"], "failed");
+}

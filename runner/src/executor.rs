@@ -74,7 +74,8 @@ pub async fn execute(
             kind: kind.clone(),
         });
         let started = Instant::now();
-        let watch = if interrupted.is_none() { Some(interrupt) } else { None };
+        // `always` hooks are the clean-up (bringing services back): a signal does not stop them, their timeout does.
+        let watch = (interrupted.is_none() && entry.when != When::Always).then_some(interrupt);
         let result = run_one(entry, ctx, sink, watch).await;
         let outcome = match result {
             Ok(()) => Outcome::Completed,
@@ -114,6 +115,18 @@ pub async fn execute(
             elapsed: started.elapsed(),
             outputs,
         });
+    }
+    // A signal that arrived while only `always` hooks were left still fails the run.
+    if let (None, Some(signal)) = (interrupted, interrupt.signal()) {
+        interrupted = Some(signal);
+        if ctx.failure.is_none() {
+            let message = format!("interrupted by {signal}");
+            ctx.failure = Some(Failure {
+                hook: "(signal)".into(),
+                message,
+                class: FailureClass::Failed,
+            });
+        }
     }
     RunOutcome {
         failure: ctx.failure.clone(),
