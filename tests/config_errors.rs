@@ -68,7 +68,7 @@ fn an_unknown_builtin_is_refused() {
     assert_error(
         &text,
         "7:11",
-        "unknown built-in `bakcup`, expected one of: stop, backup, record, start, command",
+        "unknown built-in `bakcup`, expected one of: stop, snapshot, backup, record, start, command",
     );
 }
 

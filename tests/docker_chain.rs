@@ -634,6 +634,84 @@ fn a_restore_killed_mid_way_leaves_the_live_data_unchanged_and_recover_brings_th
     assert_eq!(restore_status, "failed");
 }
 
+#[test]
+fn with_a_snapshot_the_services_are_back_before_the_archive_is_written() {
+    let Some(world) = world("") else { return };
+    let runner = std::fs::read_to_string(world.sandbox.config_path()).unwrap();
+    let runner = &runner[..runner.find("[[hook]]").unwrap()];
+    world.sandbox.raw_config(&format!(
+        "{runner}
+[[hook]]
+name = \"stop\"
+builtin = \"stop\"
+
+[[hook]]
+name = \"copy\"
+builtin = \"snapshot\"
+config = {{ backup = \"backup\" }}
+
+[[hook]]
+name = \"start\"
+builtin = \"start\"
+
+[[hook]]
+name = \"backup\"
+builtin = \"backup\"
+config = {{ sources = [\"config\"], volumes = \"auto\" }}
+
+[[hook]]
+name = \"record\"
+builtin = \"record\"
+"
+    ));
+    let events = EventLog::start(&world.docker);
+
+    let run = world.sandbox.run(&["pre-upgrade", "--version", "1", "--json"]);
+
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let events = events.snapshot();
+    let (backup_started, _): (String, i64) = world
+        .sandbox
+        .catalog()
+        .query_row(
+            "SELECT started_at, duration_ms FROM hook_results WHERE name = 'backup'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let p = world.project.name.as_str();
+    for service in ["db", "app", "web", "cache"] {
+        assert!(
+            first(&events, p, "start", service) <= parse_ns(&backup_started),
+            "{service} was back before the archive"
+        );
+    }
+    let archive = &world.sandbox.archives()[0];
+    let listing = sh(&format!("tar -tzf '{}'", archive.display()));
+    assert!(
+        listing.lines().any(|l| l == format!("volumes/{p}_dbdata/boots")),
+        "{listing}"
+    );
+    assert!(listing.lines().any(|l| l == "binds/appdata/uploads/a.txt"), "{listing}");
+    let sources: Vec<String> = {
+        let catalog = world.sandbox.catalog();
+        let mut stmt = catalog
+            .prepare("SELECT host_path FROM backup_sources ORDER BY rowid")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    assert!(
+        sources.iter().all(|s| !s.contains(".staging")),
+        "restores target the live places: {sources:?}"
+    );
+    assert_eq!(run.json()["backup"]["status"], "completed");
+    assert!(
+        world.sandbox.leftovers().iter().all(|n| !n.starts_with(".staging/")),
+        "the copies are gone"
+    );
+    assert_all_back(&world);
+}
+
 /// Waits (bounded) until the run journal shows `phase`.
 fn wait_for_phase(sandbox: &Sandbox, phase: &str) {
     for _ in 0..3000 {

@@ -210,8 +210,11 @@ impl Sandbox {
     /// failed run must not leave behind.
     pub fn leftovers(&self) -> Vec<String> {
         // The staging folder's own entry and the lock file (it stays: the lock is the flock on it) are not leftovers.
-        let mut left: Vec<String> =
-            self.storage_files().into_iter().filter(|n| n != ".staging" && n != ".hookrun.lock").collect();
+        let mut left: Vec<String> = self
+            .storage_files()
+            .into_iter()
+            .filter(|n| n != ".staging" && n != ".hookrun.lock")
+            .collect();
         let staging = self.storage().join(".staging");
         if let Ok(entries) = std::fs::read_dir(&staging) {
             left.extend(entries.map(|e| format!(".staging/{}", e.unwrap().file_name().to_string_lossy())));

@@ -130,6 +130,7 @@ impl World {
             outputs: BTreeMap::new(),
             failure: None,
             stopped: Vec::new(),
+            snapshot: Vec::new(),
             cancel: CancellationToken::new(),
             progress: ProgressSink::discard(),
         };

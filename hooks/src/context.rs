@@ -88,6 +88,13 @@ pub struct ArchivedSource {
     pub host_path: String,
 }
 
+/// A tree copied by `snapshot`: what it is (with its real place on the host, for restores) and where the copy is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnapshotTree {
+    pub source: ArchivedSource,
+    pub copy: PathBuf,
+}
+
 /// The first failure of a run: which hook and why.
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {
@@ -143,6 +150,8 @@ pub struct RunContext {
     pub failure: Option<Failure>,
     /// The containers `stop` stopped, in the order it stopped them.
     pub stopped: Vec<StoppedService>,
+    /// The copies `snapshot` took while the services were stopped, which `backup` then archives.
+    pub snapshot: Vec<SnapshotTree>,
     /// Fires when the current hook must stop (its timeout, or a signal).
     pub cancel: CancellationToken,
     /// Where hooks report progress.

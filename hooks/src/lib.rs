@@ -13,8 +13,9 @@ pub mod hook;
 pub mod progress;
 pub mod restore;
 pub mod size;
+pub mod snapshot;
 
-pub use context::{ArchiveInfo, ArchivedSource, Failure, RunContext, RunKind, StoppedService};
+pub use context::{ArchiveInfo, ArchivedSource, Failure, RunContext, RunKind, SnapshotTree, StoppedService};
 pub use error::{FailureClass, HookError};
 pub use hook::Hook;
 pub use progress::{Progress, ProgressSink};

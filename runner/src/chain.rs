@@ -1,6 +1,6 @@
 //! Turns the configured `[[hook]]` tables into hooks the executor can run.
 
-use hookrun_hooks::builtin::{BackupHook, CommandHook, RecordHook, StartHook, StopHook};
+use hookrun_hooks::builtin::{BackupHook, CommandHook, RecordHook, SnapshotHook, StartHook, StopHook};
 use std::sync::Arc;
 
 use hookrun_hooks::docker::ProjectExec;
@@ -45,6 +45,7 @@ fn instantiate(spec: &HookSpec, wasm: Option<&Arc<WasmEngine>>, exec: Option<&Ar
     let name = spec.name.clone();
     match &spec.kind {
         HookKind::Builtin(Builtin::Stop(config)) => Box::new(StopHook::new(name, config.clone())),
+        HookKind::Builtin(Builtin::Snapshot { config, .. }) => Box::new(SnapshotHook::new(name, config.clone())),
         HookKind::Builtin(Builtin::Start(config)) => Box::new(StartHook::new(name, config.clone())),
         HookKind::Builtin(Builtin::Backup(config)) => Box::new(BackupHook::new(name, config.clone())),
         HookKind::Builtin(Builtin::Record) => Box::new(RecordHook::new(name)),

@@ -77,7 +77,11 @@ impl BackupHook {
     /// Everything this backup archives: the configured paths, the selected volumes and bind mounts, and the hooks'
     /// artifacts when there are any.
     async fn sources(&self, ctx: &RunContext) -> Result<Vec<ArchivedSource>, HookError> {
-        let mut sources = self.config.trees(&ctx.work_dir, ctx.project.as_deref()).await?;
+        let mut sources = if ctx.snapshot.is_empty() {
+            self.config.trees(&ctx.work_dir, ctx.project.as_deref()).await?
+        } else {
+            ctx.snapshot.iter().map(|tree| tree.source.clone()).collect()
+        };
         let artifacts = ctx.artifacts_root();
         let has_artifacts = std::fs::read_dir(&artifacts).is_ok_and(|mut entries| entries.next().is_some());
         if self.config.include_artifacts && has_artifacts {
@@ -199,7 +203,16 @@ impl Hook for BackupHook {
 
     async fn run(&self, ctx: &mut RunContext) -> Result<(), HookError> {
         let sources = self.sources(ctx).await?;
-        let trees = roots(&sources);
+        // A snapshot's copies are read in place of the live trees (the catalog keeps the live places, for restores).
+        let trees: Vec<SourceRoot> = sources
+            .iter()
+            .map(
+                |s| match ctx.snapshot.iter().find(|t| t.source.archive_path == s.archive_path) {
+                    Some(tree) => SourceRoot::new(&tree.copy, &s.archive_path),
+                    None => SourceRoot::new(&s.host_path, &s.archive_path),
+                },
+            )
+            .collect();
         let storage = ctx.storage_dir.clone();
         std::fs::create_dir_all(&storage).map_err(|source| HookError::Prepare {
             path: storage.clone(),

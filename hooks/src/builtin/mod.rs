@@ -3,11 +3,13 @@
 mod backup;
 mod command;
 mod record;
+mod snapshot;
 mod start;
 mod stop;
 
 pub use backup::{BackupConfig, BackupHook, Volumes};
 pub use command::{CommandConfig, CommandHook};
 pub use record::RecordHook;
+pub use snapshot::SnapshotHook;
 pub use start::{bring_back, StartConfig, StartHook, DEFAULT_START_TIMEOUT};
 pub use stop::{StopConfig, StopHook};

@@ -84,6 +84,7 @@ pub async fn run_chain(
         outputs: Default::default(),
         failure: None,
         stopped: Vec::new(),
+        snapshot: Vec::new(),
         cancel: CancellationToken::new(),
         progress: ProgressSink::discard(),
     };

@@ -13,7 +13,7 @@ use super::load::Check;
 use super::{Builtin, When};
 
 /// The built-ins this build knows, for error messages.
-pub const KNOWN: &[&str] = &["stop", "backup", "record", "start", "command"];
+pub const KNOWN: &[&str] = &["stop", "snapshot", "backup", "record", "start", "command"];
 
 /// What the built-ins need to know of the `[runner]` table.
 pub struct RunnerFacts<'a> {
@@ -34,6 +34,15 @@ pub fn parse(kind: &Spanned<String>, mut fields: Fields, runner: &RunnerFacts<'_
     match kind.get_ref().as_str() {
         "backup" => backup(fields, runner).map(Builtin::Backup),
         "record" => fields.finish("record", &[]).map(|()| Builtin::Record),
+        "snapshot" => {
+            let backup = fields.require::<String>("backup", "the name of the backup hook that archives the copies")?;
+            fields.finish("snapshot", &["backup"])?;
+            // The backup's config is filled in once every hook is read (see `load::resolve_snapshots`).
+            Ok(Builtin::Snapshot {
+                backup: backup.into_inner(),
+                config: BackupConfig::default(),
+            })
+        }
         "stop" => {
             if runner.project.is_none() {
                 return Err(needs_project("stop"));

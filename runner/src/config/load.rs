@@ -12,7 +12,7 @@ use toml::Spanned;
 use super::builtin;
 use super::duration::HumanDuration;
 use super::fields::{Fields, RawTable, SpanError};
-use super::{Config, ConfigError, HookKind, HookSpec, OnError, RunnerConfig, When};
+use super::{Builtin, Config, ConfigError, HookKind, HookSpec, OnError, RunnerConfig, When};
 use crate::wasm::{Permissions, WasmHookSpec, DEFAULT_MEMORY_LIMIT};
 
 /// The timeout of a hook when neither it nor `[runner.defaults]` says.
@@ -197,6 +197,13 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
         });
     }
 
+    resolve_snapshots(&mut hooks).map_err(|(line, message)| ConfigError::At {
+        file: path.to_path_buf(),
+        line,
+        column: 1,
+        message,
+    })?;
+
     Ok(Config {
         path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
         runner: RunnerConfig {
@@ -209,6 +216,28 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
         },
         hooks,
     })
+}
+
+/// Gives every `snapshot` hook the config of the backup hook it names, which must come after it in the chain.
+fn resolve_snapshots(hooks: &mut [HookSpec]) -> Result<(), (usize, String)> {
+    for index in 0..hooks.len() {
+        let (line, name) = match &hooks[index].kind {
+            HookKind::Builtin(Builtin::Snapshot { backup, .. }) => (hooks[index].line, backup.clone()),
+            _ => continue,
+        };
+        let later = hooks[index + 1..].iter().find(|h| h.name == name).map(|h| &h.kind);
+        let Some(HookKind::Builtin(Builtin::Backup(config))) = later else {
+            return Err((
+                line,
+                format!("snapshot needs `backup = \"{name}\"` to name a backup hook that comes after it"),
+            ));
+        };
+        let config = config.clone();
+        if let HookKind::Builtin(Builtin::Snapshot { config: resolved, .. }) = &mut hooks[index].kind {
+            *resolved = config;
+        }
+    }
+    Ok(())
 }
 
 /// A size in bytes: a whole number, or a string with a binary unit ("256MiB", "1 GiB", "512KiB").

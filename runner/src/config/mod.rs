@@ -89,6 +89,11 @@ pub enum HookKind {
 #[derive(Debug, Clone)]
 pub enum Builtin {
     Stop(StopConfig),
+    /// Copies what the named backup hook archives, while the services are stopped (its config, resolved).
+    Snapshot {
+        backup: String,
+        config: BackupConfig,
+    },
     Backup(BackupConfig),
     Record,
     Start(StartConfig),
@@ -101,6 +106,7 @@ impl HookKind {
         match self {
             HookKind::Wasm(_) => "wasm",
             HookKind::Builtin(Builtin::Stop(_)) => "stop",
+            HookKind::Builtin(Builtin::Snapshot { .. }) => "snapshot",
             HookKind::Builtin(Builtin::Backup(_)) => "backup",
             HookKind::Builtin(Builtin::Start(_)) => "start",
             HookKind::Builtin(Builtin::Record) => "record",
