@@ -133,3 +133,14 @@ fn a_missing_config_file_names_itself() {
         run.stderr
     );
 }
+
+#[test]
+fn a_snapshot_must_name_a_backup_hook_that_comes_after_it() {
+    let text =
+        format!("{RUNNER}\n[[hook]]\nname = \"copy\"\nbuiltin = \"snapshot\"\nconfig = {{ backup = \"archive\" }}\n");
+    assert_error(
+        &text,
+        "5:1",
+        "snapshot needs `backup = \"archive\"` to name a backup hook that comes after it",
+    );
+}
