@@ -83,10 +83,7 @@ fn hooks_run_in_order_and_when_and_on_error_decide_what_runs_after_a_failure() {
         report["backup"]["status"], "failed",
         "record keeps the failed attempt, never as usable"
     );
-    let run_status: String = sandbox
-        .catalog()
-        .query_row("SELECT status FROM runs", [], |r| r.get(0))
-        .unwrap();
+    let run_status: String = sandbox.catalog_value("SELECT status FROM runs");
     assert_eq!(run_status, "failed");
 }
 

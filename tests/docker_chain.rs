@@ -351,11 +351,7 @@ fn after_kill_9_with_services_stopped_recover_brings_them_back_and_marks_the_run
         recover.stdout, recover.stderr
     );
     assert_all_back(&world);
-    let status: String = world
-        .sandbox
-        .catalog()
-        .query_row("SELECT status FROM runs", [], |r| r.get(0))
-        .unwrap();
+    let status: String = world.sandbox.catalog_value("SELECT status FROM runs");
     assert_eq!(status, "interrupted");
     assert!(world
         .sandbox
@@ -582,9 +578,7 @@ fn rollback_puts_the_services_back_on_their_pre_upgrade_data() {
     );
     let status: String = world
         .sandbox
-        .catalog()
-        .query_row("SELECT status FROM runs WHERE kind = 'restore'", [], |r| r.get(0))
-        .unwrap();
+        .catalog_value("SELECT status FROM runs WHERE kind = 'restore'");
     assert_eq!(status, "completed");
 }
 
@@ -626,11 +620,7 @@ fn a_restore_killed_mid_way_leaves_the_live_data_unchanged_and_recover_brings_th
         .collect();
     assert!(beside.is_empty(), "no staged or old copies left: {beside:?}");
     assert_all_back(&world);
-    let restore_status: String = world
-        .sandbox
-        .catalog()
-        .query_row("SELECT status FROM restores", [], |r| r.get(0))
-        .unwrap();
+    let restore_status: String = world.sandbox.catalog_value("SELECT status FROM restores");
     assert_eq!(restore_status, "failed");
 }
 

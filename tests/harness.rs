@@ -184,6 +184,13 @@ impl Sandbox {
         .expect("catalog exists")
     }
 
+    /// The one value `sql` selects from the catalog, e.g. `"SELECT status FROM runs"`.
+    pub fn catalog_value<T: rusqlite::types::FromSql>(&self, sql: &str) -> T {
+        self.catalog()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// Every file name in storage, sorted, hidden ones (temporary files, staging) included.
     pub fn storage_files(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.storage())

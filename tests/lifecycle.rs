@@ -71,10 +71,7 @@ fn restore_round_trips_a_tricky_tree_exactly() {
         2,
         "no staging or old copies left beside the targets: {leftovers:?}"
     );
-    let restored: String = sandbox
-        .catalog()
-        .query_row("SELECT status FROM restores", [], |r| r.get(0))
-        .unwrap();
+    let restored: String = sandbox.catalog_value("SELECT status FROM restores");
     assert_eq!(restored, "completed");
 }
 
@@ -140,10 +137,7 @@ fn a_flipped_byte_fails_verify_and_restore_refuses_it_without_touching_live_data
         rollback.stdout, rollback.stderr
     );
     assert_eq!(tree_manifest(&sandbox.work()), live, "live data untouched");
-    let ok: Option<bool> = sandbox
-        .catalog()
-        .query_row("SELECT verify_ok FROM backups", [], |r| r.get(0))
-        .unwrap();
+    let ok: Option<bool> = sandbox.catalog_value("SELECT verify_ok FROM backups");
     assert_eq!(ok, Some(false), "the failed verification is recorded");
 }
 
