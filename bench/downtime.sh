@@ -22,7 +22,7 @@ services:
     command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]
     volumes: ["./data:/srv/data"]
 YAML
-trap 'docker-compose -p $project -f "$work/docker-compose.yml" down -t 1 >/dev/null 2>&1 || true' EXIT
+trap 'docker-compose -p $project -f "$work/docker-compose.yml" down -t 1 >/dev/null 2>&1 || true; rm -f "$work/docker-compose.yml"' EXIT
 docker-compose -p $project -f "$work/docker-compose.yml" up -d >/dev/null
 
 run_chain() { # $1 = name, $2 = hooks
@@ -79,4 +79,4 @@ bytes=$(du -sb "$work/data" | cut -f1)
   echo
   echo "- Downtime with the snapshot: **${ratio}×** the plain window."
 } | tee -a bench/RESULTS.md
-rm -rf "$work/downtime-plain" "$work/downtime-snapshot" "$work/docker-compose.yml"
+rm -rf "$work/downtime-plain" "$work/downtime-snapshot"
