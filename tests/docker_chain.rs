@@ -320,13 +320,7 @@ fn an_unreachable_engine_is_a_clear_error_and_nothing_is_stopped() {
 #[test]
 fn after_kill_9_with_services_stopped_recover_brings_them_back_and_marks_the_run_interrupted() {
     let Some(world) = world(PAUSE) else { return };
-    let mut child = world
-        .sandbox
-        .command(&["pre-upgrade", "--version", "1"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_phase(&world.sandbox, "hook pause");
+    let mut child = paused_run(&world);
 
     child.kill().unwrap(); // SIGKILL: no clean-up code runs
     child.wait().unwrap();
@@ -400,13 +394,7 @@ fn sigterm_stops_the_current_hook_brings_the_services_back_and_exits_1() {
 #[test]
 fn a_second_run_while_one_holds_the_storage_dir_exits_4_naming_the_holder() {
     let Some(world) = world(PAUSE) else { return };
-    let mut first = world
-        .sandbox
-        .command(&["pre-upgrade", "--version", "1"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_phase(&world.sandbox, "hook pause");
+    let mut first = paused_run(&world);
 
     let second = world.sandbox.run(&["backup"]);
     std::fs::write(world.sandbox.path().join("go"), b"").unwrap();
@@ -700,6 +688,18 @@ builtin = \"record\"
         "the copies are gone"
     );
     assert_all_back(&world);
+}
+
+/// Starts `pre-upgrade` in the background and returns once it waits in its `pause` hook, services stopped.
+fn paused_run(world: &World) -> std::process::Child {
+    let child = world
+        .sandbox
+        .command(&["pre-upgrade", "--version", "1"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_phase(&world.sandbox, "hook pause");
+    child
 }
 
 /// Waits (bounded) until the run journal shows `phase`.
