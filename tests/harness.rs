@@ -204,11 +204,11 @@ impl Sandbox {
         names
     }
 
-    /// The archives in storage.
+    /// The archives in storage, `.tar.gz` and `.tar.zst`.
     pub fn archives(&self) -> Vec<PathBuf> {
         self.storage_files()
             .into_iter()
-            .filter(|n| n.ends_with(".tar.gz") && !n.starts_with('.'))
+            .filter(|n| (n.ends_with(".tar.gz") || n.ends_with(".tar.zst")) && !n.starts_with('.'))
             .map(|n| self.storage().join(n))
             .collect()
     }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::archive::Compression;
 use crate::catalog::Catalog;
 use crate::error::FailureClass;
 use crate::ProgressSink;
@@ -65,8 +66,8 @@ pub struct ArchiveInfo {
     pub entry_count: u64,
     /// Bytes of file content archived (before compression).
     pub bytes: u64,
-    /// gzip level used.
-    pub compression_level: u32,
+    /// Format and level used.
+    pub compression: Compression,
     /// When the archive was renamed into place.
     pub created_at: DateTime<Utc>,
     /// The trees in the archive and where each came from, so a restore knows where each goes.

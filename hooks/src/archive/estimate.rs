@@ -1,5 +1,5 @@
-//! Estimating the size of an archive before writing it, from a deterministic sample compressed at the real level,
-//! for the free-space preflight and `hookrun estimate`.
+//! Estimating the size of an archive before writing it, from a deterministic sample compressed in the real format
+//! (gzip or zstd) at the real level, for the free-space preflight and `hookrun estimate`.
 //!
 //! Two walks of the sources (in the writer's order, never following symlinks). The first counts entries, files and
 //! bytes and computes the exact size of the tar stream the writer will produce (headers, GNU long names, padding,
@@ -13,11 +13,10 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use flate2::write::DeflateEncoder;
-use flate2::Compression;
 use tar::{Builder, Header, HeaderMode};
 use walkdir::{DirEntry, WalkDir};
 
-use super::SourceRoot;
+use super::{Compression, Format, SourceRoot};
 use crate::HookError;
 
 /// What the sources hold and how big their archive is expected to be.
@@ -31,13 +30,13 @@ pub struct Estimate {
     pub sampled_bytes: u64,
     /// Compressed ÷ uncompressed size of the content sample (1.0 when there was no content to sample).
     pub ratio: f64,
-    /// Expected size of the `.tar.gz`.
+    /// Expected size of the `.tar.gz` or `.tar.zst`.
     pub estimated_archive_bytes: u64,
 }
 
-/// Estimates the archive `write_archive(roots, …, level, …)` would write. Reads at most 16 MiB of content.
-pub fn estimate(roots: &[SourceRoot], level: u32) -> Result<Estimate, HookError> {
-    estimate_with(roots, level, Sampling::DEFAULT)
+/// Estimates the archive `write_archive(roots, …, compression, …)` would write. Reads at most 16 MiB of content.
+pub fn estimate(roots: &[SourceRoot], compression: Compression) -> Result<Estimate, HookError> {
+    estimate_with(roots, compression, Sampling::DEFAULT)
 }
 
 /// How much is sampled.
@@ -59,18 +58,17 @@ impl Sampling {
     };
 }
 
-/// gzip's own header (10 bytes) and trailer (8 bytes).
+/// gzip's own header (10 bytes) and trailer (8 bytes), around the raw deflate data that is sampled.
 const GZIP_FRAMING: u64 = 18;
 const BLOCK: u64 = 512;
 
-fn estimate_with(roots: &[SourceRoot], level: u32, sampling: Sampling) -> Result<Estimate, HookError> {
+fn estimate_with(roots: &[SourceRoot], compression: Compression, sampling: Sampling) -> Result<Estimate, HookError> {
     let layout = lay_out(roots)?;
-    let compression = Compression::new(level.min(9));
     let stride = sampling.window.max(layout.bytes.div_ceil(sampling.windows.max(1)));
     let entry_stride = layout.entries.div_ceil(sampling.headers.max(1)).max(1);
 
-    let mut content = Counted::new(DeflateEncoder::new(Counted::new(io::sink()), compression));
-    let mut headers = Builder::new(Counted::new(DeflateEncoder::new(Counted::new(io::sink()), compression)));
+    let mut content = Counted::new(SampleEncoder::new(Counted::new(io::sink()), compression)?);
+    let mut headers = Builder::new(Counted::new(SampleEncoder::new(Counted::new(io::sink()), compression)?));
     headers.mode(HeaderMode::Complete);
     let mut index = 0u64;
     let mut position = 0u64;
@@ -108,13 +106,65 @@ fn estimate_with(roots: &[SourceRoot], level: u32, sampling: Sampling) -> Result
     let header_ratio = headers_compressed as f64 / headers_sampled.max(1) as f64;
     let overhead = layout.tar_bytes - layout.bytes;
     let estimated = layout.bytes as f64 * ratio + overhead as f64 * header_ratio;
+    // A zstd sample is a whole frame already (magic, header, checksum): its framing is in the ratios.
+    let framing = match compression.format {
+        Format::Gzip => GZIP_FRAMING,
+        Format::Zstd => 0,
+    };
     Ok(Estimate {
         files: layout.files,
         bytes: layout.bytes,
         sampled_bytes,
         ratio,
-        estimated_archive_bytes: estimated.round() as u64 + GZIP_FRAMING,
+        estimated_archive_bytes: estimated.round() as u64 + framing,
     })
+}
+
+/// Compresses a sample as the writer would: raw deflate for gzip (its framing is added apart), a single-threaded zstd
+/// frame for zstd (the writer's worker threads split the input into jobs but keep one frame and nearly its ratio).
+enum SampleEncoder<W: Write> {
+    Deflate(DeflateEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+}
+
+impl<W: Write> SampleEncoder<W> {
+    fn new(inner: W, compression: Compression) -> Result<Self, HookError> {
+        Ok(match compression.format {
+            Format::Gzip => SampleEncoder::Deflate(DeflateEncoder::new(
+                inner,
+                flate2::Compression::new(compression.level.min(9)),
+            )),
+            Format::Zstd => {
+                let level = compression.level.min(22) as i32;
+                let mut zstd = zstd::stream::write::Encoder::new(inner, level).map_err(sink_err)?;
+                zstd.include_checksum(true).map_err(sink_err)?;
+                SampleEncoder::Zstd(zstd)
+            }
+        })
+    }
+
+    fn finish(self) -> io::Result<W> {
+        match self {
+            SampleEncoder::Deflate(deflate) => deflate.finish(),
+            SampleEncoder::Zstd(zstd) => zstd.finish(),
+        }
+    }
+}
+
+impl<W: Write> Write for SampleEncoder<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            SampleEncoder::Deflate(deflate) => deflate.write(buf),
+            SampleEncoder::Zstd(zstd) => zstd.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            SampleEncoder::Deflate(deflate) => deflate.flush(),
+            SampleEncoder::Zstd(zstd) => zstd.flush(),
+        }
+    }
 }
 
 /// The tar stream the writer will produce, counted.
@@ -312,7 +362,7 @@ mod tests {
     use tokio_util::sync::CancellationToken;
 
     use super::*;
-    use crate::archive::{measure, write_archive};
+    use crate::archive::{measure, write_archive, Compression};
 
     /// A fixed-seed generator (SplitMix64): test data that is the same on every run.
     struct Rng(u64);
@@ -352,10 +402,10 @@ mod tests {
     }
 
     /// What `write_archive` really produces.
-    fn real_size(roots: &[SourceRoot], level: u32) -> u64 {
+    fn real_size(roots: &[SourceRoot], compression: Compression) -> u64 {
         let dir = tempfile::tempdir().unwrap();
-        let archive = dir.path().join("real.tar.gz");
-        write_archive(roots, &archive, level, &CancellationToken::new(), &|_| {})
+        let archive = dir.path().join("real.tar");
+        write_archive(roots, &archive, compression, &CancellationToken::new(), &|_| {})
             .unwrap()
             .size
     }
@@ -396,12 +446,12 @@ mod tests {
         write(&dir.path().join("logs/app.log"), &text(2_000_000, 1));
         let roots = [SourceRoot::new(dir.path().join("logs"), "logs")];
 
-        let estimate = estimate(&roots, 6).unwrap();
+        let estimate = estimate(&roots, Compression::gzip(6)).unwrap();
 
         assert_eq!((estimate.files, estimate.bytes), (1, 2_000_000));
         assert!(estimate.ratio < 0.5, "{estimate:?}");
         assert!(estimate.estimated_archive_bytes < estimate.bytes / 2, "{estimate:?}");
-        let real = real_size(&roots, 6);
+        let real = real_size(&roots, Compression::gzip(6));
         assert!(
             error(estimate.estimated_archive_bytes, real) < 0.05,
             "{estimate:?}, real {real}"
@@ -414,11 +464,11 @@ mod tests {
         write(&dir.path().join("blobs/random.bin"), &noise(1_000_000, 2));
         let roots = [SourceRoot::new(dir.path().join("blobs"), "blobs")];
 
-        let estimate = estimate(&roots, 6).unwrap();
+        let estimate = estimate(&roots, Compression::gzip(6)).unwrap();
 
         assert!(estimate.ratio >= 1.0, "{estimate:?}");
         assert!(estimate.estimated_archive_bytes >= estimate.bytes, "{estimate:?}");
-        let real = real_size(&roots, 6);
+        let real = real_size(&roots, Compression::gzip(6));
         assert!(
             error(estimate.estimated_archive_bytes, real) < 0.01,
             "{estimate:?}, real {real}"
@@ -431,17 +481,22 @@ mod tests {
         std::fs::create_dir(dir.path().join("empty")).unwrap();
         let roots = [SourceRoot::new(dir.path().join("empty"), "empty")];
 
-        let estimate = estimate(&roots, 6).unwrap();
+        let estimate = estimate(&roots, Compression::gzip(6)).unwrap();
 
         assert_eq!((estimate.files, estimate.bytes, estimate.sampled_bytes), (0, 0, 0));
         assert_eq!(estimate.ratio, 1.0);
-        let real = real_size(&roots, 6);
+        let real = real_size(&roots, Compression::gzip(6));
         assert!(estimate.estimated_archive_bytes < 200, "{estimate:?}");
         assert!(
             estimate.estimated_archive_bytes.abs_diff(real) < 32,
             "{estimate:?}, real {real}"
         );
-        assert!(super::estimate(&[], 6).unwrap().estimated_archive_bytes < 64);
+        assert!(
+            super::estimate(&[], Compression::gzip(6))
+                .unwrap()
+                .estimated_archive_bytes
+                < 64
+        );
     }
 
     #[test]
@@ -450,16 +505,21 @@ mod tests {
         let roots = mixed_tree(dir.path());
         let stats = measure(&roots).unwrap();
 
-        for level in [1, 6] {
-            let real = real_size(&roots, level);
-            let full = estimate(&roots, level).unwrap();
+        for compression in [
+            Compression::gzip(1),
+            Compression::gzip(6),
+            Compression::zstd(3),
+            Compression::zstd(19),
+        ] {
+            let real = real_size(&roots, compression);
+            let full = estimate(&roots, compression).unwrap();
             // Far fewer windows than the data holds, so most of it really goes unread.
             let sparse = Sampling {
                 windows: 24,
                 window: 16 << 10,
                 headers: 32,
             };
-            let sampled = estimate_with(&roots, level, sparse).unwrap();
+            let sampled = estimate_with(&roots, compression, sparse).unwrap();
 
             assert_eq!((full.files, full.bytes), (stats.files, stats.bytes));
             assert_eq!(full.sampled_bytes, stats.bytes, "under 16 MiB, every byte is sampled");
@@ -467,13 +527,51 @@ mod tests {
             assert!(sampled.sampled_bytes < stats.bytes / 10, "{sampled:?}");
             assert!(
                 error(full.estimated_archive_bytes, real) < 0.05,
-                "level {level}: {full:?}, real {real}"
+                "{compression}: {full:?}, real {real}"
             );
             assert!(
                 error(sampled.estimated_archive_bytes, real) < 0.15,
-                "level {level}: {sampled:?}, real {real}"
+                "{compression}: {sampled:?}, real {real}"
             );
         }
+    }
+
+    #[test]
+    fn a_zstd_estimate_samples_with_zstd() {
+        // Text that zstd at level 19 packs much tighter than gzip: an estimate sampled with gzip would be far off.
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join("logs/app.log"), &text(1_000_000, 1));
+        let roots = [SourceRoot::new(dir.path().join("logs"), "logs")];
+
+        for compression in [Compression::zstd(3), Compression::zstd(19)] {
+            let estimate = estimate(&roots, compression).unwrap();
+            let real = real_size(&roots, compression);
+            assert!(
+                error(estimate.estimated_archive_bytes, real) < 0.05,
+                "{compression}: {estimate:?}, real {real}"
+            );
+        }
+        let gzip = real_size(&roots, Compression::gzip(6)) as f64;
+        let zstd = real_size(&roots, Compression::zstd(19)) as f64;
+        assert!(
+            zstd < gzip * 0.9,
+            "zstd-19 {zstd} vs gzip-6 {gzip}: the formats really differ here"
+        );
+    }
+
+    #[test]
+    fn an_empty_tree_estimates_a_tiny_zstd_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("empty")).unwrap();
+        let roots = [SourceRoot::new(dir.path().join("empty"), "empty")];
+
+        let estimate = estimate(&roots, Compression::zstd(3)).unwrap();
+
+        let real = real_size(&roots, Compression::zstd(3));
+        assert!(
+            estimate.estimated_archive_bytes.abs_diff(real) < 32,
+            "{estimate:?}, real {real}"
+        );
     }
 
     #[test]
@@ -481,9 +579,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let roots = mixed_tree(dir.path());
 
-        let estimate = estimate(&roots, 0).unwrap();
+        let estimate = estimate(&roots, Compression::gzip(0)).unwrap();
 
-        let real = real_size(&roots, 0);
+        let real = real_size(&roots, Compression::gzip(0));
         assert!(
             error(estimate.estimated_archive_bytes, real) < 0.005,
             "{estimate:?}, real {real}"
@@ -507,10 +605,10 @@ mod tests {
             headers: 64,
         };
 
-        let estimate = estimate_with(&roots, 6, sparse).unwrap();
+        let estimate = estimate_with(&roots, Compression::gzip(6), sparse).unwrap();
 
         assert!(estimate.estimated_archive_bytes >= 4_000_000, "{estimate:?}");
-        let real = real_size(&roots, 6);
+        let real = real_size(&roots, Compression::gzip(6));
         assert!(
             error(estimate.estimated_archive_bytes, real) < 0.15,
             "{estimate:?}, real {real}"
@@ -527,8 +625,8 @@ mod tests {
             headers: 16,
         };
 
-        let first = estimate_with(&roots, 6, sparse).unwrap();
-        let second = estimate_with(&roots, 6, sparse).unwrap();
+        let first = estimate_with(&roots, Compression::gzip(6), sparse).unwrap();
+        let second = estimate_with(&roots, Compression::gzip(6), sparse).unwrap();
 
         assert_eq!(first, second);
         let layout = lay_out(&roots).unwrap();

@@ -1,5 +1,7 @@
-//! Archives: what goes in (sources), how it is named and placed durably, and the streaming tar.gz writer.
+//! Archives: what goes in (sources), how it is named and placed durably, how it is compressed (gzip or zstd), and
+//! the streaming writer and reader.
 
+mod compression;
 mod durable;
 mod estimate;
 mod extract;
@@ -11,6 +13,7 @@ mod sources;
 mod space;
 mod writer;
 
+pub use compression::{Compression, Format};
 pub use durable::{fsync_dir, place_without_replacing};
 pub use estimate::{estimate, Estimate};
 pub use extract::{extract, ExtractPlan, ExtractSummary};

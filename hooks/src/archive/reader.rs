@@ -1,10 +1,11 @@
-//! Reading an archive back in one streaming pass with bounded memory: file → SHA-256 → gzip → tar, every entry's
-//! data read to its end, the gzip trailer (CRC-32 and length) checked and the file hashed to its last byte.
+//! Reading an archive back in one streaming pass with bounded memory: file → SHA-256 → gzip or zstd → tar, every
+//! entry's data read to its end, the gzip trailer (CRC-32 and length) or the zstd content checksum checked and the
+//! file hashed to its last byte. The format is told by the file's first bytes, never by its name.
 //! `read_archive` counts what it finds (to verify an archive against its catalog record); `extract` uses the same
 //! pass to write entries into staging folders.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Chain, Cursor, Read};
 use std::path::Path;
 
 use flate2::bufread::GzDecoder;
@@ -12,7 +13,9 @@ use sha2::{Digest, Sha256};
 use tar::{Archive, EntryType, Header};
 use tokio_util::sync::CancellationToken;
 
+use super::compression::Detected;
 use super::fault::{carried, fault};
+use super::Format;
 use crate::HookError;
 
 /// What a full read of an archive found. Counts follow the writer's: `entry_count` is every entry it appended
@@ -32,9 +35,9 @@ pub struct ArchiveContents {
 }
 
 impl ArchiveContents {
-    /// Checks the archive against the SHA-256 its catalog record holds. The gzip and tar checks of `read_archive`
-    /// catch corruption almost everywhere; the gzip header's MTIME, XFL and OS bytes are covered by no checksum, so
-    /// only this comparison notices a change there.
+    /// Checks the archive against the SHA-256 its catalog record holds. The gzip or zstd and tar checks of
+    /// `read_archive` catch corruption almost everywhere; the gzip header's MTIME, XFL and OS bytes are covered by no
+    /// checksum, so only this comparison notices a change there.
     pub fn expect_sha256(&self, archive: &Path, recorded: &str) -> Result<(), HookError> {
         if self.sha256.eq_ignore_ascii_case(recorded) {
             return Ok(());
@@ -46,10 +49,11 @@ impl ArchiveContents {
     }
 }
 
-/// Reads `path` to its end and checks it: gzip header, compressed data, CRC-32 and length trailer, nothing after the
-/// gzip stream, tar header checksums, an end-of-archive marker, entry paths that stay inside the archive. Reports
-/// compressed bytes read to `progress` (at most every 8 MiB, and once at the end). Returns `HookError::Cancelled`
-/// when `cancel` fires, `ArchiveCheck` for anything wrong with the archive, `ReadSource` when the file cannot be read.
+/// Reads `path` to its end and checks it: the gzip or zstd magic, the compressed data, the gzip CRC-32 and length
+/// trailer or the zstd content checksum, nothing after the gzip member or zstd frame, tar header checksums, an
+/// end-of-archive marker, entry paths that stay inside the archive. Reports compressed bytes read to `progress` (at
+/// most every 8 MiB, and once at the end). Returns `HookError::Cancelled` when `cancel` fires, `ArchiveCheck` for
+/// anything wrong with the archive, `ReadSource` when the file cannot be read.
 pub fn read_archive(
     path: &Path,
     cancel: &CancellationToken,
@@ -123,8 +127,8 @@ const MAX_PSEUDO: u64 = 64 << 10;
 const PROGRESS_STEP: u64 = 8 << 20;
 
 /// The shared pass: calls `visit` for every entry, in archive order, with a reader of its data (whatever the visitor
-/// leaves unread is read through), then checks the end of the tar stream, the gzip trailer and that nothing follows.
-/// An error from `visit` stops the pass and is returned as is.
+/// leaves unread is read through), then checks the end of the tar stream, the gzip trailer or zstd checksum and that
+/// nothing follows. An error from `visit` stops the pass and is returned as is.
 pub(super) fn visit_archive(
     path: &Path,
     cancel: &CancellationToken,
@@ -135,7 +139,7 @@ pub(super) fn visit_archive(
         path: path.to_path_buf(),
         source,
     })?;
-    let raw = RawReader {
+    let mut raw = RawReader {
         file,
         path,
         hasher: Sha256::new(),
@@ -144,9 +148,17 @@ pub(super) fn visit_archive(
         cancel,
         progress,
     };
-    let gzip = GzDecoder::new(BufReader::with_capacity(256 << 10, raw));
+    // The magic is read through the hashing reader and put back in front of the rest.
+    let head = read_head(&mut raw).map_err(|e| stream_error(path, e))?;
+    let format = match Format::detect(&head) {
+        Detected::Format(format) => format,
+        Detected::Truncated => return Err(bad(path, TRUNCATED.into())),
+        Detected::Unknown => return Err(bad(path, "not a gzip or zstd archive".into())),
+    };
+    let compressed = BufReader::with_capacity(256 << 10, Cursor::new(head).chain(raw));
     let plain = PlainReader {
-        inner: gzip,
+        inner: Decompressor::new(format, compressed, path)
+            .map_err(|e| bad(path, format!("cannot start decompressing: {e}")))?,
         cancel,
         eof: false,
     };
@@ -189,11 +201,12 @@ pub(super) fn visit_archive(
     if plain.eof {
         return Err(bad(path, "the tar stream has no end-of-archive marker".into()));
     }
-    // Past the end-of-archive marker only zero blocks may follow; reading them to the end checks the gzip trailer.
-    let mut gzip = plain.inner;
+    // Past the end-of-archive marker only zero blocks may follow; reading them to the end checks the gzip trailer or
+    // the zstd checksum.
+    let mut decompressor = plain.inner;
     let mut buf = vec![0u8; 64 << 10];
     loop {
-        let n = gzip.read(&mut buf).map_err(fail)?;
+        let n = decompressor.read(&mut buf).map_err(fail)?;
         if n == 0 {
             break;
         }
@@ -204,12 +217,16 @@ pub(super) fn visit_archive(
             return Err(HookError::Cancelled);
         }
     }
-    let mut buffered = gzip.into_inner();
+    let mut buffered = decompressor.into_inner();
     let trailing = io::copy(&mut buffered, &mut io::sink()).map_err(fail)?;
     if trailing > 0 {
-        return Err(bad(path, format!("{trailing} bytes follow the end of the gzip stream")));
+        let stream = match format {
+            Format::Gzip => "gzip stream",
+            Format::Zstd => "zstd frame",
+        };
+        return Err(bad(path, format!("{trailing} bytes follow the end of the {stream}")));
     }
-    let raw = buffered.into_inner();
+    let (_, raw) = buffered.into_inner().into_inner();
     (raw.progress)(raw.read);
     Ok(StreamEnd {
         sha256: hex::encode(raw.hasher.finalize()),
@@ -246,26 +263,98 @@ pub(super) fn bad(path: &Path, reason: String) -> HookError {
     }
 }
 
+/// What a file cut inside its compressed data is reported as.
+const TRUNCATED: &str = "truncated: the file ends inside the compressed data";
+
 /// Turns an error from the decompressing, tar-parsing stack back into what happened: the file could not be read,
-/// the pass was cancelled, or the archive is damaged (with a short reason).
+/// the pass was cancelled, or the archive is damaged (with a short reason). The decompressor has already turned its
+/// own errors into `ArchiveCheck` failures (see `Decompressor`); what is left comes from the tar layer.
 pub(super) fn stream_error(path: &Path, error: io::Error) -> HookError {
     let error = match carried(error) {
         Ok(hook_error) => return hook_error,
         Err(error) => error,
     };
-    let text = error.to_string();
     let reason = if error.kind() == io::ErrorKind::UnexpectedEof {
-        "truncated: the file ends inside the compressed data".to_string()
-    } else if text.contains("invalid gzip header") {
-        "not a gzip file".to_string()
-    } else if text.contains("matching checksum") {
-        "corrupt: the gzip CRC-32 or length does not match the data".to_string()
-    } else if text.contains("deflate") {
-        format!("corrupt compressed data ({text})")
+        TRUNCATED.to_string()
     } else {
-        format!("corrupt tar data ({text})")
+        format!("corrupt tar data ({error})")
     };
     bad(path, reason)
+}
+
+/// The first bytes of the file, as many as the longest magic number (fewer when the file is shorter).
+fn read_head(raw: &mut impl Read) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(4);
+    raw.take(4).read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// The compressed file: its first bytes, already read to tell the format, then the rest.
+type Compressed<'a> = BufReader<Chain<Cursor<Vec<u8>>, RawReader<'a>>>;
+
+/// The decompressing stage, chosen once from the file's magic. Its own errors (a corrupt stream, a checksum that does
+/// not match, the data ending inside it) leave it as `ArchiveCheck` failures of the file, with a reason that names
+/// the format; errors of the file underneath (cannot read, cancelled) pass through unchanged.
+struct Decompressor<'a> {
+    path: &'a Path,
+    codec: Codec<'a>,
+}
+
+#[allow(clippy::large_enum_variant, reason = "one per pass, never moved after it is made")]
+enum Codec<'a> {
+    Gzip(GzDecoder<Compressed<'a>>),
+    /// One frame: with `single_frame`, decoding stops at its end and leaves what follows unread.
+    Zstd(zstd::stream::read::Decoder<'static, Compressed<'a>>),
+}
+
+impl<'a> Decompressor<'a> {
+    fn new(format: Format, compressed: Compressed<'a>, path: &'a Path) -> io::Result<Self> {
+        let codec = match format {
+            Format::Gzip => Codec::Gzip(GzDecoder::new(compressed)),
+            Format::Zstd => Codec::Zstd(zstd::stream::read::Decoder::with_buffer(compressed)?.single_frame()),
+        };
+        Ok(Self { path, codec })
+    }
+
+    /// The compressed file, positioned just after the gzip member or zstd frame.
+    fn into_inner(self) -> Compressed<'a> {
+        match self.codec {
+            Codec::Gzip(gzip) => gzip.into_inner(),
+            Codec::Zstd(zstd) => zstd.finish(),
+        }
+    }
+
+    /// Names what went wrong in the compressed data.
+    fn reason(&self, error: &io::Error) -> String {
+        let text = error.to_string();
+        if error.kind() == io::ErrorKind::UnexpectedEof {
+            return TRUNCATED.to_string();
+        }
+        match self.codec {
+            Codec::Gzip(_) if text.contains("invalid gzip header") => "corrupt gzip header".to_string(),
+            Codec::Gzip(_) if text.contains("matching checksum") => {
+                "corrupt: the gzip CRC-32 or length does not match the data".to_string()
+            }
+            Codec::Gzip(_) => format!("corrupt compressed data ({text})"),
+            Codec::Zstd(_) if text.contains("checksum") => {
+                "corrupt: the zstd checksum does not match the data".to_string()
+            }
+            Codec::Zstd(_) => format!("corrupt compressed data (zstd: {text})"),
+        }
+    }
+}
+
+impl Read for Decompressor<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let result = match &mut self.codec {
+            Codec::Gzip(gzip) => gzip.read(buf),
+            Codec::Zstd(zstd) => zstd.read(buf),
+        };
+        result.map_err(|error| match carried(error) {
+            Ok(underneath) => fault(underneath),
+            Err(error) => fault(bad(self.path, self.reason(&error))),
+        })
+    }
 }
 
 /// GNU long name / long link and pax records waiting for the entry they describe.
@@ -458,10 +547,21 @@ mod tests {
     use std::path::PathBuf;
 
     use flate2::write::GzEncoder;
-    use flate2::Compression;
 
     use super::*;
-    use crate::archive::{write_archive, ArchiveSummary, SourceRoot};
+    use crate::archive::{write_archive, ArchiveSummary, Compression, SourceRoot};
+
+    /// The formats every check must hold for, each at its default level.
+    const BOTH: [Compression; 2] = [
+        Compression {
+            format: Format::Gzip,
+            level: 6,
+        },
+        Compression {
+            format: Format::Zstd,
+            level: 3,
+        },
+    ];
 
     /// A tree with folders, an empty folder, files, a symlink, a FIFO and names long enough for GNU long-name headers.
     fn sample_tree(dir: &Path) -> Vec<SourceRoot> {
@@ -498,10 +598,13 @@ mod tests {
         ]
     }
 
-    fn write_sample(dir: &Path) -> (PathBuf, ArchiveSummary) {
-        let roots = sample_tree(&dir.join("src"));
-        let archive = dir.join("backup.tar.gz");
-        let summary = write_archive(&roots, &archive, 6, &CancellationToken::new(), &|_| {}).unwrap();
+    /// Writes the sample tree into a fresh folder under `dir` as an archive of `compression`.
+    fn write_sample(dir: &Path, compression: Compression) -> (PathBuf, ArchiveSummary) {
+        let src = dir.join(format!("src-{}", compression.format.name()));
+        std::fs::create_dir(&src).unwrap();
+        let roots = sample_tree(&src);
+        let archive = dir.join(format!("backup.{}", compression.format.extension()));
+        let summary = write_archive(&roots, &archive, compression, &CancellationToken::new(), &|_| {}).unwrap();
         (archive, summary)
     }
 
@@ -518,9 +621,14 @@ mod tests {
 
     #[test]
     fn reading_finds_exactly_what_the_writer_wrote() {
+        for compression in BOTH {
+            reading_finds_exactly_what_the_writer_wrote_in(compression);
+        }
+    }
+
+    fn reading_finds_exactly_what_the_writer_wrote_in(compression: Compression) {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("src")).unwrap();
-        let (archive, written) = write_sample(dir.path());
+        let (archive, written) = write_sample(dir.path(), compression);
 
         let read = read(&archive).unwrap();
 
@@ -547,19 +655,30 @@ mod tests {
         read.expect_sha256(&archive, &written.sha256).unwrap();
     }
 
-    fn decompressed(bytes: &[u8]) -> Option<Vec<u8>> {
+    /// The tar stream in `bytes`, decompressed by the library alone (no checks of ours).
+    fn decompressed(bytes: &[u8], format: Format) -> Option<Vec<u8>> {
         let mut out = Vec::new();
-        GzDecoder::new(bytes).read_to_end(&mut out).ok().map(|_| out)
+        let done = match format {
+            Format::Gzip => GzDecoder::new(bytes).read_to_end(&mut out),
+            Format::Zstd => zstd::stream::read::Decoder::new(bytes).and_then(|mut d| d.read_to_end(&mut out)),
+        };
+        done.ok().map(|_| out)
     }
 
     #[test]
     fn a_byte_flipped_anywhere_fails_verification() {
+        for compression in BOTH {
+            a_byte_flipped_anywhere_fails_verification_in(compression);
+        }
+    }
+
+    fn a_byte_flipped_anywhere_fails_verification_in(compression: Compression) {
+        let format = compression.format;
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("src")).unwrap();
-        let (archive, written) = write_sample(dir.path());
+        let (archive, written) = write_sample(dir.path(), compression);
         let original = std::fs::read(&archive).unwrap();
-        let original_tar = decompressed(&original).unwrap();
-        let damaged = dir.path().join("damaged.tar.gz");
+        let original_tar = decompressed(&original, format).unwrap();
+        let damaged = dir.path().join(format!("damaged.{}", format.extension()));
         let mut caught_by_structure = 0;
 
         for offset in 0..original.len() {
@@ -573,44 +692,48 @@ mod tests {
                     assert!(!reason.is_empty());
                     caught_by_structure += 1;
                 }
-                // gzip's CRC-32 covers the decompressed data: a flip that leaves it unchanged (the header's MTIME,
-                // XFL and OS bytes; an unused code length in a deflate block header) passes the gzip and tar
-                // checks. The SHA-256 still differs, and the comparison with the catalog's record catches it.
+                // gzip's CRC-32 and zstd's checksum cover the decompressed data: a flip that leaves it unchanged
+                // (gzip: the header's MTIME, XFL and OS bytes, an unused code length in a deflate block header;
+                // zstd: a larger window size in the frame header) passes the format's and tar's checks. The SHA-256
+                // still differs, and the comparison with the catalog's record catches it.
                 Ok(contents) => {
                     assert_eq!(
-                        decompressed(&bytes).as_ref(),
+                        decompressed(&bytes, format).as_ref(),
                         Some(&original_tar),
-                        "byte {offset}: content changed"
+                        "{compression} byte {offset}: content changed"
                     );
                     let err = contents.expect_sha256(&damaged, &written.sha256).unwrap_err();
                     assert!(err.to_string().contains("the catalog recorded"), "{err}");
                 }
-                Err(other) => panic!("byte {offset}: {other}"),
+                Err(other) => panic!("{compression} byte {offset}: {other}"),
             }
         }
         assert!(
             caught_by_structure > original.len() * 9 / 10,
-            "{caught_by_structure} of {}",
+            "{compression}: {caught_by_structure} of {}",
             original.len()
         );
+    }
+
+    /// Flips the lowest bit of one byte of `original`, writes it to `damaged` and returns why reading fails.
+    fn flipped(original: &[u8], damaged: &Path, offset: usize) -> String {
+        let mut bytes = original.to_vec();
+        bytes[offset] ^= 0x01;
+        std::fs::write(damaged, &bytes).unwrap();
+        reason(read(damaged))
     }
 
     #[test]
     fn flips_in_the_header_the_middle_and_the_trailer_name_what_is_wrong() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("src")).unwrap();
-        let (archive, _) = write_sample(dir.path());
+        let (archive, _) = write_sample(dir.path(), Compression::gzip(6));
         let original = std::fs::read(&archive).unwrap();
         let len = original.len();
         let damaged = dir.path().join("damaged.tar.gz");
-        let flip = |offset: usize| {
-            let mut bytes = original.clone();
-            bytes[offset] ^= 0x01;
-            std::fs::write(&damaged, &bytes).unwrap();
-            reason(read(&damaged))
-        };
+        let flip = |offset: usize| flipped(&original, &damaged, offset);
 
-        assert_eq!(flip(0), "not a gzip file");
+        assert_eq!(flip(0), "not a gzip or zstd archive");
+        assert_eq!(flip(2), "corrupt gzip header", "the compression method byte");
         assert!(flip(len / 2).starts_with("corrupt"), "{}", flip(len / 2));
         assert_eq!(
             flip(len - 8),
@@ -623,9 +746,26 @@ mod tests {
     }
 
     #[test]
+    fn flips_in_a_zstd_frame_name_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let (archive, _) = write_sample(dir.path(), Compression::zstd(3));
+        let original = std::fs::read(&archive).unwrap();
+        let len = original.len();
+        let damaged = dir.path().join("damaged.tar.zst");
+        let flip = |offset: usize| flipped(&original, &damaged, offset);
+
+        assert_eq!(flip(0), "not a gzip or zstd archive");
+        assert_eq!(flip(3), "not a gzip or zstd archive");
+        assert!(flip(len / 2).starts_with("corrupt"), "{}", flip(len / 2));
+        // The frame ends with the low 32 bits of the content's XXH64.
+        assert_eq!(flip(len - 1), "corrupt: the zstd checksum does not match the data");
+        assert_eq!(flip(len - 4), "corrupt: the zstd checksum does not match the data");
+    }
+
+    #[test]
     fn flate2_really_checks_the_crc_in_the_trailer() {
         // A gzip stream whose CRC-32 alone is wrong: the data decompresses fine, only the trailer can tell.
-        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(b"payload").unwrap();
         let mut bytes = gz.finish().unwrap();
         let crc_at = bytes.len() - 8;
@@ -641,8 +781,7 @@ mod tests {
     #[test]
     fn a_wrong_crc_fails_the_archive_check() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("src")).unwrap();
-        let (archive, _) = write_sample(dir.path());
+        let (archive, _) = write_sample(dir.path(), Compression::gzip(6));
         let mut bytes = std::fs::read(&archive).unwrap();
         let crc_at = bytes.len() - 8;
         let crc = u32::from_le_bytes(bytes[crc_at..crc_at + 4].try_into().unwrap());
@@ -662,40 +801,63 @@ mod tests {
 
     #[test]
     fn a_truncated_archive_fails_wherever_it_is_cut() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("src")).unwrap();
-        let (archive, _) = write_sample(dir.path());
-        let original = std::fs::read(&archive).unwrap();
-        let cut = dir.path().join("cut.tar.gz");
+        for compression in BOTH {
+            let dir = tempfile::tempdir().unwrap();
+            let (archive, _) = write_sample(dir.path(), compression);
+            let original = std::fs::read(&archive).unwrap();
+            let cut = dir.path().join("cut.tar");
 
-        for keep in [
-            0,
-            1,
-            10,
-            11,
-            original.len() / 3,
-            original.len() / 2,
-            original.len() - 9,
-            original.len() - 1,
-        ] {
-            std::fs::write(&cut, &original[..keep]).unwrap();
-            let reason = reason(read(&cut));
-            assert!(
-                reason.starts_with("truncated") || reason == "not a gzip file",
-                "cut at {keep}: {reason}"
+            for keep in [
+                0,
+                1,
+                3,
+                4,
+                10,
+                11,
+                original.len() / 3,
+                original.len() / 2,
+                original.len() - 9,
+                original.len() - 4,
+                original.len() - 1,
+            ] {
+                std::fs::write(&cut, &original[..keep]).unwrap();
+                assert_eq!(
+                    reason(read(&cut)),
+                    "truncated: the file ends inside the compressed data",
+                    "{compression} cut at {keep}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn trailing_garbage_after_the_compressed_stream_fails() {
+        for (compression, stream) in BOTH.into_iter().zip(["gzip stream", "zstd frame"]) {
+            let dir = tempfile::tempdir().unwrap();
+            let (archive, _) = write_sample(dir.path(), compression);
+            let mut file = std::fs::OpenOptions::new().append(true).open(&archive).unwrap();
+            file.write_all(b"junk").unwrap();
+
+            assert_eq!(
+                reason(read(&archive)),
+                format!("4 bytes follow the end of the {stream}")
             );
         }
     }
 
     #[test]
-    fn trailing_garbage_after_the_gzip_stream_fails() {
+    fn a_second_zstd_frame_after_the_first_fails() {
+        // `zstd` itself would decode concatenated frames as one stream; an archive is exactly one frame.
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("src")).unwrap();
-        let (archive, _) = write_sample(dir.path());
+        let (archive, _) = write_sample(dir.path(), Compression::zstd(3));
+        let extra = zstd::encode_all(&[0u8; 1024][..], 3).unwrap();
         let mut file = std::fs::OpenOptions::new().append(true).open(&archive).unwrap();
-        file.write_all(b"junk").unwrap();
+        file.write_all(&extra).unwrap();
 
-        assert_eq!(reason(read(&archive)), "4 bytes follow the end of the gzip stream");
+        assert_eq!(
+            reason(read(&archive)),
+            format!("{} bytes follow the end of the zstd frame", extra.len())
+        );
     }
 
     #[test]
@@ -707,11 +869,22 @@ mod tests {
 
         let text = dir.path().join("text.tar.gz");
         std::fs::write(&text, b"this is plain text, not gzip at all").unwrap();
-        assert_eq!(reason(read(&text)), "not a gzip file");
+        assert_eq!(reason(read(&text)), "not a gzip or zstd archive");
+
+        // The name does not decide: a zstd file called .tar.gz is read as zstd, and the other way round.
+        let (zstd, _) = write_sample(dir.path(), Compression::zstd(3));
+        let misnamed = dir.path().join("really-zstd.tar.gz");
+        std::fs::rename(&zstd, &misnamed).unwrap();
+        assert!(read(&misnamed).is_ok());
+
+        // Valid zstd around something that is not a tar stream.
+        let not_tar_zst = dir.path().join("not-tar.tar.zst");
+        std::fs::write(&not_tar_zst, zstd::encode_all(&[b'x'; 2048][..], 3).unwrap()).unwrap();
+        assert!(reason(read(&not_tar_zst)).starts_with("corrupt tar data"));
 
         // Valid gzip around something that is not a tar stream.
         let not_tar = dir.path().join("not-tar.tar.gz");
-        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(&[b'x'; 2048]).unwrap();
         std::fs::write(&not_tar, gz.finish().unwrap()).unwrap();
         assert!(reason(read(&not_tar)).starts_with("corrupt tar data"));
@@ -729,7 +902,7 @@ mod tests {
         let mut tar = header.as_bytes().to_vec();
         tar.extend_from_slice(b"abc");
         tar.resize(1024, 0);
-        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
         // The header and its data block, and no zero block after them.
         gz.write_all(&tar).unwrap();
         std::fs::write(&no_end, gz.finish().unwrap()).unwrap();
@@ -758,7 +931,7 @@ mod tests {
         header.set_cksum();
         let mut tar = header.as_bytes().to_vec();
         tar.resize(512 * 3, 0);
-        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(&tar).unwrap();
         std::fs::write(&archive, gz.finish().unwrap()).unwrap();
 
@@ -767,15 +940,16 @@ mod tests {
 
     #[test]
     fn a_cancelled_read_stops_with_cancelled() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("src")).unwrap();
-        let (archive, _) = write_sample(dir.path());
-        let cancel = CancellationToken::new();
-        cancel.cancel();
+        for compression in BOTH {
+            let dir = tempfile::tempdir().unwrap();
+            let (archive, _) = write_sample(dir.path(), compression);
+            let cancel = CancellationToken::new();
+            cancel.cancel();
 
-        let err = read_archive(&archive, &cancel, &|_| {}).unwrap_err();
+            let err = read_archive(&archive, &cancel, &|_| {}).unwrap_err();
 
-        assert!(matches!(err, HookError::Cancelled), "{err}");
+            assert!(matches!(err, HookError::Cancelled), "{compression}: {err}");
+        }
     }
 
     #[test]

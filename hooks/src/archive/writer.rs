@@ -1,4 +1,4 @@
-//! The streaming archive writer: sources → tar → gzip → SHA-256 → temporary file, in one pass, then checked.
+//! The streaming archive writer: sources → tar → gzip or zstd → SHA-256 → temporary file, in one pass, then checked.
 
 use std::cell::Cell;
 use std::fs::{File, OpenOptions};
@@ -11,9 +11,10 @@ use sha2::{Digest, Sha256};
 use tar::{Builder, Header, HeaderMode};
 use tokio_util::sync::CancellationToken;
 use walkdir::WalkDir;
+use zstd::stream::raw::CParameter;
 
 use super::fault::{carried, fault};
-use super::{ParallelGzip, SourceRoot};
+use super::{Compression, Format, ParallelGzip, SourceRoot};
 use crate::HookError;
 
 /// What one pass over the sources produced.
@@ -31,16 +32,17 @@ pub struct ArchiveSummary {
     pub bytes: u64,
 }
 
-/// Writes `roots` as a tar.gz to `tmp` (which must not exist), fsyncs it and checks its gzip trailer against what
-/// was written. Reports source bytes read to `progress`. On any error, or when `cancel` fires, `tmp` is removed.
+/// Writes `roots` as a tar stream compressed as `compression` says (a bare level is gzip) to `tmp` (which must not
+/// exist), fsyncs it and reads back what can be checked cheaply: its length, and the gzip trailer or the zstd magic.
+/// Reports source bytes read to `progress`. On any error, or when `cancel` fires, `tmp` is removed.
 pub fn write_archive(
     roots: &[SourceRoot],
     tmp: &Path,
-    level: u32,
+    compression: impl Into<Compression>,
     cancel: &CancellationToken,
     progress: &dyn Fn(u64),
 ) -> Result<ArchiveSummary, HookError> {
-    let result = write_and_check(roots, tmp, level, cancel, progress);
+    let result = write_and_check(roots, tmp, compression.into(), cancel, progress);
     if result.is_err() {
         let _ = std::fs::remove_file(tmp);
     }
@@ -50,7 +52,7 @@ pub fn write_archive(
 fn write_and_check(
     roots: &[SourceRoot],
     tmp: &Path,
-    level: u32,
+    compression: Compression,
     cancel: &CancellationToken,
     progress: &dyn Fn(u64),
 ) -> Result<ArchiveSummary, HookError> {
@@ -65,10 +67,9 @@ fn write_and_check(
         .open(tmp)
         .map_err(write_err)?;
     let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
-    // One standard gzip member, compressed on every core the process may use.
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let gzip = ParallelGzip::new(hashing, level, threads).map_err(write_err)?;
-    let mut tar = Builder::new(CrcWriter::new(gzip));
+    let compressor = Compressor::new(hashing, compression).map_err(write_err)?;
+    // The CRC-32 and length of the tar stream are what the gzip trailer must hold (zstd checks its own).
+    let mut tar = Builder::new(CrcWriter::new(compressor));
     tar.mode(HeaderMode::Complete);
     tar.follow_symlinks(false);
 
@@ -96,7 +97,10 @@ fn write_and_check(
     let file = buffered.into_inner().map_err(|e| write_err(e.into_error()))?;
     file.sync_all().map_err(write_err)?;
     drop(file);
-    check_gzip_trailer(tmp, size, crc, isize)?;
+    match compression.format {
+        Format::Gzip => check_gzip_trailer(tmp, size, crc, isize)?,
+        Format::Zstd => check_zstd_start(tmp, size)?,
+    }
     progress(tally.read.get());
 
     counts.sha256 = hex::encode(digest);
@@ -267,6 +271,87 @@ fn check_gzip_trailer(path: &Path, size: u64, crc: u32, isize: u32) -> Result<()
     Ok(())
 }
 
+/// Reads the file back: its length is what was written and it starts with the zstd magic. (zstd's own checksum
+/// is of the content, within the frame: only a full read, `read_archive`, checks it.)
+fn check_zstd_start(path: &Path, size: u64) -> Result<(), HookError> {
+    let read_err = |source| HookError::WriteArchive {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(path).map_err(read_err)?;
+    let on_disk = file.metadata().map_err(read_err)?.len();
+    let magic = Format::Zstd.magic();
+    let mut head = vec![0u8; magic.len()];
+    if on_disk != size || size < head.len() as u64 {
+        return Err(HookError::ArchiveCheck {
+            path: path.to_path_buf(),
+            reason: format!("{on_disk} bytes on disk, {size} written"),
+        });
+    }
+    file.read_exact(&mut head).map_err(read_err)?;
+    if head != magic {
+        return Err(HookError::ArchiveCheck {
+            path: path.to_path_buf(),
+            reason: format!("starts with {}, not the zstd magic 28b52ffd", hex::encode(&head)),
+        });
+    }
+    Ok(())
+}
+
+/// The input each zstd worker compresses at a time. zstd's default is four windows (8 MiB at level 3, 32 MiB at
+/// 17–19) and it buffers about five jobs' input on 2 workers: 75 MiB peak RSS for a level-3 backup of 1 GiB here,
+/// 49 MiB with 4 MiB jobs, for 0.01 % more archive (each job starts from the end of the one before, not from
+/// nothing). The levels' own tables come on top: ~55 MiB at level 9, ~215 MiB at 19.
+const ZSTD_JOB_SIZE: u32 = 4 << 20;
+
+/// The compressing stage, one standard gzip member or one zstd frame, compressed on every core the process may use.
+enum Compressor<W: Write> {
+    Gzip(ParallelGzip<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+}
+
+impl<W: Write> Compressor<W> {
+    fn new(inner: W, compression: Compression) -> io::Result<Self> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        match compression.format {
+            Format::Gzip => ParallelGzip::new(inner, compression.level, threads).map(Compressor::Gzip),
+            Format::Zstd => {
+                // 22 is zstd's highest level; it clamps higher ones itself, this keeps `as` from wrapping.
+                let level = compression.level.min(22) as i32;
+                let mut zstd = zstd::stream::write::Encoder::new(inner, level)?;
+                zstd.include_checksum(true)?;
+                zstd.multithread(threads as u32)?;
+                zstd.set_parameter(CParameter::JobSize(ZSTD_JOB_SIZE))?;
+                Ok(Compressor::Zstd(zstd))
+            }
+        }
+    }
+
+    /// Ends the member or frame and hands back the writer underneath.
+    fn finish(self) -> io::Result<W> {
+        match self {
+            Compressor::Gzip(gzip) => gzip.finish(),
+            Compressor::Zstd(zstd) => zstd.finish(),
+        }
+    }
+}
+
+impl<W: Write> Write for Compressor<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Compressor::Gzip(gzip) => gzip.write(buf),
+            Compressor::Zstd(zstd) => zstd.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Compressor::Gzip(gzip) => gzip.flush(),
+            Compressor::Zstd(zstd) => zstd.flush(),
+        }
+    }
+}
+
 /// Passes bytes through while hashing and counting them.
 struct HashingWriter<W> {
     inner: W,
@@ -301,7 +386,8 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// The path the archive of run `run_id` is written to before it is complete.
-pub fn temporary_path(storage_dir: &Path, run_id: i64) -> PathBuf {
-    storage_dir.join(format!(".backup-run{run_id}.tar.gz.partial"))
+/// The path the archive of run `run_id` is written to before it is complete: `.backup-run{id}.tar.gz.partial` or
+/// `.tar.zst.partial`.
+pub fn temporary_path(storage_dir: &Path, run_id: i64, format: Format) -> PathBuf {
+    storage_dir.join(format!(".backup-run{run_id}.{}.partial", format.extension()))
 }

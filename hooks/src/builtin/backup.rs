@@ -1,4 +1,5 @@
-//! The `backup` built-in: archives the sources and the hooks' artifacts into a verified `.tar.gz` in storage.
+//! The `backup` built-in: archives the sources and the hooks' artifacts into a verified `.tar.gz` (or `.tar.zst`) in
+//! storage.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -9,7 +10,7 @@ use chrono::Utc;
 
 use crate::archive::{
     archive_file_name, check_free_space, estimate, measure, place_without_replacing, resolve_sources, temporary_path,
-    write_archive, SourceRoot,
+    write_archive, Compression, SourceRoot,
 };
 use crate::blocking::blocking;
 use crate::context::ARTIFACTS_DIR;
@@ -21,8 +22,8 @@ use crate::{ArchiveInfo, ArchivedSource, Hook, HookError, Progress, RunContext};
 pub struct BackupConfig {
     /// Files and folders to archive, relative to the work dir.
     pub sources: Vec<PathBuf>,
-    /// gzip level, 0–9.
-    pub compression_level: u32,
+    /// gzip (level 0–9, 6 by default) or zstd (level 1–19, 3 by default).
+    pub compression: Compression,
     /// Free space required before starting, as a multiple of the sources' size (0 turns the check off).
     pub min_free_factor: f64,
     /// Whether the hooks' artifacts (staging `hooks/<name>/`) go into the archive.
@@ -47,7 +48,7 @@ impl Default for BackupConfig {
     fn default() -> Self {
         Self {
             sources: Vec::new(),
-            compression_level: 6,
+            compression: Compression::default(),
             min_free_factor: 2.0,
             include_artifacts: true,
             volumes: Volumes::None,
@@ -190,9 +191,9 @@ impl Hook for BackupHook {
     async fn preflight(&self, ctx: &RunContext) -> Result<(), HookError> {
         let roots = roots(&self.sources(ctx).await?);
         let storage = ctx.storage_dir.clone();
-        let (factor, level) = (self.config.min_free_factor, self.config.compression_level);
+        let (factor, compression) = (self.config.min_free_factor, self.config.compression);
         let expected = blocking(move || {
-            let expected = estimate(&roots, level)?;
+            let expected = estimate(&roots, compression)?;
             check_free_space(&storage, expected.estimated_archive_bytes, factor).map(|()| expected)
         })
         .await?;
@@ -218,7 +219,7 @@ impl Hook for BackupHook {
             path: storage.clone(),
             source,
         })?;
-        let tmp = temporary_path(&storage, ctx.run_id);
+        let tmp = temporary_path(&storage, ctx.run_id, self.config.compression.format);
         let (kind, version, named_at) = (ctx.kind, ctx.version.clone(), ctx.started_at);
         let (cancel, sink, hook) = (ctx.cancel.clone(), ctx.progress.clone(), self.name.clone());
         let config = self.config.clone();
@@ -240,7 +241,7 @@ impl Hook for BackupHook {
                     (bytes + added, archive + added)
                 }
                 None => {
-                    let expected = estimate(&trees, config.compression_level)?;
+                    let expected = estimate(&trees, config.compression)?;
                     (expected.bytes, expected.estimated_archive_bytes)
                 }
             };
@@ -253,8 +254,9 @@ impl Hook for BackupHook {
                     unit: "bytes",
                 })
             };
-            let summary = write_archive(&trees, &tmp, config.compression_level, &cancel, &report)?;
-            let name_for = |attempt| archive_file_name(kind.as_str(), &version, named_at, attempt);
+            let summary = write_archive(&trees, &tmp, config.compression, &cancel, &report)?;
+            let format = config.compression.format;
+            let name_for = |attempt| archive_file_name(kind.as_str(), &version, named_at, attempt, format);
             let path = place_without_replacing(&tmp, &storage, name_for).map_err(|source| {
                 let _ = std::fs::remove_file(&tmp);
                 HookError::WriteArchive {
@@ -273,7 +275,7 @@ impl Hook for BackupHook {
             file_count: summary.file_count,
             entry_count: summary.entry_count,
             bytes: summary.bytes,
-            compression_level: self.config.compression_level,
+            compression: self.config.compression,
             created_at: Utc::now(),
             duration_ms: started.elapsed().as_millis() as u64,
             sources,

@@ -138,7 +138,7 @@ impl Catalog {
                 archive.map(|a| a.file_count as i64),
                 archive.map(|a| a.entry_count as i64),
                 archive.map(|a| a.bytes as i64),
-                archive.map(|a| format!("gzip-{}", a.compression_level)),
+                archive.map(|a| a.compression.to_string()),
                 timestamp(backup.created_at),
                 archive.map(|a| a.duration_ms as i64),
             ],

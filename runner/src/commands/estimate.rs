@@ -50,13 +50,13 @@ pub async fn estimate(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
         let trees = backup
             .trees(&config.runner.work_dir, config.runner.project.as_deref())
             .await?;
-        let level = backup.compression_level;
+        let compression = backup.compression;
         let sources = tokio::task::spawn_blocking(move || {
             trees
                 .into_iter()
                 .map(|tree| {
                     let root = SourceRoot::new(&tree.host_path, &tree.archive_path);
-                    let e = estimate_trees(std::slice::from_ref(&root), level)?;
+                    let e = estimate_trees(std::slice::from_ref(&root), compression)?;
                     Ok(SourceEstimate {
                         kind: tree.kind,
                         name: tree.archive_path,

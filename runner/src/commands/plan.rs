@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hookrun_hooks::archive::{estimate, free_space, measure, resolve_sources, SourceStats};
+use hookrun_hooks::archive::{estimate, free_space, measure, resolve_sources, Format, SourceStats};
 use hookrun_hooks::size::human_bytes;
 use serde::Serialize;
 
@@ -29,6 +29,8 @@ struct PlannedBackup {
     include_artifacts: bool,
     /// Whether the project's volumes are added (see `hookrun estimate` for their sizes).
     volumes: bool,
+    /// `gzip` or `zstd`.
+    compression: Format,
     compression_level: u32,
     /// The archive size expected from a compressed sample of the configured paths: what the preflight uses.
     estimate_bytes: u64,
@@ -61,12 +63,13 @@ pub fn plan(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
                     });
                 }
                 let roots = resolve_sources(&config.runner.work_dir, &backup.sources)?;
-                let estimate = estimate(&roots, backup.compression_level)?.estimated_archive_bytes;
+                let estimate = estimate(&roots, backup.compression)?.estimated_archive_bytes;
                 let need = (estimate as f64 * backup.min_free_factor).ceil() as u64;
                 Some(PlannedBackup {
                     sources,
                     include_artifacts: backup.include_artifacts,
-                    compression_level: backup.compression_level,
+                    compression: backup.compression.format,
+                    compression_level: backup.compression.level,
                     estimate_bytes: estimate,
                     volumes: backup.volumes != Volumes::None,
                     need_bytes: need,
@@ -131,8 +134,9 @@ pub fn plan(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
                 "NOT ENOUGH: the backup would fail"
             };
             println!(
-                "      archive ~{} at level {} (from a compressed sample); needs {} free: {verdict}",
+                "      archive ~{} as {} level {} (from a compressed sample); needs {} free: {verdict}",
                 human_bytes(backup.estimate_bytes),
+                backup.compression.name(),
                 backup.compression_level,
                 human_bytes(backup.need_bytes)
             );

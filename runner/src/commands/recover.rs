@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use hookrun_hooks::archive::temporary_path;
+use hookrun_hooks::archive::{temporary_path, Format};
 use hookrun_hooks::builtin::{bring_back, DEFAULT_START_TIMEOUT};
 use hookrun_hooks::catalog::{Catalog, RunRow, RunStatus};
 use hookrun_hooks::restore::remove_any;
@@ -103,12 +103,15 @@ pub async fn recover(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
     Ok(exit)
 }
 
-/// Removes what a dead run left in storage: its temporary archive and its staging folder.
+/// Removes what a dead run left in storage: its temporary archive (`.tar.gz.partial` or `.tar.zst.partial`, the
+/// catalog does not say which format the run was writing) and its staging folder.
 fn remove_leftovers(run: &RunRow) {
-    let partial = temporary_path(Path::new(&run.storage_dir), run.id);
-    if partial.exists() {
-        if let Err(e) = std::fs::remove_file(&partial) {
-            tracing::warn!("cannot remove {}: {e}", partial.display());
+    for format in Format::ALL {
+        let partial = temporary_path(Path::new(&run.storage_dir), run.id, format);
+        if partial.exists() {
+            if let Err(e) = std::fs::remove_file(&partial) {
+                tracing::warn!("cannot remove {}: {e}", partial.display());
+            }
         }
     }
     let staging = Path::new(&run.staging_dir);

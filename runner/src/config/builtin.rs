@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use hookrun_hooks::archive::resolve_sources;
+use hookrun_hooks::archive::{resolve_sources, Compression, Format};
 use hookrun_hooks::builtin::{BackupConfig, CommandConfig, StartConfig, StopConfig, Volumes, DEFAULT_START_TIMEOUT};
 use toml::Spanned;
 
@@ -134,13 +134,7 @@ fn backup(mut fields: Fields, runner: &RunnerFacts<'_>) -> Result<BackupConfig, 
     if sources.is_empty() && volumes == Volumes::None {
         return Err(fields.missing("sources", "files and folders under the work dir, or `volumes`"));
     }
-    let compression_level = match fields.take::<u32>("compression_level")? {
-        Some(level) if *level.get_ref() > 9 => {
-            return Err(SpanError::new(level.span(), "`compression_level` must be 0–9"));
-        }
-        Some(level) => level.into_inner(),
-        None => defaults.compression_level,
-    };
+    let compression = compression(&mut fields)?;
     let min_free_factor = match fields.take::<f64>("min_free_factor")? {
         Some(factor) if !(factor.get_ref().is_finite() && *factor.get_ref() >= 0.0) => {
             return Err(SpanError::new(
@@ -159,6 +153,7 @@ fn backup(mut fields: Fields, runner: &RunnerFacts<'_>) -> Result<BackupConfig, 
         &[
             "sources",
             "volumes",
+            "compression",
             "compression_level",
             "min_free_factor",
             "include_artifacts",
@@ -166,9 +161,116 @@ fn backup(mut fields: Fields, runner: &RunnerFacts<'_>) -> Result<BackupConfig, 
     )?;
     Ok(BackupConfig {
         sources,
-        compression_level,
+        compression,
         min_free_factor,
         include_artifacts,
         volumes,
     })
+}
+
+/// `compression = "gzip" | "zstd"` (gzip by default) and `compression_level`, whose range and default follow the
+/// format: gzip 0–9 (6), zstd 1–19 (3).
+fn compression(fields: &mut Fields) -> Result<Compression, SpanError> {
+    let format = match fields.take::<toml::Value>("compression")? {
+        None => Format::Gzip,
+        Some(value) => value
+            .get_ref()
+            .as_str()
+            .and_then(Format::from_name)
+            .ok_or_else(|| SpanError::new(value.span(), "`compression` must be \"gzip\" or \"zstd\""))?,
+    };
+    let levels = format.levels();
+    let level = match fields.take::<u32>("compression_level")? {
+        Some(level) if !levels.contains(level.get_ref()) => {
+            return Err(SpanError::new(
+                level.span(),
+                format!(
+                    "`compression_level` must be {}–{} for {}",
+                    levels.start(),
+                    levels.end(),
+                    format.name()
+                ),
+            ));
+        }
+        Some(level) => level.into_inner(),
+        None => format.default_level(),
+    };
+    Ok(Compression { format, level })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::fields::RawTable;
+
+    /// Parses a `backup` config table of `sources = ["data"]` and `config` (shape only: the sources need not exist).
+    /// An error comes back as the text it points at and its message.
+    fn parse_backup(config: &str) -> Result<Compression, (String, String)> {
+        let text = format!("sources = [\"data\"]\n{config}");
+        let table: Spanned<RawTable> = toml::from_str(&text).unwrap();
+        let facts = RunnerFacts {
+            work_dir: Path::new("/nonexistent"),
+            project: None,
+            compose_file: None,
+            check: Check::Shape,
+        };
+        backup(Fields::new(Some(table), 0..0), &facts)
+            .map(|parsed| parsed.compression)
+            .map_err(|e| (text[e.span].to_string(), e.message))
+    }
+
+    fn refused(at: &str, message: &str) -> Result<Compression, (String, String)> {
+        Err((at.to_string(), message.to_string()))
+    }
+
+    #[test]
+    fn compression_is_gzip_level_6_unless_the_file_says_otherwise() {
+        assert_eq!(parse_backup(""), Ok(Compression::gzip(6)));
+        assert_eq!(parse_backup("compression_level = 9"), Ok(Compression::gzip(9)));
+        assert_eq!(
+            parse_backup("compression = \"gzip\"\ncompression_level = 0"),
+            Ok(Compression::gzip(0))
+        );
+    }
+
+    #[test]
+    fn zstd_defaults_to_level_3_and_takes_1_to_19() {
+        assert_eq!(parse_backup("compression = \"zstd\""), Ok(Compression::zstd(3)));
+        assert_eq!(
+            parse_backup("compression = \"zstd\"\ncompression_level = 1"),
+            Ok(Compression::zstd(1))
+        );
+        // Written before `compression`, the level is still checked against zstd's range.
+        assert_eq!(
+            parse_backup("compression_level = 19\ncompression = \"zstd\""),
+            Ok(Compression::zstd(19))
+        );
+    }
+
+    #[test]
+    fn an_unknown_format_is_refused_at_its_value() {
+        for value in ["\"xz\"", "\"ZSTD\"", "\"\"", "3", "true"] {
+            assert_eq!(
+                parse_backup(&format!("compression = {value}")),
+                refused(value, "`compression` must be \"gzip\" or \"zstd\""),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_level_outside_the_formats_range_is_refused_at_its_value() {
+        assert_eq!(
+            parse_backup("compression_level = 10"),
+            refused("10", "`compression_level` must be 0–9 for gzip")
+        );
+        assert_eq!(
+            parse_backup("compression = \"zstd\"\ncompression_level = 0"),
+            refused("0", "`compression_level` must be 1–19 for zstd")
+        );
+        assert_eq!(
+            parse_backup("compression_level = 20\ncompression = \"zstd\""),
+            refused("20", "`compression_level` must be 1–19 for zstd")
+        );
+    }
 }
