@@ -227,7 +227,11 @@ mod tests {
             .filter(|e| e.file_type().is_file())
             .map(|e| {
                 let mode = e.metadata().unwrap().permissions().mode();
-                (e.path().strip_prefix(root).unwrap().to_path_buf(), mode, fs::read(e.path()).unwrap())
+                (
+                    e.path().strip_prefix(root).unwrap().to_path_buf(),
+                    mode,
+                    fs::read(e.path()).unwrap(),
+                )
             })
             .collect();
         out.sort();
@@ -270,9 +274,18 @@ mod tests {
             let meta = fs::metadata(dir.path()).unwrap();
             // Many more jobs than the queue holds after the failing one: the sender must never be left waiting.
             for i in 0..100 {
-                let source = if i == 0 { missing.clone() } else { dir.path().join("nothing") };
+                let source = if i == 0 {
+                    missing.clone()
+                } else {
+                    dir.path().join("nothing")
+                };
                 let target = dir.path().join(format!("copy{i}"));
-                jobs.send(FileJob { source, target, meta: meta.clone() }).unwrap();
+                jobs.send(FileJob {
+                    source,
+                    target,
+                    meta: meta.clone(),
+                })
+                .unwrap();
             }
             drop(jobs);
         });
