@@ -2,6 +2,7 @@
 //! event stream, volumes and bind mounts in the archive, services back whatever fails, `recover` after kill -9,
 //! one run at a time, and a project name that matches nothing.
 
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -571,9 +572,10 @@ fn rollback_puts_the_services_back_on_their_pre_upgrade_data() {
 }
 
 #[test]
-fn a_restore_killed_mid_way_leaves_the_live_data_unchanged_and_recover_brings_the_services_back() {
+fn a_restore_killed_while_it_extracts_leaves_the_live_data_unchanged_and_recover_cleans_up() {
     let Some(world) = world("") else { return };
-    // Enough data that the extraction takes a while: the restore is killed while it stages.
+    // Enough data that the extraction takes a while: the restore is killed while it stages (its preflight, with the
+    // services still running).
     sh(&format!(
         "head -c 40000000 /dev/urandom > '{}'",
         world.sandbox.file("config/big.bin", b"", 0o644).display()
@@ -590,7 +592,7 @@ fn a_restore_killed_mid_way_leaves_the_live_data_unchanged_and_recover_brings_th
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for_phase(&world.sandbox, "hook restore");
+    wait_for_staging(&world.sandbox.work());
     restore.kill().unwrap();
     restore.wait().unwrap();
     let recover = world.sandbox.run(&["recover"]);
@@ -716,6 +718,23 @@ fn wait_for_phase(sandbox: &Sandbox, phase: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("the run never reached {phase}");
+}
+
+/// Waits until a restore has begun extracting into a staging folder in `dir`.
+fn wait_for_staging(dir: &Path) {
+    for _ in 0..3000 {
+        let staging = std::fs::read_dir(dir).unwrap().any(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".hookrun-restore-")
+        });
+        if staging {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("the restore never began extracting into {}", dir.display());
 }
 
 /// Nanoseconds since the epoch of an RFC 3339 UTC time with milliseconds, as the catalog writes them.

@@ -204,7 +204,7 @@ fn a_tree_backed_up_checked_and_restored_comes_back_identical() {
             extracted.entries,
             extracted.files,
             extracted.bytes,
-            extracted.sha256.as_str()
+            extracted.archive.sha256.as_str()
         ),
         (
             written.entry_count,

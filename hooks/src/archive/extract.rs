@@ -25,7 +25,7 @@ use rustix::io::Errno;
 use tar::EntryType;
 use tokio_util::sync::CancellationToken;
 
-use super::reader::{bad, split_path, stream_error, visit_archive, EntryHead};
+use super::reader::{bad, split_path, stream_error, visit_archive, ArchiveContents, EntryHead};
 use crate::HookError;
 
 /// Where the entries under one archive path go.
@@ -46,8 +46,9 @@ pub struct ExtractSummary {
     pub files: u64,
     /// Bytes of file content written.
     pub bytes: u64,
-    /// SHA-256 of the archive file as read, to compare with its catalog record without a second pass.
-    pub sha256: String,
+    /// The whole archive as the pass read it (SHA-256, size, counts of every entry, extracted or not): what a
+    /// verification compares with the catalog record, without a second pass.
+    pub archive: ArchiveContents,
 }
 
 /// Extracts the entries of `archive` under each plan's prefix into its staging folder, in one pass that also
@@ -81,7 +82,13 @@ fn extract_into(
         entries: 0,
         files: 0,
         bytes: 0,
-        sha256: String::new(),
+        archive: ArchiveContents {
+            sha256: String::new(),
+            size: 0,
+            file_count: 0,
+            entry_count: 0,
+            bytes: 0,
+        },
     };
     let end = visit_archive(
         archive,
@@ -89,6 +96,11 @@ fn extract_into(
         &|_| {},
         &mut |head: &EntryHead, data: &mut dyn Read| {
             let parts = split_path(&head.path).map_err(|reason| bad(archive, reason))?;
+            summary.archive.entry_count += 1;
+            if head.is_file() {
+                summary.archive.file_count += 1;
+                summary.archive.bytes += head.size;
+            }
             let Some(target) = targets.iter_mut().find(|t| t.holds(&parts)) else {
                 return Ok(());
             };
@@ -105,7 +117,8 @@ fn extract_into(
     for target in targets.iter_mut() {
         target.finish(&ctx)?;
     }
-    summary.sha256 = end.sha256;
+    summary.archive.sha256 = end.sha256;
+    summary.archive.size = end.size;
     Ok(summary)
 }
 
@@ -1141,8 +1154,18 @@ mod tests {
         assert_eq!(std::fs::read_dir(&scene.staging).unwrap().count(), 2, "a and sub");
         let on_disk = std::fs::read(&scene.archive).unwrap();
         assert_eq!(
-            summary.sha256,
+            summary.archive.sha256,
             hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&on_disk))
+        );
+        assert_eq!(summary.archive.size, on_disk.len() as u64);
+        assert_eq!(
+            (
+                summary.archive.entry_count,
+                summary.archive.file_count,
+                summary.archive.bytes
+            ),
+            (7, 3, 18),
+            "the whole archive is counted, the skipped entry too"
         );
     }
 

@@ -5,6 +5,11 @@
 //! stream), and end it with a sync flush — or, for the last block, with the final deflate block. The calling thread
 //! writes the gzip header, the compressed blocks in input order and the trailer, whose CRC-32 combines the blocks'
 //! CRCs. At most two blocks per worker are in flight, so memory is bounded by the thread count, not the input.
+//!
+//! A block that is already compressed (media, encrypted or compressed files) is stored rather than deflated: eight
+//! samples spread over it are deflated at level 1 first, and when none of them shrinks by 2 %, the level-6 match
+//! search, slowest on exactly such data and gaining nothing there, is skipped. zlib at any level emits stored
+//! blocks for such data too, so the archive is no larger than a full search would make it.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -306,9 +311,43 @@ fn work(queue: &Mutex<Receiver<Job>>, compressor: BlockCompressor) {
     }
 }
 
+/// Samples taken from a block to decide whether it is worth deflating, and the bytes in each.
+const PROBES: usize = 8;
+const PROBE_SIZE: usize = 8 << 10;
+
+/// True when no sample of `data` deflates (at level 1) to less than 98 % of its size. Blocks shorter than the
+/// samples are always deflated.
+fn looks_incompressible(data: &[u8]) -> io::Result<bool> {
+    if data.len() < PROBES * PROBE_SIZE {
+        return Ok(false);
+    }
+    let stride = (data.len() - PROBE_SIZE) / (PROBES - 1);
+    let mut out = Vec::with_capacity(PROBE_SIZE + 1024);
+    for probe in 0..PROBES {
+        let sample = &data[probe * stride..probe * stride + PROBE_SIZE];
+        let mut deflate = Compress::new(Compression::fast(), false);
+        out.clear();
+        deflate
+            .compress_vec(sample, &mut out, FlushCompress::Finish)
+            .map_err(io::Error::other)?;
+        // `out` has room for a stored copy; a sample that did not fit in it did not shrink either.
+        let shrunk = deflate.total_in() as usize == sample.len() && out.len() * 100 < sample.len() * 98;
+        if shrunk {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Raw-deflates one block: primed with the preceding input, ended by a sync flush (or the final block if last).
+/// A block that looks incompressible is stored (level 0) instead.
 fn deflate_block(job: &Job) -> io::Result<Vec<u8>> {
-    let mut deflate = Compress::new(Compression::new(job.level), false);
+    let level = if job.level > 0 && looks_incompressible(&job.data)? {
+        0
+    } else {
+        job.level
+    };
+    let mut deflate = Compress::new(Compression::new(level), false);
     if !job.dictionary.is_empty() {
         deflate.set_dictionary(&job.dictionary).map_err(io::Error::other)?;
     }
@@ -522,6 +561,37 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_block_of_noise_is_stored_and_a_block_with_any_compressible_sample_is_deflated() {
+        assert!(looks_incompressible(&noise(BLOCK_SIZE)).unwrap());
+        assert!(!looks_incompressible(&text(BLOCK_SIZE)).unwrap());
+        // Noise with text where only the last of the eight samples lands.
+        let mut mixed = noise(BLOCK_SIZE);
+        let tail = BLOCK_SIZE - PROBE_SIZE;
+        mixed[tail..].copy_from_slice(&text(PROBE_SIZE));
+        assert!(!looks_incompressible(&mixed).unwrap());
+        assert!(
+            !looks_incompressible(&noise(PROBES * PROBE_SIZE - 1)).unwrap(),
+            "too short to sample"
+        );
+    }
+
+    #[test]
+    fn storing_noise_makes_the_stream_no_larger_than_a_full_level_6_search() {
+        let input = [noise(3 * BLOCK_SIZE), text(2 * BLOCK_SIZE), noise(BLOCK_SIZE / 2)].concat();
+        let gz = compress(&input, 6);
+        assert_round_trips(&gz, &input);
+        let mut single = GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        single.write_all(&input).unwrap();
+        let single = single.finish().unwrap();
+        assert!(
+            gz.len() as f64 <= single.len() as f64 * 1.001,
+            "{} bytes stored-and-deflated vs {} for one level-6 stream",
+            gz.len(),
+            single.len()
+        );
     }
 
     #[test]

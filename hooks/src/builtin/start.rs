@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
 use futures_util::future::join_all;
 
 use crate::catalog::Catalog;
@@ -85,11 +84,10 @@ pub async fn bring_back(
     for layer in by_layer.values() {
         let results = join_all(layer.iter().map(|s| engine.start_and_wait(&s.container_id, timeout))).await;
         for (service, result) in layer.iter().zip(results) {
-            let now = Utc::now();
             let journal = match result {
-                Ok(_) => {
-                    let downtime = (now - service.stopped_at).num_milliseconds().max(0) as u64;
-                    catalog.service_started(run_id, &service.container_id, now, downtime)
+                Ok(started) => {
+                    let downtime = (started.at - service.stopped_at).num_milliseconds().max(0) as u64;
+                    catalog.service_started(run_id, &service.container_id, started.at, downtime)
                 }
                 Err(e) => {
                     let logs = if e.logs.is_empty() {

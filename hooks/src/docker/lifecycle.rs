@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use bollard::container::{LogsOptions, StartContainerOptions, StopContainerOptions};
 use bollard::errors::Error as BollardError;
 use bollard::models::HealthStatusEnum;
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 
 use super::engine::Engine;
@@ -28,6 +29,14 @@ pub enum Readiness {
     Running,
     /// Its healthcheck passes.
     Healthy,
+}
+
+/// A container that came back: what it reached and when it was first seen there, which ends its downtime (the
+/// settle check that follows only confirms it stayed up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    pub readiness: Readiness,
+    pub at: DateTime<Utc>,
 }
 
 /// Why a container did not come back, with the end of its log.
@@ -62,7 +71,7 @@ impl Engine {
 
     /// Starts container `id` and waits until it runs (and, when it has a healthcheck, is healthy), at most
     /// `timeout`.
-    pub async fn start_and_wait(&self, id: &str, timeout: Duration) -> Result<Readiness, StartError> {
+    pub async fn start_and_wait(&self, id: &str, timeout: Duration) -> Result<Started, StartError> {
         let fail = |reason: String| async move {
             StartError {
                 reason,
@@ -80,7 +89,7 @@ impl Engine {
         }
         let deadline = Instant::now() + timeout;
         // (since when, and since which engine start) the container has been seen running
-        let mut seen_running: Option<(Instant, Option<String>)> = None;
+        let mut seen_running: Option<(Instant, DateTime<Utc>, Option<String>)> = None;
         loop {
             let state = match self.docker.inspect_container(id, None).await {
                 Ok(inspect) => inspect.state.unwrap_or_default(),
@@ -102,15 +111,23 @@ impl Engine {
                     // A container without a healthcheck must stay up for a moment: one that crashes at once
                     // after starting is "running" for an instant.
                     match &seen_running {
-                        Some((since, started)) if *started == state.started_at => {
+                        Some((since, at, started)) if *started == state.started_at => {
                             if since.elapsed() >= SETTLE {
-                                return Ok(Readiness::Running);
+                                return Ok(Started {
+                                    readiness: Readiness::Running,
+                                    at: *at,
+                                });
                             }
                         }
-                        _ => seen_running = Some((Instant::now(), state.started_at.clone())),
+                        _ => seen_running = Some((Instant::now(), Utc::now(), state.started_at.clone())),
                     }
                 }
-                (true, true, Some(HealthStatusEnum::HEALTHY)) => return Ok(Readiness::Healthy),
+                (true, true, Some(HealthStatusEnum::HEALTHY)) => {
+                    return Ok(Started {
+                        readiness: Readiness::Healthy,
+                        at: Utc::now(),
+                    })
+                }
                 (true, _, Some(HealthStatusEnum::UNHEALTHY)) => {
                     return Err(fail("its healthcheck reports unhealthy".to_string()).await)
                 }

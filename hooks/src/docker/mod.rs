@@ -12,7 +12,7 @@ mod project;
 pub use compose_file::dependencies_from_files;
 pub use engine::Engine;
 pub use exec::ProjectExec;
-pub use lifecycle::{Readiness, StartError};
+pub use lifecycle::{Readiness, StartError, Started};
 pub use mounts::{project_mounts, MountKind, ProjectMount};
 pub use order::{layers, Dependencies};
 pub use project::{project_dependencies, ProjectContainer, Selection};

@@ -1,4 +1,5 @@
-//! The last step of a restore run: once the services are back on the restored data, the old copies go.
+//! The last step of a restore run: copies extracted but never swapped in always go; the old copies go only once the
+//! services are back on the restored data (after a failure they stay, as the way back).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -8,16 +9,28 @@ use async_trait::async_trait;
 use super::swap::remove_any;
 use crate::{Hook, HookError, RunContext};
 
-/// Removes what the restore set aside.
+/// What a restore leaves beside its targets, handed from `RestoreHook` to `CleanupHook`.
+#[derive(Debug, Default)]
+pub struct Leftovers {
+    /// Staging folders extracted (and verified) before the services stopped, not yet swapped in.
+    pub staged: Vec<PathBuf>,
+    /// The live data the swap set aside.
+    pub old: Vec<PathBuf>,
+}
+
+/// Shared between the restore and the clean-up of one run.
+pub type SharedLeftovers = Arc<Mutex<Leftovers>>;
+
+/// Removes what the restore left beside its targets.
 #[derive(Debug)]
 pub struct CleanupHook {
-    set_aside: Arc<Mutex<Vec<PathBuf>>>,
+    leftovers: SharedLeftovers,
 }
 
 impl CleanupHook {
-    /// Removes the paths `RestoreHook` lists in `set_aside`.
-    pub fn new(set_aside: Arc<Mutex<Vec<PathBuf>>>) -> Self {
-        Self { set_aside }
+    /// Removes what `RestoreHook` lists in `leftovers`. Run it whether or not the run failed.
+    pub fn new(leftovers: SharedLeftovers) -> Self {
+        Self { leftovers }
     }
 }
 
@@ -31,11 +44,90 @@ impl Hook for CleanupHook {
         "cleanup"
     }
 
-    async fn run(&self, _ctx: &mut RunContext) -> Result<(), HookError> {
-        let paths = std::mem::take(&mut *self.set_aside.lock().unwrap_or_else(|p| p.into_inner()));
-        for path in paths {
+    async fn run(&self, ctx: &mut RunContext) -> Result<(), HookError> {
+        let (staged, old) = {
+            let mut leftovers = self.leftovers.lock().unwrap_or_else(|p| p.into_inner());
+            let staged = std::mem::take(&mut leftovers.staged);
+            let old = if ctx.succeeded_so_far() {
+                std::mem::take(&mut leftovers.old)
+            } else {
+                Vec::new()
+            };
+            (staged, old)
+        };
+        for path in staged.into_iter().chain(old) {
             remove_any(&path).map_err(|source| HookError::Prepare { path, source })?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::{Failure, FailureClass, ProgressSink, RunKind};
+
+    fn context(dir: &Path) -> RunContext {
+        RunContext {
+            run_id: 1,
+            kind: RunKind::Restore,
+            version: "1".into(),
+            project: None,
+            work_dir: dir.to_path_buf(),
+            storage_dir: dir.to_path_buf(),
+            staging_dir: dir.to_path_buf(),
+            started_at: chrono::Utc::now(),
+            catalog: Arc::new(Catalog::open(&dir.join("catalog.db")).unwrap()),
+            archive: None,
+            outputs: Default::default(),
+            failure: None,
+            stopped: Vec::new(),
+            snapshot: Vec::new(),
+            cancel: CancellationToken::new(),
+            progress: ProgressSink::discard(),
+        }
+    }
+
+    /// A staged copy and a set-aside old copy, as a restore leaves them.
+    fn leftovers(dir: &Path) -> SharedLeftovers {
+        for name in ["staged", "old"] {
+            std::fs::create_dir_all(dir.join(name).join("sub")).unwrap();
+            std::fs::write(dir.join(name).join("sub/file"), name).unwrap();
+        }
+        Arc::new(Mutex::new(Leftovers {
+            staged: vec![dir.join("staged")],
+            old: vec![dir.join("old")],
+        }))
+    }
+
+    #[tokio::test]
+    async fn after_a_successful_restore_both_the_staged_and_the_old_copies_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = context(dir.path());
+
+        CleanupHook::new(leftovers(dir.path())).run(&mut ctx).await.unwrap();
+
+        assert!(!dir.path().join("staged").exists() && !dir.path().join("old").exists());
+    }
+
+    #[tokio::test]
+    async fn after_a_failure_the_staged_copy_goes_and_the_old_copy_stays_as_the_way_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = context(dir.path());
+        ctx.failure = Some(Failure {
+            hook: "stop".into(),
+            message: "app did not stop".into(),
+            class: FailureClass::Failed,
+        });
+
+        CleanupHook::new(leftovers(dir.path())).run(&mut ctx).await.unwrap();
+
+        assert!(!dir.path().join("staged").exists());
+        assert_eq!(std::fs::read_to_string(dir.path().join("old/sub/file")).unwrap(), "old");
     }
 }

@@ -1,13 +1,15 @@
-//! The restore step of a restore run: verify first (before anything is stopped), then extract every target into
-//! a staging folder beside it and swap them all in; the old copies wait for `CleanupHook`.
+//! The restore step of a restore run. Its preflight, while the services still run, extracts every target into a
+//! staging folder beside it in one pass that also verifies the archive against its catalog row; only a verified
+//! extraction lets the run go on to stop the services. The step itself, with the services stopped, swaps the staged
+//! folders in; the old copies (and any staged folder never swapped) wait for `CleanupHook`.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use super::cleanup::SharedLeftovers;
 use super::swap::{remove_any, swap_all, Swap};
-use super::verify::verify_backup;
+use super::verify::{check_against_row, usable_archive};
 use crate::archive::{extract, ExtractPlan};
 use crate::blocking::blocking;
 use crate::catalog::BackupRow;
@@ -25,19 +27,44 @@ pub struct RestoreTarget {
 pub struct RestoreHook {
     backup: BackupRow,
     targets: Vec<RestoreTarget>,
-    /// The old copies set aside by the swap, for the clean-up after the services are back.
-    set_aside: Arc<Mutex<Vec<PathBuf>>>,
+    leftovers: SharedLeftovers,
 }
 
 impl RestoreHook {
-    /// A restore of `targets` from `backup`; the old copies it sets aside are listed in `set_aside`.
-    pub fn new(backup: BackupRow, targets: Vec<RestoreTarget>, set_aside: Arc<Mutex<Vec<PathBuf>>>) -> Self {
+    /// A restore of `targets` from `backup`; what it leaves beside the targets is listed in `leftovers`.
+    pub fn new(backup: BackupRow, targets: Vec<RestoreTarget>, leftovers: SharedLeftovers) -> Self {
         Self {
             backup,
             targets,
-            set_aside,
+            leftovers,
         }
     }
+
+    fn leftovers(&self) -> std::sync::MutexGuard<'_, super::cleanup::Leftovers> {
+        self.leftovers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The staging and set-aside names beside each target, unique to run `run_id` (`hookrun recover` finds what a
+/// restore that died left behind by these names).
+pub fn swaps_for(run_id: i64, targets: &[RestoreTarget]) -> Vec<Swap> {
+    targets
+        .iter()
+        .enumerate()
+        .map(|(index, target)| {
+            let parent = target.host_path.parent().unwrap_or_else(|| "/".as_ref());
+            let name = target
+                .host_path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Swap {
+                target: target.host_path.clone(),
+                staged: parent.join(format!(".hookrun-restore-{run_id}-{index}-{name}")),
+                old: parent.join(format!(".hookrun-old-{run_id}-{index}-{name}")),
+            }
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -50,55 +77,45 @@ impl Hook for RestoreHook {
         "restore"
     }
 
-    /// The archive is verified before anything is stopped: a corrupt backup never touches the deployment.
+    /// Extracts and verifies in one pass before anything is stopped: a corrupt backup never touches the
+    /// deployment, and the services are down only for the swap.
     async fn preflight(&self, ctx: &RunContext) -> Result<(), HookError> {
+        let archive = usable_archive(&self.backup)?.to_path_buf();
+        let swaps = swaps_for(ctx.run_id, &self.targets);
+        let mut plans = Vec::new();
+        for (swap, target) in swaps.iter().zip(&self.targets) {
+            let parent = swap.staged.parent().expect("a name beside the target").to_path_buf();
+            std::fs::create_dir_all(&parent).map_err(|source| HookError::Prepare { path: parent, source })?;
+            plans.push(ExtractPlan {
+                archive_prefix: target.archive_prefix.clone(),
+                staging: swap.staged.clone(),
+            });
+        }
         let (backup, cancel) = (self.backup.clone(), ctx.cancel.clone());
-        blocking(move || verify_backup(&backup, &cancel)).await
+        blocking(move || {
+            let summary = extract(&archive, &plans, &cancel)?;
+            let checked = check_against_row(&backup, &summary.archive);
+            if checked.is_err() {
+                for plan in &plans {
+                    let _ = remove_any(&plan.staging);
+                }
+            }
+            checked
+        })
+        .await?;
+        self.leftovers().staged = swaps.into_iter().map(|s| s.staged).collect();
+        Ok(())
     }
 
     async fn run(&self, ctx: &mut RunContext) -> Result<(), HookError> {
-        let archive = PathBuf::from(self.backup.path.clone().unwrap_or_default());
-        let mut swaps = Vec::new();
-        let mut plans = Vec::new();
-        for (index, target) in self.targets.iter().enumerate() {
-            let parent = target
-                .host_path
-                .parent()
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("/"));
-            std::fs::create_dir_all(&parent).map_err(|source| HookError::Prepare {
-                path: parent.clone(),
-                source,
-            })?;
-            let name = target
-                .host_path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let staged = parent.join(format!(".hookrun-restore-{}-{index}-{name}", ctx.run_id));
-            let old = parent.join(format!(".hookrun-old-{}-{index}-{name}", ctx.run_id));
-            plans.push(ExtractPlan {
-                archive_prefix: target.archive_prefix.clone(),
-                staging: staged.clone(),
-            });
-            swaps.push(Swap {
-                target: target.host_path.clone(),
-                staged,
-                old,
-            });
-        }
-        let cancel = ctx.cancel.clone();
-        let staged: Vec<PathBuf> = plans.iter().map(|p| p.staging.clone()).collect();
-        blocking(move || extract(&archive, &plans, &cancel).map(drop)).await?;
         if ctx.cancel.is_cancelled() {
-            for path in &staged {
-                let _ = remove_any(path);
-            }
             return Err(HookError::Cancelled);
         }
+        let swaps = swaps_for(ctx.run_id, &self.targets);
+        // From here the staged folders are either swapped in or removed by `swap_all` itself.
+        self.leftovers().staged.clear();
         swap_all(&swaps)?;
-        let mut set_aside = self.set_aside.lock().unwrap_or_else(|p| p.into_inner());
-        set_aside.extend(
+        self.leftovers().old.extend(
             swaps
                 .into_iter()
                 .map(|s| s.old)

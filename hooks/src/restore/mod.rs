@@ -1,12 +1,13 @@
-//! Restoring a backup over the live data: verify the archive, extract each tree into a staging folder beside its
-//! target (same filesystem), swap the targets atomically, and delete the old copies only once the services run.
+//! Restoring a backup over the live data: extract each tree into a staging folder beside its target (same
+//! filesystem) while verifying the archive, then stop, swap the targets atomically, start, and delete the old
+//! copies only once the services run.
 
 mod cleanup;
 mod hook;
 mod swap;
 mod verify;
 
-pub use cleanup::CleanupHook;
-pub use hook::{RestoreHook, RestoreTarget};
+pub use cleanup::{CleanupHook, Leftovers, SharedLeftovers};
+pub use hook::{swaps_for, RestoreHook, RestoreTarget};
 pub use swap::{remove_any, swap_all, Swap};
 pub use verify::verify_backup;

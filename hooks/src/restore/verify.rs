@@ -4,16 +4,19 @@ use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::archive::read_archive;
+use crate::archive::{read_archive, ArchiveContents};
 use crate::catalog::{BackupRow, BackupStatus};
 use crate::HookError;
 
 /// Reads backup `row`'s archive to the end and checks it against the row. Blocking: call it off the async threads.
 pub fn verify_backup(row: &BackupRow, cancel: &CancellationToken) -> Result<(), HookError> {
-    let refuse = |path: &str, reason: String| HookError::ArchiveCheck {
-        path: path.into(),
-        reason,
-    };
+    let path = usable_archive(row)?;
+    let contents = read_archive(path, cancel, &|_| {})?;
+    check_against_row(row, &contents)
+}
+
+/// The archive of a backup that may be read for a restore: a completed backup with a file.
+pub fn usable_archive(row: &BackupRow) -> Result<&Path, HookError> {
     if row.status != BackupStatus::Completed.as_str() {
         let why = row.error.as_deref().unwrap_or("not usable");
         return Err(refuse(
@@ -21,11 +24,14 @@ pub fn verify_backup(row: &BackupRow, cancel: &CancellationToken) -> Result<(), 
             format!("backup {} is {}: {why}", row.id, row.status),
         ));
     }
-    let path = row
-        .path
+    row.path
         .as_deref()
-        .ok_or_else(|| refuse("-", format!("backup {} has no archive", row.id)))?;
-    let contents = read_archive(Path::new(path), cancel, &|_| {})?;
+        .map(Path::new)
+        .ok_or_else(|| refuse("-", format!("backup {} has no archive", row.id)))
+}
+
+/// Compares what a full read of the archive found with what the catalog recorded when it was written.
+pub fn check_against_row(row: &BackupRow, contents: &ArchiveContents) -> Result<(), HookError> {
     let recorded = [
         (
             "SHA-256",
@@ -40,12 +46,19 @@ pub fn verify_backup(row: &BackupRow, cancel: &CancellationToken) -> Result<(), 
     for (what, catalog, archive) in recorded {
         if catalog != archive {
             return Err(refuse(
-                path,
+                row.path.as_deref().unwrap_or("-"),
                 format!("its {what} is {archive}, the catalog recorded {catalog}"),
             ));
         }
     }
     Ok(())
+}
+
+fn refuse(path: &str, reason: String) -> HookError {
+    HookError::ArchiveCheck {
+        path: path.into(),
+        reason,
+    }
 }
 
 fn opt(value: Option<i64>) -> String {

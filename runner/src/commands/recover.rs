@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use hookrun_hooks::archive::{temporary_path, Format};
 use hookrun_hooks::builtin::{bring_back, DEFAULT_START_TIMEOUT};
 use hookrun_hooks::catalog::{Catalog, RunRow, RunStatus};
-use hookrun_hooks::restore::remove_any;
+use hookrun_hooks::restore::{remove_any, swaps_for};
 use hookrun_hooks::{RunKind, StoppedService};
 use serde::Serialize;
 
@@ -131,29 +131,24 @@ fn finish_interrupted_restore(catalog: &Catalog, run: &RunRow) -> anyhow::Result
     };
     let swapped = matches!(run.phase.as_str(), "hook start" | "hook remove-old-copies" | "finished");
     if let Some(backup) = catalog.backup(backup_id)? {
-        for (index, target) in super::restore::targets(catalog, &backup, &only)?.iter().enumerate() {
-            let (Some(parent), Some(name)) = (target.host_path.parent(), target.host_path.file_name()) else {
-                continue;
-            };
-            let name = name.to_string_lossy();
-            let staged = parent.join(format!(".hookrun-restore-{}-{index}-{name}", run.id));
-            let old = parent.join(format!(".hookrun-old-{}-{index}-{name}", run.id));
-            remove_any(&staged)?;
-            if old.symlink_metadata().is_err() {
+        let targets = super::restore::targets(catalog, &backup, &only)?;
+        for (index, swap) in swaps_for(run.id, &targets).into_iter().enumerate() {
+            remove_any(&swap.staged)?;
+            if swap.old.symlink_metadata().is_err() {
                 continue;
             }
             if swapped {
-                remove_any(&old)?;
+                remove_any(&swap.old)?;
+            } else if swap.target.symlink_metadata().is_ok() {
+                // The target holds restored data (its swap was made): put the old data back.
+                let parent = swap.target.parent().expect("a target beside its staged copy");
+                let name = swap.target.file_name().unwrap_or_default().to_string_lossy();
+                let undone = parent.join(format!(".hookrun-undone-{}-{index}-{name}", run.id));
+                std::fs::rename(&swap.target, &undone)?;
+                std::fs::rename(&swap.old, &swap.target)?;
+                remove_any(&undone)?;
             } else {
-                // The target may hold restored data (its swap was made): put the old data back.
-                if target.host_path.symlink_metadata().is_ok() {
-                    let undone = parent.join(format!(".hookrun-undone-{}-{index}-{name}", run.id));
-                    std::fs::rename(&target.host_path, &undone)?;
-                    std::fs::rename(&old, &target.host_path)?;
-                    remove_any(&undone)?;
-                } else {
-                    std::fs::rename(&old, &target.host_path)?;
-                }
+                std::fs::rename(&swap.old, &swap.target)?;
             }
         }
     }

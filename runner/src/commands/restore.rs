@@ -1,15 +1,15 @@
 //! `hookrun restore ID` and `hookrun rollback`: put a backup's data back. A restore is a run of its own, journalled
-//! like any other (so `hookrun recover` can finish one that died): verify the archive (before anything stops),
-//! stop the project, extract beside each target, swap, start the project, and only then delete the old copies.
+//! like any other (so `hookrun recover` can finish one that died): extract beside each target while verifying the
+//! archive (before anything stops), stop the project, swap, start the project, and only then delete the old copies.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::Arc;
 
 use chrono::Utc;
 use hookrun_hooks::builtin::{StartHook, StopConfig, StopHook};
 use hookrun_hooks::catalog::{BackupRow, BackupStatus, Catalog};
-use hookrun_hooks::restore::{CleanupHook, RestoreHook, RestoreTarget};
+use hookrun_hooks::restore::{CleanupHook, RestoreHook, RestoreTarget, SharedLeftovers};
 use hookrun_hooks::{Hook, RunKind};
 
 use crate::commands::recover::{describe_holder, warn_about_interrupted_runs};
@@ -133,10 +133,11 @@ pub(crate) fn targets(catalog: &Catalog, backup: &BackupRow, only: &[String]) ->
         .collect()
 }
 
-/// stop → restore → start → remove the old copies. Stop and start use the chain's own settings when it has them,
-/// and are left out when no Compose project is configured.
+/// stop → restore → start → remove the old copies (the restore's extraction is its preflight, before the stop).
+/// Stop and start use the chain's own settings when it has them, and are left out when no Compose project is
+/// configured. The clean-up always runs: a staged copy never swapped in goes even when the run failed.
 fn chain(config: &Config, backup: BackupRow, targets: Vec<RestoreTarget>) -> Vec<ChainHook> {
-    let set_aside: Arc<Mutex<Vec<PathBuf>>> = Arc::default();
+    let leftovers = SharedLeftovers::default();
     let step = |hook: Box<dyn Hook>, when: When| ChainHook {
         hook,
         when,
@@ -157,7 +158,7 @@ fn chain(config: &Config, backup: BackupRow, targets: Vec<RestoreTarget>) -> Vec
         chain.push(step(Box::new(StopHook::new("stop", stop)), When::Success));
     }
     chain.push(step(
-        Box::new(RestoreHook::new(backup, targets, set_aside.clone())),
+        Box::new(RestoreHook::new(backup, targets, leftovers.clone())),
         When::Success,
     ));
     if has_project {
@@ -171,7 +172,7 @@ fn chain(config: &Config, backup: BackupRow, targets: Vec<RestoreTarget>) -> Vec
             .unwrap_or_default();
         chain.push(step(Box::new(StartHook::new("start", start)), When::Always));
     }
-    chain.push(step(Box::new(CleanupHook::new(set_aside)), When::Success));
+    chain.push(step(Box::new(CleanupHook::new(leftovers)), When::Always));
     chain
 }
 
