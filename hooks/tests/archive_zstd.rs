@@ -159,7 +159,12 @@ fn a_zstd_archive_of_a_tree_round_trips_through_extract_byte_for_byte() {
     );
     assert_eq!(manifest(&out), before, "restored byte for byte and in metadata");
     assert_eq!(
-        (extracted.entries, extracted.files, extracted.bytes, extracted.sha256),
+        (
+            extracted.entries,
+            extracted.files,
+            extracted.bytes,
+            extracted.archive.sha256
+        ),
         (written.entry_count, written.file_count, written.bytes, written.sha256),
         "every entry was restored, from the file the writer wrote"
     );

@@ -7,6 +7,8 @@
 use std::fs::File;
 use std::io::{self, BufReader, Chain, Cursor, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 
 use flate2::bufread::GzDecoder;
 use sha2::{Digest, Sha256};
@@ -126,15 +128,64 @@ const MAX_PSEUDO: u64 = 64 << 10;
 /// How often, in compressed bytes, progress is reported.
 const PROGRESS_STEP: u64 = 8 << 20;
 
+/// Decompressed bytes handed from the decompressing thread to the parsing one at a time, and how many may wait.
+const CHUNK: usize = 256 << 10;
+const CHUNKS_IN_FLIGHT: usize = 8;
+
 /// The shared pass: calls `visit` for every entry, in archive order, with a reader of its data (whatever the visitor
 /// leaves unread is read through), then checks the end of the tar stream, the gzip trailer or zstd checksum and that
 /// nothing follows. An error from `visit` stops the pass and is returned as is.
+///
+/// Two threads share the work, as `gzip -d | tar -x` does: one reads, hashes and decompresses the file, the calling
+/// thread parses the tar stream and runs `visit` (which writes the files of an extraction). At most
+/// `CHUNKS_IN_FLIGHT` chunks of `CHUNK` bytes wait between them.
 pub(super) fn visit_archive(
     path: &Path,
     cancel: &CancellationToken,
     progress: &dyn Fn(u64),
     visit: &mut dyn FnMut(&EntryHead, &mut dyn Read) -> Result<(), HookError>,
 ) -> Result<StreamEnd, HookError> {
+    let read = AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        let (chunks, inbox) = mpsc::sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
+        let (spare, spares) = mpsc::channel::<Vec<u8>>();
+        let decompressing = scope.spawn(|| decompress(path, cancel, &read, chunks, spares));
+        let inbox = Inbox {
+            chunks: inbox,
+            spare,
+            current: Vec::new(),
+            pos: 0,
+            read: &read,
+            reported: 0,
+            progress,
+        };
+        let parsed = parse(path, cancel, inbox, visit);
+        let decompressed = decompressing
+            .join()
+            .unwrap_or_else(|_| Err(bad(path, "the decompressing thread panicked".into())));
+        // The decompressing side's failure is the cause of whatever the parser then saw (data ending early).
+        match (parsed, decompressed) {
+            (_, Err(error)) => Err(error),
+            (Err(error), Ok(_)) => Err(error),
+            (Ok(()), Ok(Some(end))) => {
+                progress(end.size);
+                Ok(end)
+            }
+            (Ok(()), Ok(None)) => Err(bad(path, "the tar stream ended before the compressed data".into())),
+        }
+    })
+}
+
+/// The decompressing side of the pass: reads and hashes the file, tells its format, decompresses it into `chunks`
+/// (reusing the buffers that come back in `spares`) and checks that nothing follows the gzip member or zstd frame.
+/// Returns `None` when the parser stopped taking chunks (it failed, and says why).
+fn decompress(
+    path: &Path,
+    cancel: &CancellationToken,
+    read: &AtomicU64,
+    chunks: SyncSender<Vec<u8>>,
+    spares: Receiver<Vec<u8>>,
+) -> Result<Option<StreamEnd>, HookError> {
     let file = File::open(path).map_err(|source| HookError::ReadSource {
         path: path.to_path_buf(),
         source,
@@ -143,10 +194,8 @@ pub(super) fn visit_archive(
         file,
         path,
         hasher: Sha256::new(),
-        read: 0,
-        reported: 0,
+        read,
         cancel,
-        progress,
     };
     // The magic is read through the hashing reader and put back in front of the rest.
     let head = read_head(&mut raw).map_err(|e| stream_error(path, e))?;
@@ -156,9 +205,60 @@ pub(super) fn visit_archive(
         Detected::Unknown => return Err(bad(path, "not a gzip or zstd archive".into())),
     };
     let compressed = BufReader::with_capacity(256 << 10, Cursor::new(head).chain(raw));
+    let mut decompressor = Decompressor::new(format, compressed, path)
+        .map_err(|e| bad(path, format!("cannot start decompressing: {e}")))?;
+    loop {
+        let mut chunk = spares.try_recv().unwrap_or_default();
+        chunk.resize(CHUNK, 0);
+        let n = fill(&mut decompressor, &mut chunk).map_err(|e| stream_error(path, e))?;
+        if n == 0 {
+            break;
+        }
+        chunk.truncate(n);
+        if chunks.send(chunk).is_err() {
+            return Ok(None);
+        }
+    }
+    drop(chunks);
+    let mut buffered = decompressor.into_inner();
+    let trailing = io::copy(&mut buffered, &mut io::sink()).map_err(|e| stream_error(path, e))?;
+    if trailing > 0 {
+        let stream = match format {
+            Format::Gzip => "gzip stream",
+            Format::Zstd => "zstd frame",
+        };
+        return Err(bad(path, format!("{trailing} bytes follow the end of the {stream}")));
+    }
+    let (_, raw) = buffered.into_inner().into_inner();
+    Ok(Some(StreamEnd {
+        sha256: hex::encode(raw.hasher.finalize()),
+        size: read.load(Ordering::Relaxed),
+    }))
+}
+
+/// Reads into `buf` until it is full or the data ends; returns the bytes read.
+fn fill(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// The parsing side of the pass: the tar stream in `inbox`, entry by entry, then only zero blocks to its end.
+fn parse(
+    path: &Path,
+    cancel: &CancellationToken,
+    inbox: Inbox<'_>,
+    visit: &mut dyn FnMut(&EntryHead, &mut dyn Read) -> Result<(), HookError>,
+) -> Result<(), HookError> {
     let plain = PlainReader {
-        inner: Decompressor::new(format, compressed, path)
-            .map_err(|e| bad(path, format!("cannot start decompressing: {e}")))?,
+        inner: inbox,
         cancel,
         eof: false,
     };
@@ -201,14 +301,13 @@ pub(super) fn visit_archive(
     if plain.eof {
         return Err(bad(path, "the tar stream has no end-of-archive marker".into()));
     }
-    // Past the end-of-archive marker only zero blocks may follow; reading them to the end checks the gzip trailer or
-    // the zstd checksum.
-    let mut decompressor = plain.inner;
+    // Past the end-of-archive marker only zero blocks may follow (the decompressing side checks the trailer).
+    let mut inbox = plain.inner;
     let mut buf = vec![0u8; 64 << 10];
     loop {
-        let n = decompressor.read(&mut buf).map_err(fail)?;
+        let n = inbox.read(&mut buf).map_err(fail)?;
         if n == 0 {
-            break;
+            return Ok(());
         }
         if buf[..n].iter().any(|&b| b != 0) {
             return Err(bad(path, "data follows the tar end-of-archive marker".into()));
@@ -217,21 +316,6 @@ pub(super) fn visit_archive(
             return Err(HookError::Cancelled);
         }
     }
-    let mut buffered = decompressor.into_inner();
-    let trailing = io::copy(&mut buffered, &mut io::sink()).map_err(fail)?;
-    if trailing > 0 {
-        let stream = match format {
-            Format::Gzip => "gzip stream",
-            Format::Zstd => "zstd frame",
-        };
-        return Err(bad(path, format!("{trailing} bytes follow the end of the {stream}")));
-    }
-    let (_, raw) = buffered.into_inner().into_inner();
-    (raw.progress)(raw.read);
-    Ok(StreamEnd {
-        sha256: hex::encode(raw.hasher.finalize()),
-        size: raw.read,
-    })
 }
 
 /// Splits an entry path into its components, refusing what could leave the folder it is extracted into: an absolute
@@ -485,10 +569,9 @@ struct RawReader<'a> {
     file: File,
     path: &'a Path,
     hasher: Sha256,
-    read: u64,
-    reported: u64,
+    /// Bytes of the file read so far, which the parsing thread reports as progress.
+    read: &'a AtomicU64,
     cancel: &'a CancellationToken,
-    progress: &'a dyn Fn(u64),
 }
 
 impl Read for RawReader<'_> {
@@ -509,11 +592,40 @@ impl Read for RawReader<'_> {
             }
         };
         self.hasher.update(&buf[..n]);
-        self.read += n as u64;
-        if self.read - self.reported >= PROGRESS_STEP {
-            self.reported = self.read;
-            (self.progress)(self.read);
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// The decompressed stream as the parsing thread reads it: chunk after chunk from the decompressing thread (whose
+/// buffers go back for reuse), reporting the file bytes read at most every `PROGRESS_STEP`. The end of the chunks
+/// is the end of the data.
+struct Inbox<'a> {
+    chunks: Receiver<Vec<u8>>,
+    spare: Sender<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+    read: &'a AtomicU64,
+    reported: u64,
+    progress: &'a dyn Fn(u64),
+}
+
+impl Read for Inbox<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.current.len() {
+            let Ok(next) = self.chunks.recv() else { return Ok(0) };
+            let done = std::mem::replace(&mut self.current, next);
+            let _ = self.spare.send(done);
+            self.pos = 0;
+            let read = self.read.load(Ordering::Relaxed);
+            if read - self.reported >= PROGRESS_STEP {
+                self.reported = read;
+                (self.progress)(read);
+            }
         }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
         Ok(n)
     }
 }
@@ -980,6 +1092,37 @@ mod tests {
             periodic[0] >= PROGRESS_STEP && periodic[1] - periodic[0] >= PROGRESS_STEP,
             "{calls:?}"
         );
+    }
+
+    #[test]
+    fn a_visitor_that_fails_on_the_first_entry_stops_the_pass_however_much_data_follows() {
+        for compression in BOTH {
+            let dir = tempfile::tempdir().unwrap();
+            let src = dir.path().join("src");
+            std::fs::create_dir(&src).unwrap();
+            // Far more than the chunks that may wait between the two threads.
+            std::fs::write(src.join("big"), vec![7u8; 64 << 20]).unwrap();
+            let archive = dir.path().join("big.tar");
+            write_archive(
+                &[SourceRoot::new(&src, "src")],
+                &archive,
+                compression,
+                &CancellationToken::new(),
+                &|_| {},
+            )
+            .unwrap();
+
+            let err = visit_archive(&archive, &CancellationToken::new(), &|_| {}, &mut |head, _| {
+                Err(bad(&archive, format!("refused `{}`", head.display())))
+            })
+            .unwrap_err();
+
+            assert_eq!(
+                err.to_string(),
+                bad(&archive, "refused `src`".into()).to_string(),
+                "{compression}"
+            );
+        }
     }
 
     #[test]
