@@ -26,6 +26,7 @@ use tar::EntryType;
 use tokio_util::sync::CancellationToken;
 
 use super::reader::{bad, split_path, stream_error, visit_archive, ArchiveContents, EntryHead};
+use super::writeback::start_writeback;
 use crate::HookError;
 
 /// Where the entries under one archive path go.
@@ -688,8 +689,15 @@ fn write_content(
     if written != head.size {
         return Err(bad(ctx.archive, format!("entry `{}` is truncated", head.display())));
     }
+    // The staging file systems are synced at the end; a big file starts on its way to disk now.
+    if written >= WRITEBACK_FROM {
+        start_writeback(file, 0, 0);
+    }
     Ok(())
 }
+
+/// Files at least this big have their writeback started as soon as they are written.
+const WRITEBACK_FROM: u64 = 1 << 20;
 
 /// Owner (as root), mode and mtime of an open file or folder. The owner goes first: `chown` clears setuid bits.
 fn set_meta(ctx: &Ctx<'_>, fd: BorrowedFd<'_>, meta: Meta) -> io::Result<()> {

@@ -11,6 +11,7 @@ mod parallel_gzip;
 mod reader;
 mod sources;
 mod space;
+mod writeback;
 mod writer;
 
 pub use compression::{Compression, Format};

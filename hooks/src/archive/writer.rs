@@ -14,6 +14,7 @@ use walkdir::WalkDir;
 use zstd::stream::raw::CParameter;
 
 use super::fault::{carried, fault};
+use super::writeback::WritebackFile;
 use super::{Compression, Format, ParallelGzip, SourceRoot};
 use crate::HookError;
 
@@ -66,7 +67,7 @@ fn write_and_check(
         .mode(0o600)
         .open(tmp)
         .map_err(write_err)?;
-    let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+    let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, WritebackFile::new(file)));
     let compressor = Compressor::new(hashing, compression).map_err(write_err)?;
     // The CRC-32 and length of the tar stream are what the gzip trailer must hold (zstd checks its own).
     let mut tar = Builder::new(CrcWriter::new(compressor));
@@ -94,7 +95,10 @@ fn write_and_check(
     let (crc, isize) = (crc_writer.crc().sum(), crc_writer.crc().amount());
     let hashing = crc_writer.into_inner().finish().map_err(write_err)?;
     let (buffered, digest, size) = hashing.finish();
-    let file = buffered.into_inner().map_err(|e| write_err(e.into_error()))?;
+    let file = buffered
+        .into_inner()
+        .map_err(|e| write_err(e.into_error()))?
+        .into_file();
     file.sync_all().map_err(write_err)?;
     drop(file);
     match compression.format {
