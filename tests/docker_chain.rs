@@ -614,9 +614,8 @@ fn a_restore_killed_while_it_extracts_leaves_the_live_data_unchanged_and_recover
     assert_eq!(restore_status, "failed");
 }
 
-#[test]
-fn with_a_snapshot_the_services_are_back_before_the_archive_is_written() {
-    let Some(world) = world("") else { return };
+/// stop → snapshot (`copy`) → start → backup → record over the world's config, volumes and bind mounts.
+fn use_snapshot_chain(world: &World) {
     let runner = std::fs::read_to_string(world.sandbox.config_path()).unwrap();
     let runner = &runner[..runner.find("[[hook]]").unwrap()];
     world.sandbox.raw_config(&format!(
@@ -644,6 +643,12 @@ name = \"record\"
 builtin = \"record\"
 "
     ));
+}
+
+#[test]
+fn with_a_snapshot_the_services_are_back_before_the_archive_is_written() {
+    let Some(world) = world("") else { return };
+    use_snapshot_chain(&world);
     let events = EventLog::start(&world.docker);
 
     let run = world.sandbox.run(&["pre-upgrade", "--version", "1", "--json"]);
@@ -689,6 +694,52 @@ builtin = \"record\"
         world.sandbox.leftovers().iter().all(|n| !n.starts_with(".staging/")),
         "the copies are gone"
     );
+    assert_all_back(&world);
+}
+
+#[test]
+fn when_the_copies_do_not_fit_the_snapshot_archives_with_the_services_stopped() {
+    let Some(world) = world("") else { return };
+    use_snapshot_chain(&world);
+    // 16 MB of zeros: the copy cannot fit in a 4 MiB storage, the archive (a few KiB) can.
+    sh(&format!(
+        "head -c 16000000 /dev/zero > '{}'",
+        world.sandbox.file("config/zeros.bin", b"", 0o644).display()
+    ));
+    std::fs::create_dir_all(world.sandbox.storage()).unwrap();
+    sh(&format!(
+        "mount -t tmpfs -o size=4m hookrun-small '{}'",
+        world.sandbox.storage().display()
+    ));
+    let _unmount = Unmount(world.sandbox.storage());
+    let events = EventLog::start(&world.docker);
+
+    let run = world.sandbox.run(&["pre-upgrade", "--version", "1", "--json"]);
+
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert_eq!(run.json()["backup"]["status"], "completed");
+    let mode: String = world
+        .sandbox
+        .catalog_value("SELECT json_extract(outputs, '$.mode') FROM hook_results WHERE name = 'copy'");
+    assert_eq!(mode, "in place");
+    let archive = &world.sandbox.archives()[0];
+    let written_ns = std::fs::metadata(archive)
+        .unwrap()
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let events = events.snapshot();
+    let p = world.project.name.as_str();
+    for service in ["db", "app", "web", "cache"] {
+        assert!(
+            written_ns <= first(&events, p, "start", service),
+            "the archive was complete before {service} started"
+        );
+    }
+    let listing = sh(&format!("tar -tzf '{}'", archive.display()));
+    assert!(listing.lines().any(|l| l == "config/zeros.bin"), "{listing}");
     assert_all_back(&world);
 }
 

@@ -203,6 +203,11 @@ impl Hook for BackupHook {
     }
 
     async fn run(&self, ctx: &mut RunContext) -> Result<(), HookError> {
+        if ctx.archived_by_snapshot.as_deref() == Some(self.name.as_str()) {
+            let outputs = ctx.outputs.entry(self.name.clone()).or_default();
+            outputs.insert("archived_by".into(), "snapshot, with the services stopped".into());
+            return Ok(());
+        }
         let sources = self.sources(ctx).await?;
         // A snapshot's copies are read in place of the live trees (the catalog keeps the live places, for restores).
         let trees: Vec<SourceRoot> = sources

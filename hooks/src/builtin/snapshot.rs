@@ -2,31 +2,66 @@
 //! the trees its `backup` hook would archive into the run's staging folder; `start` then brings the services back,
 //! and the `backup` hook, placed after `start` in the chain, archives the copies. The run is `completed` only once
 //! the archive is.
+//!
+//! It is safe to put in every chain: when the copies would not fit in storage (checked before anything stops, and
+//! again if the disk fills while copying), it writes the backup's archive itself, with the services still stopped
+//! (the plain stop → backup → start order), and the `backup` hook after `start` has nothing left to do.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::BackupConfig;
-use crate::archive::{check_free_space, measure, SourceRoot};
+use super::{BackupConfig, BackupHook};
+use crate::archive::{free_space, measure, SourceRoot};
 use crate::blocking::blocking;
+use crate::restore::remove_any;
 use crate::snapshot::copy_tree;
 use crate::{Hook, HookError, RunContext, SnapshotTree};
 
-/// The `snapshot` hook, copying what the backup hook configured with `config` archives.
+/// How this run's snapshot takes its consistent copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mode {
+    /// Copies the trees; the backup archives them after `start`.
+    Copy,
+    /// Archives the live trees while the services are stopped, for this reason.
+    InPlace(String),
+}
+
+/// The `snapshot` hook, copying what the backup hook `backup` (configured with `config`) archives.
 #[derive(Debug)]
 pub struct SnapshotHook {
     name: String,
     backup: BackupConfig,
+    /// The named backup, run here when the copies do not fit.
+    in_place: BackupHook,
+    mode: Mutex<Mode>,
 }
 
 impl SnapshotHook {
-    /// A snapshot hook called `name` for the backup configured with `backup`.
-    pub fn new(name: impl Into<String>, backup: BackupConfig) -> Self {
+    /// A snapshot hook called `name` for the backup hook `backup` configured with `config`.
+    pub fn new(name: impl Into<String>, backup: impl Into<String>, config: BackupConfig) -> Self {
         Self {
             name: name.into(),
-            backup,
+            in_place: BackupHook::new(backup, config.clone()),
+            backup: config,
+            mode: Mutex::new(Mode::Copy),
         }
+    }
+
+    fn set_mode(&self, mode: Mode) {
+        *self.mode.lock().unwrap_or_else(|p| p.into_inner()) = mode;
+    }
+
+    /// Writes the backup's archive now, with the services stopped, and tells the backup hook it is done.
+    async fn archive_in_place(&self, ctx: &mut RunContext, why: String) -> Result<(), HookError> {
+        tracing::warn!(hook = %self.name, "{why}: archiving with the services stopped");
+        self.in_place.run(ctx).await?;
+        ctx.archived_by_snapshot = Some(self.in_place.name().to_string());
+        let outputs = ctx.outputs.entry(self.name.clone()).or_default();
+        outputs.insert("mode".into(), "in place".into());
+        outputs.insert("reason".into(), why);
+        Ok(())
     }
 }
 
@@ -41,6 +76,7 @@ impl Hook for SnapshotHook {
     }
 
     /// The copies need as much room as the trees themselves, in the storage dir (where the staging folder is).
+    /// Without it the snapshot archives in place (the backup's own preflight checks the room for that).
     async fn preflight(&self, ctx: &RunContext) -> Result<(), HookError> {
         let trees = self.backup.trees(&ctx.work_dir, ctx.project.as_deref()).await?;
         let roots: Vec<SourceRoot> = trees
@@ -48,10 +84,27 @@ impl Hook for SnapshotHook {
             .map(|t| SourceRoot::new(&t.host_path, &t.archive_path))
             .collect();
         let storage = ctx.storage_dir.clone();
-        blocking(move || check_free_space(&storage, measure(&roots)?.bytes, 1.0)).await
+        let (need, available) = blocking(move || {
+            let need = measure(&roots)?.bytes;
+            let available = free_space(&storage).map_err(|source| HookError::Prepare { path: storage, source })?;
+            Ok((need, available))
+        })
+        .await?;
+        if available < need {
+            self.set_mode(Mode::InPlace(format!(
+                "the copies need {need} bytes, storage has {available} free"
+            )));
+            // Samples the trees now rather than while the services are stopped.
+            self.in_place.preflight(ctx).await?;
+        }
+        Ok(())
     }
 
     async fn run(&self, ctx: &mut RunContext) -> Result<(), HookError> {
+        let mode = self.mode.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Mode::InPlace(why) = mode {
+            return self.archive_in_place(ctx, why).await;
+        }
         let trees = self.backup.trees(&ctx.work_dir, ctx.project.as_deref()).await?;
         let base = ctx.staging_dir.join("snapshot");
         let cancel = ctx.cancel.clone();
@@ -63,7 +116,7 @@ impl Hook for SnapshotHook {
             })
             .collect();
         let planned = copies.clone();
-        blocking(move || {
+        let copied = blocking(move || {
             for tree in &planned {
                 let parent = tree.copy.parent().map(PathBuf::from).unwrap_or_default();
                 std::fs::create_dir_all(&parent).map_err(|source| HookError::Prepare { path: parent, source })?;
@@ -71,8 +124,24 @@ impl Hook for SnapshotHook {
             }
             Ok(())
         })
-        .await?;
-        ctx.snapshot = copies;
-        Ok(())
+        .await;
+        match copied {
+            Ok(()) => {
+                ctx.snapshot = copies;
+                let outputs = ctx.outputs.entry(self.name.clone()).or_default();
+                outputs.insert("mode".into(), "copy".into());
+                Ok(())
+            }
+            // The copy could not be written (the disk filled meanwhile): drop it and archive in place.
+            Err(HookError::Prepare { path, source }) => {
+                let _ = remove_any(&base);
+                self.archive_in_place(ctx, format!("cannot write the copy {}: {source}", path.display()))
+                    .await
+            }
+            Err(other) => {
+                let _ = remove_any(&base);
+                Err(other)
+            }
+        }
     }
 }

@@ -88,6 +88,7 @@ mod tests {
             failure: None,
             stopped: Vec::new(),
             snapshot: Vec::new(),
+            archived_by_snapshot: None,
             cancel: CancellationToken::new(),
             progress: ProgressSink::discard(),
         }

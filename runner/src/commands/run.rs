@@ -85,6 +85,7 @@ pub async fn run_chain(
         failure: None,
         stopped: Vec::new(),
         snapshot: Vec::new(),
+        archived_by_snapshot: None,
         cancel: CancellationToken::new(),
         progress: ProgressSink::discard(),
     };
