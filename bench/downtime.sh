@@ -1,45 +1,44 @@
 #!/usr/bin/env bash
 # Measures the services' downtime (first stop to last service running again) of a backup of a Compose project whose
 # service owns the bench data set (bind-mounted), with the plain chain (stop → backup → record → start) and with
-# the minimal-downtime chain (stop → snapshot → start → backup → record); appends the result to bench/RESULTS.md.
+# the minimal-downtime chain (stop → snapshot → start → backup → record), in interleaved rounds; appends the result
+# to bench/RESULTS.md. It measures on the file system of DIR, and with --xfs also on an XFS file system with reflink
+# (a loop-mounted image file the script makes; needs root), where the snapshot clones files instead of copying them.
 #
-# Usage: bench/downtime.sh [--work DIR]   (DIR holds data/ from gen_data.py; default /var/tmp/hookrun-bench-1g)
+# Usage: bench/downtime.sh [--work DIR] [--rounds N (3)] [--xfs]
+#   DIR holds data/ from gen_data.py (default /var/tmp/hookrun-bench-1g; bench/run.sh --work DIR --keep makes it).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-work=/var/tmp/hookrun-bench-1g
-[ "${1:-}" = "--work" ] && work=$2
+command_line="bench/downtime.sh${*:+ $*}"
+work=/var/tmp/hookrun-bench-1g rounds=3 xfs=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --work) work=$2; shift 2 ;;
+        --rounds) rounds=$2; shift 2 ;;
+        --xfs) xfs=1; shift ;;
+        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; exit 2 ;;
+    esac
+done
 [ -d "$work/data" ] || { echo "no data set in $work/data: run bench/run.sh --work $work --keep first" >&2; exit 2; }
+log() { printf '[downtime %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
 cd "$repo"
 cargo build --release --quiet -p hookrun -p hookrun-e2e --bin hookrun --bin hookrun-test-image
-target/release/hookrun-test-image >/dev/null
-hookrun=$repo/target/release/hookrun
+bin="${CARGO_TARGET_DIR:-$repo/target}/release"
+"$bin/hookrun-test-image" >/dev/null
+hookrun=$bin/hookrun
 project=hookrun-downtime
-cat > "$work/docker-compose.yml" <<YAML
-version: "2.4"
-services:
-  app:
-    image: hookrun-test-busybox:1
-    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]
-    volumes: ["./data:/srv/data"]
-YAML
-trap 'docker-compose -p $project -f "$work/docker-compose.yml" down -t 1 >/dev/null 2>&1 || true; rm -f "$work/docker-compose.yml"' EXIT
-docker-compose -p $project -f "$work/docker-compose.yml" up -d >/dev/null
-
-run_chain() { # $1 = name, $2 = hooks
-  local dir="$work/downtime-$1"
-  rm -rf "$dir" && mkdir -p "$dir"
-  printf '[runner]\nproject = "%s"\nwork_dir = "%s"\nstorage_dir = "%s/storage"\n\n%s' "$project" "$work" "$dir" "$2" > "$dir/hooks.toml"
-  "$hookrun" --config "$dir/hooks.toml" backup --version 1 --json > "$dir/report.json"
-  python3 - "$dir/report.json" <<'PY'
-import json, sys
-from datetime import datetime
-r = json.load(open(sys.argv[1]))
-t = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
-s = r["services"]
-down = max(t(x["started_at"]) for x in s) - min(t(x["stopped_at"]) for x in s)
-print(f"{down:.2f} {r['duration_ms'] / 1000:.2f} {r['status']}")
-PY
+results=$(mktemp)
+mnt=""
+base=$work
+cleanup() {
+    docker-compose -p $project -f "$base/docker-compose.yml" down -t 1 >/dev/null 2>&1 || true
+    if [ -n "$mnt" ]; then umount "$mnt" 2>/dev/null || true; rm -rf "$mnt" "$mnt.img"; fi
+    rm -f "$results"
 }
+trap cleanup EXIT
+
 stop='[[hook]]
 name = "stop"
 builtin = "stop"
@@ -62,21 +61,87 @@ name = "snapshot"
 builtin = "snapshot"
 config = { backup = "backup" }
 '
-read -r plain_down plain_total plain_status < <(run_chain plain "$stop$backup$record$start")
-read -r snap_down snap_total snap_status < <(run_chain snapshot "$stop$snapshot$start$backup$record")
-ratio=$(python3 -c "print(f'{$snap_down / $plain_down:.2f}')")
+
+# run_chain FS NAME ROUND HOOKS: one backup of the project in $base; appends "FS NAME downtime whole status".
+run_chain() {
+    local dir="$base/downtime-$2"
+    rm -rf "$dir" && mkdir -p "$dir"
+    printf '[runner]\nproject = "%s"\nwork_dir = "%s"\nstorage_dir = "%s/storage"\n\n%s' "$project" "$base" "$dir" "$4" >"$dir/hooks.toml"
+    "$hookrun" --config "$dir/hooks.toml" backup --version 1 --json >"$dir/report.json"
+    python3 - "$dir/report.json" "$1" "$2" >>"$results" <<'PY'
+import json, sys
+from datetime import datetime
+r = json.load(open(sys.argv[1]))
+t = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+s = r["services"]
+down = max(t(x["started_at"]) for x in s) - min(t(x["stopped_at"]) for x in s)
+print(f"{sys.argv[2]}\t{sys.argv[3]}\t{down:.2f}\t{r['duration_ms'] / 1000:.2f}\t{r['status']}")
+PY
+    tail -n 1 "$results" | { IFS=$'\t' read -r fs name down whole status; log "$fs $name round $3: downtime ${down}s, run ${whole}s, $status"; }
+    rm -rf "$dir"
+}
+
+# measure FS: the project bind-mounts $base/data; rounds of both chains, interleaved.
+measure() {
+    cat >"$base/docker-compose.yml" <<YAML
+version: "2.4"
+services:
+  app:
+    image: hookrun-test-busybox:1
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]
+    volumes: ["./data:/srv/data"]
+YAML
+    docker-compose -p $project -f "$base/docker-compose.yml" up -d >/dev/null
+    for round in $(seq 1 "$rounds"); do
+        run_chain "$1" plain "$round" "$stop$backup$record$start"
+        run_chain "$1" snapshot "$round" "$stop$snapshot$start$backup$record"
+    done
+    docker-compose -p $project -f "$base/docker-compose.yml" down -t 1 >/dev/null
+    rm -f "$base/docker-compose.yml"
+}
+
+fs_work=$(findmnt -n -o FSTYPE --target "$work" 2>/dev/null || stat -f -c %T "$work")
+measure "$fs_work"
+if [ "$xfs" -eq 1 ]; then
+    command -v mkfs.xfs >/dev/null || apt-get install -y xfsprogs >/dev/null
+    mnt=$(mktemp -d "${TMPDIR:-/var/tmp}/hookrun-xfs.XXXXXX")
+    truncate -s 4G "$mnt.img"
+    mkfs.xfs -q -m reflink=1 "$mnt.img"
+    mount -o loop "$mnt.img" "$mnt"
+    log "copying the data set onto XFS (reflink) at $mnt"
+    cp -a "$work/data" "$mnt/data"
+    base=$mnt
+    measure "xfs (reflink)"
+    base=$work
+fi
+
 bytes=$(du -sb "$work/data" | cut -f1)
-{
-  echo
-  echo "## Downtime ($(date -u '+%Y-%m-%d %H:%M UTC'), \`bench/downtime.sh --work $work\`)"
-  echo
-  echo "One Compose service bind-mounting the data set ($((bytes / 1048576)) MiB); downtime is the first stop to the last service running again."
-  echo
-  echo "| chain | downtime (s) | whole run (s) | status |"
-  echo "| --- | ---: | ---: | --- |"
-  echo "| stop → backup → record → start | $plain_down | $plain_total | $plain_status |"
-  echo "| stop → snapshot → start → backup → record | $snap_down | $snap_total | $snap_status |"
-  echo
-  echo "- Downtime with the snapshot: **${ratio}×** the plain window."
-} | tee -a bench/RESULTS.md
-rm -rf "$work/downtime-plain" "$work/downtime-snapshot"
+python3 - "$results" "$command_line" "$((bytes / 1048576))" "$rounds" <<'PY' | tee -a bench/RESULTS.md
+import statistics, sys, datetime
+results, command, mib, rounds = sys.argv[1:]
+runs = {}
+for line in open(results):
+    fs, name, down, whole, status = line.rstrip("\n").split("\t")
+    runs.setdefault((fs, name), []).append((float(down), float(whole), status))
+print()
+print(f"## Downtime ({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, `{command}`)")
+print()
+print(f"One Compose service bind-mounting the data set ({mib} MiB); downtime is the first stop to the moment the last")
+print(f"service is first seen running again (the start hook's 1 s settle check comes after); median of {rounds}")
+print("interleaved rounds.")
+print()
+print("| file system | chain | downtime (s) | runs (s) | whole run (s) | status |")
+print("| --- | --- | ---: | --- | ---: | --- |")
+chains = {"plain": "stop → backup → record → start", "snapshot": "stop → snapshot → start → backup → record"}
+medians = {}
+for (fs, name), r in runs.items():
+    down = statistics.median(d for d, _, _ in r)
+    medians[(fs, name)] = down
+    whole = statistics.median(w for _, w, _ in r)
+    statuses = ", ".join(sorted({s for _, _, s in r}))
+    print(f"| {fs} | {chains[name]} | {down:.2f} | {', '.join(f'{d:.2f}' for d, _, _ in r)} | {whole:.2f} | {statuses} |")
+print()
+for fs in dict.fromkeys(fs for fs, _ in runs):
+    ratio = medians[(fs, "snapshot")] / medians[(fs, "plain")]
+    print(f"- {fs}: downtime with the snapshot **{ratio:.2f}×** the plain window.")
+PY
