@@ -12,11 +12,11 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-use flate2::write::DeflateEncoder;
 use tar::{Builder, Header, HeaderMode};
 use walkdir::{DirEntry, WalkDir};
 
-use super::{Compression, Format, SourceRoot};
+use super::compressor::Compressor;
+use super::{Compression, SourceRoot};
 use crate::HookError;
 
 /// What the sources hold and how big their archive is expected to be.
@@ -58,17 +58,21 @@ impl Sampling {
     };
 }
 
-/// gzip's own header (10 bytes) and trailer (8 bytes), around the raw deflate data that is sampled.
-const GZIP_FRAMING: u64 = 18;
 const BLOCK: u64 = 512;
+
+/// Compresses a sample as the writer does (the same compressor, so stored blocks and framing count alike), on one
+/// thread.
+fn sample_encoder(compression: Compression) -> Result<Compressor<Counted<io::Sink>>, HookError> {
+    Compressor::new(Counted::new(io::sink()), compression, 1).map_err(sink_err)
+}
 
 fn estimate_with(roots: &[SourceRoot], compression: Compression, sampling: Sampling) -> Result<Estimate, HookError> {
     let layout = lay_out(roots)?;
     let stride = sampling.window.max(layout.bytes.div_ceil(sampling.windows.max(1)));
     let entry_stride = layout.entries.div_ceil(sampling.headers.max(1)).max(1);
 
-    let mut content = Counted::new(SampleEncoder::new(Counted::new(io::sink()), compression)?);
-    let mut headers = Builder::new(Counted::new(SampleEncoder::new(Counted::new(io::sink()), compression)?));
+    let mut content = Counted::new(sample_encoder(compression)?);
+    let mut headers = Builder::new(Counted::new(sample_encoder(compression)?));
     headers.mode(HeaderMode::Complete);
     let mut index = 0u64;
     let mut position = 0u64;
@@ -106,65 +110,13 @@ fn estimate_with(roots: &[SourceRoot], compression: Compression, sampling: Sampl
     let header_ratio = headers_compressed as f64 / headers_sampled.max(1) as f64;
     let overhead = layout.tar_bytes - layout.bytes;
     let estimated = layout.bytes as f64 * ratio + overhead as f64 * header_ratio;
-    // A zstd sample is a whole frame already (magic, header, checksum): its framing is in the ratios.
-    let framing = match compression.format {
-        Format::Gzip => GZIP_FRAMING,
-        Format::Zstd => 0,
-    };
     Ok(Estimate {
         files: layout.files,
         bytes: layout.bytes,
         sampled_bytes,
         ratio,
-        estimated_archive_bytes: estimated.round() as u64 + framing,
+        estimated_archive_bytes: estimated.round() as u64,
     })
-}
-
-/// Compresses a sample as the writer would: raw deflate for gzip (its framing is added apart), a single-threaded zstd
-/// frame for zstd (the writer's worker threads split the input into jobs but keep one frame and nearly its ratio).
-enum SampleEncoder<W: Write> {
-    Deflate(DeflateEncoder<W>),
-    Zstd(zstd::stream::write::Encoder<'static, W>),
-}
-
-impl<W: Write> SampleEncoder<W> {
-    fn new(inner: W, compression: Compression) -> Result<Self, HookError> {
-        Ok(match compression.format {
-            Format::Gzip => SampleEncoder::Deflate(DeflateEncoder::new(
-                inner,
-                flate2::Compression::new(compression.level.min(9)),
-            )),
-            Format::Zstd => {
-                let level = compression.level.min(22) as i32;
-                let mut zstd = zstd::stream::write::Encoder::new(inner, level).map_err(sink_err)?;
-                zstd.include_checksum(true).map_err(sink_err)?;
-                SampleEncoder::Zstd(zstd)
-            }
-        })
-    }
-
-    fn finish(self) -> io::Result<W> {
-        match self {
-            SampleEncoder::Deflate(deflate) => deflate.finish(),
-            SampleEncoder::Zstd(zstd) => zstd.finish(),
-        }
-    }
-}
-
-impl<W: Write> Write for SampleEncoder<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            SampleEncoder::Deflate(deflate) => deflate.write(buf),
-            SampleEncoder::Zstd(zstd) => zstd.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            SampleEncoder::Deflate(deflate) => deflate.flush(),
-            SampleEncoder::Zstd(zstd) => zstd.flush(),
-        }
-    }
 }
 
 /// The tar stream the writer will produce, counted.

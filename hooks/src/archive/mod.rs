@@ -2,6 +2,7 @@
 //! the streaming writer and reader.
 
 mod compression;
+mod compressor;
 mod durable;
 mod estimate;
 mod extract;

@@ -11,11 +11,11 @@ use sha2::{Digest, Sha256};
 use tar::{Builder, Header, HeaderMode};
 use tokio_util::sync::CancellationToken;
 use walkdir::WalkDir;
-use zstd::stream::raw::CParameter;
 
+use super::compressor::Compressor;
 use super::fault::{carried, fault};
 use super::writeback::WritebackFile;
-use super::{Compression, Format, ParallelGzip, SourceRoot};
+use super::{Compression, Format, SourceRoot};
 use crate::HookError;
 
 /// What one pass over the sources produced.
@@ -68,7 +68,9 @@ fn write_and_check(
         .open(tmp)
         .map_err(write_err)?;
     let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, WritebackFile::new(file)));
-    let compressor = Compressor::new(hashing, compression).map_err(write_err)?;
+    // One standard gzip member or zstd frame, compressed on every core the process may use.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let compressor = Compressor::new(hashing, compression, threads).map_err(write_err)?;
     // The CRC-32 and length of the tar stream are what the gzip trailer must hold (zstd checks its own).
     let mut tar = Builder::new(CrcWriter::new(compressor));
     tar.mode(HeaderMode::Complete);
@@ -300,60 +302,6 @@ fn check_zstd_start(path: &Path, size: u64) -> Result<(), HookError> {
         });
     }
     Ok(())
-}
-
-/// The input each zstd worker compresses at a time. zstd's default is four windows (8 MiB at level 3, 32 MiB at
-/// 17–19) and it buffers about five jobs' input on 2 workers: 75 MiB peak RSS for a level-3 backup of 1 GiB here,
-/// 49 MiB with 4 MiB jobs, for 0.01 % more archive (each job starts from the end of the one before, not from
-/// nothing). The levels' own tables come on top: ~55 MiB at level 9, ~215 MiB at 19.
-const ZSTD_JOB_SIZE: u32 = 4 << 20;
-
-/// The compressing stage, one standard gzip member or one zstd frame, compressed on every core the process may use.
-enum Compressor<W: Write> {
-    Gzip(ParallelGzip<W>),
-    Zstd(zstd::stream::write::Encoder<'static, W>),
-}
-
-impl<W: Write> Compressor<W> {
-    fn new(inner: W, compression: Compression) -> io::Result<Self> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        match compression.format {
-            Format::Gzip => ParallelGzip::new(inner, compression.level, threads).map(Compressor::Gzip),
-            Format::Zstd => {
-                // 22 is zstd's highest level; it clamps higher ones itself, this keeps `as` from wrapping.
-                let level = compression.level.min(22) as i32;
-                let mut zstd = zstd::stream::write::Encoder::new(inner, level)?;
-                zstd.include_checksum(true)?;
-                zstd.multithread(threads as u32)?;
-                zstd.set_parameter(CParameter::JobSize(ZSTD_JOB_SIZE))?;
-                Ok(Compressor::Zstd(zstd))
-            }
-        }
-    }
-
-    /// Ends the member or frame and hands back the writer underneath.
-    fn finish(self) -> io::Result<W> {
-        match self {
-            Compressor::Gzip(gzip) => gzip.finish(),
-            Compressor::Zstd(zstd) => zstd.finish(),
-        }
-    }
-}
-
-impl<W: Write> Write for Compressor<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Compressor::Gzip(gzip) => gzip.write(buf),
-            Compressor::Zstd(zstd) => zstd.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Compressor::Gzip(gzip) => gzip.flush(),
-            Compressor::Zstd(zstd) => zstd.flush(),
-        }
-    }
 }
 
 /// Passes bytes through while hashing and counting them.
