@@ -79,6 +79,9 @@ print(f"{sys.argv[2]}\t{sys.argv[3]}\t{down:.2f}\t{r['duration_ms'] / 1000:.2f}\
 PY
     tail -n 1 "$results" | { IFS=$'\t' read -r fs name down whole status; log "$fs $name round $3: downtime ${down}s, run ${whole}s, $status"; }
     rm -rf "$dir"
+    # Backups are hours apart, not seconds: let the file system finish with what this run wrote and deleted (on a
+    # `discard` mount, ext4 trims deleted blocks at its next journal commit and new writes wait behind it).
+    sync
 }
 
 # measure FS: the project bind-mounts $base/data; rounds of both chains, interleaved.

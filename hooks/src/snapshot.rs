@@ -247,7 +247,7 @@ mod tests {
             fs::create_dir_all(&sub).unwrap();
             let file = sub.join(format!("f{i}"));
             fs::write(&file, format!("file {i} ").repeat(i % 50)).unwrap();
-            fs::set_permissions(&file, fs::Permissions::from_mode(0o600 | (i as u32 % 2) * 0o044)).unwrap();
+            fs::set_permissions(&file, fs::Permissions::from_mode(0o600 | ((i as u32 % 2) * 0o044))).unwrap();
         }
         let big = vec![7u8; 3 << 20];
         fs::write(from.join("big"), &big).unwrap();
