@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Mutex;
 
-use rustix::fs::{utimensat, AtFlags, Timespec, Timestamps, CWD};
+use rustix::fs::{futimens, utimensat, AtFlags, Timespec, Timestamps, CWD};
 use tokio_util::sync::CancellationToken;
 use walkdir::WalkDir;
 
@@ -195,23 +195,26 @@ fn copy_file(job: &FileJob) -> Result<u64, HookError> {
         });
     }
     target.set_permissions(job.meta.permissions()).map_err(write_err)?;
-    drop(target);
-    set_times(&job.target, &job.meta).map_err(write_err)?;
+    futimens(&target, &timestamps(&job.meta)).map_err(|e| write_err(e.into()))?;
     Ok(copied)
 }
 
+/// Gives `path` (a folder or symlink, not followed) the access and modification times of `meta`.
 fn set_times(path: &Path, meta: &fs::Metadata) -> io::Result<()> {
+    utimensat(CWD, path, &timestamps(meta), AtFlags::SYMLINK_NOFOLLOW)?;
+    Ok(())
+}
+
+fn timestamps(meta: &fs::Metadata) -> Timestamps {
     use std::os::unix::fs::MetadataExt;
     let at = |secs, nanos| Timespec {
         tv_sec: secs,
         tv_nsec: nanos,
     };
-    let times = Timestamps {
+    Timestamps {
         last_access: at(meta.atime(), meta.atime_nsec()),
         last_modification: at(meta.mtime(), meta.mtime_nsec()),
-    };
-    utimensat(CWD, path, &times, AtFlags::SYMLINK_NOFOLLOW)?;
-    Ok(())
+    }
 }
 
 #[cfg(test)]
