@@ -79,38 +79,22 @@ fn extract_into(
         keep_mode: if as_root { 0o7777 } else { 0o1777 },
         buf: vec![0; 256 << 10],
     };
-    let mut summary = ExtractSummary {
-        entries: 0,
-        files: 0,
-        bytes: 0,
-        archive: ArchiveContents {
-            sha256: String::new(),
-            size: 0,
-            file_count: 0,
-            entry_count: 0,
-            bytes: 0,
-        },
-    };
-    let end = visit_archive(
+    let (mut entries, mut files, mut bytes) = (0, 0, 0);
+    let contents = visit_archive(
         archive,
         cancel,
         &|_| {},
         &mut |head: &EntryHead, data: &mut dyn Read| {
             let parts = split_path(&head.path).map_err(|reason| bad(archive, reason))?;
-            summary.archive.entry_count += 1;
-            if head.is_file() {
-                summary.archive.file_count += 1;
-                summary.archive.bytes += head.size;
-            }
             let Some(target) = targets.iter_mut().find(|t| t.holds(&parts)) else {
                 return Ok(());
             };
             let rel = &parts[target.prefix.len()..];
             target.place(&mut ctx, head, rel, data)?;
-            summary.entries += 1;
+            entries += 1;
             if head.is_file() {
-                summary.files += 1;
-                summary.bytes += head.size;
+                files += 1;
+                bytes += head.size;
             }
             Ok(())
         },
@@ -118,9 +102,12 @@ fn extract_into(
     for target in targets.iter_mut() {
         target.finish(&ctx)?;
     }
-    summary.archive.sha256 = end.sha256;
-    summary.archive.size = end.size;
-    Ok(summary)
+    Ok(ExtractSummary {
+        entries,
+        files,
+        bytes,
+        archive: contents,
+    })
 }
 
 /// Checks the plans before anything is read: prefixes inside the archive and disjoint, staging paths new and

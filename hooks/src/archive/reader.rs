@@ -61,29 +61,14 @@ pub fn read_archive(
     cancel: &CancellationToken,
     progress: &dyn Fn(u64),
 ) -> Result<ArchiveContents, HookError> {
-    let mut contents = ArchiveContents {
-        sha256: String::new(),
-        size: 0,
-        file_count: 0,
-        entry_count: 0,
-        bytes: 0,
-    };
-    let end = visit_archive(path, cancel, progress, &mut |head: &EntryHead, data: &mut dyn Read| {
+    visit_archive(path, cancel, progress, &mut |head: &EntryHead, data: &mut dyn Read| {
         split_path(&head.path).map_err(|reason| bad(path, reason))?;
         let read = io::copy(data, &mut io::sink()).map_err(|e| stream_error(path, e))?;
         if read != head.size {
             return Err(bad(path, format!("entry `{}` is truncated", head.display())));
         }
-        contents.entry_count += 1;
-        if head.is_file() {
-            contents.file_count += 1;
-            contents.bytes += head.size;
-        }
         Ok(())
-    })?;
-    contents.sha256 = end.sha256;
-    contents.size = end.size;
-    Ok(contents)
+    })
 }
 
 /// One archive entry as the visitor sees it: GNU long names and pax records already applied.
@@ -115,9 +100,9 @@ impl EntryHead {
     }
 }
 
-/// What the pass learned about the archive file itself.
+/// What the decompressing side learned about the archive file itself.
 #[derive(Debug)]
-pub(super) struct StreamEnd {
+struct StreamEnd {
     pub sha256: String,
     pub size: u64,
 }
@@ -134,7 +119,8 @@ const CHUNKS_IN_FLIGHT: usize = 8;
 
 /// The shared pass: calls `visit` for every entry, in archive order, with a reader of its data (whatever the visitor
 /// leaves unread is read through), then checks the end of the tar stream, the gzip trailer or zstd checksum and that
-/// nothing follows. An error from `visit` stops the pass and is returned as is.
+/// nothing follows. An error from `visit` stops the pass and is returned as is. Returns what the pass found: the
+/// file's SHA-256 and size, and every entry handed to `visit` counted as the writer counts them.
 ///
 /// Two threads share the work, as `gzip -d | tar -x` does: one reads, hashes and decompresses the file, the calling
 /// thread parses the tar stream and runs `visit` (which writes the files of an extraction). At most
@@ -144,7 +130,7 @@ pub(super) fn visit_archive(
     cancel: &CancellationToken,
     progress: &dyn Fn(u64),
     visit: &mut dyn FnMut(&EntryHead, &mut dyn Read) -> Result<(), HookError>,
-) -> Result<StreamEnd, HookError> {
+) -> Result<ArchiveContents, HookError> {
     let read = AtomicU64::new(0);
     std::thread::scope(|scope| {
         let (chunks, inbox) = mpsc::sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
@@ -159,7 +145,14 @@ pub(super) fn visit_archive(
             reported: 0,
             progress,
         };
-        let parsed = parse(path, cancel, inbox, visit);
+        let mut contents = ArchiveContents {
+            sha256: String::new(),
+            size: 0,
+            file_count: 0,
+            entry_count: 0,
+            bytes: 0,
+        };
+        let parsed = parse(path, cancel, inbox, visit, &mut contents);
         let decompressed = decompressing
             .join()
             .unwrap_or_else(|_| Err(bad(path, "the decompressing thread panicked".into())));
@@ -169,7 +162,9 @@ pub(super) fn visit_archive(
             (Err(error), Ok(_)) => Err(error),
             (Ok(()), Ok(Some(end))) => {
                 progress(end.size);
-                Ok(end)
+                contents.sha256 = end.sha256;
+                contents.size = end.size;
+                Ok(contents)
             }
             (Ok(()), Ok(None)) => Err(bad(path, "the tar stream ended before the compressed data".into())),
         }
@@ -250,12 +245,14 @@ fn fill(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// The parsing side of the pass: the tar stream in `inbox`, entry by entry, then only zero blocks to its end.
+/// The parsing side of the pass: the tar stream in `inbox`, entry by entry (counted into `contents`), then only zero
+/// blocks to its end.
 fn parse(
     path: &Path,
     cancel: &CancellationToken,
     inbox: Inbox<'_>,
     visit: &mut dyn FnMut(&EntryHead, &mut dyn Read) -> Result<(), HookError>,
+    contents: &mut ArchiveContents,
 ) -> Result<(), HookError> {
     let plain = PlainReader {
         inner: inbox,
@@ -292,6 +289,11 @@ fn parse(
             let head = pending.head(path, &header)?;
             visit(&head, &mut entry)?;
             io::copy(&mut entry, &mut io::sink()).map_err(fail)?;
+            contents.entry_count += 1;
+            if head.is_file() {
+                contents.file_count += 1;
+                contents.bytes += head.size;
+            }
         }
         if !pending.is_empty() {
             return Err(bad(path, "the last long-name or pax header describes no entry".into()));
