@@ -45,15 +45,20 @@ impl Hook for CleanupHook {
     }
 
     async fn run(&self, ctx: &mut RunContext) -> Result<(), HookError> {
-        let (staged, old) = {
-            let mut leftovers = self.leftovers.lock().unwrap_or_else(|p| p.into_inner());
-            let staged = std::mem::take(&mut leftovers.staged);
-            let old = if ctx.succeeded_so_far() {
-                std::mem::take(&mut leftovers.old)
-            } else {
-                Vec::new()
-            };
-            (staged, old)
+        let mut leftovers = self.leftovers.lock().unwrap_or_else(|p| p.into_inner());
+        leftovers.remove(ctx.succeeded_so_far())
+    }
+}
+
+impl Leftovers {
+    /// Removes the staged copies, and the old copies too when the run succeeded (after a failure they are the way
+    /// back).
+    fn remove(&mut self, run_succeeded: bool) -> Result<(), HookError> {
+        let staged = std::mem::take(&mut self.staged);
+        let old = if run_succeeded {
+            std::mem::take(&mut self.old)
+        } else {
+            Vec::new()
         };
         for path in staged.into_iter().chain(old) {
             remove_any(&path).map_err(|source| HookError::Prepare { path, source })?;
@@ -66,67 +71,34 @@ impl Hook for CleanupHook {
 mod tests {
     use std::path::Path;
 
-    use tokio_util::sync::CancellationToken;
-
     use super::*;
-    use crate::catalog::Catalog;
-    use crate::{Failure, FailureClass, ProgressSink, RunKind};
-
-    fn context(dir: &Path) -> RunContext {
-        RunContext {
-            run_id: 1,
-            kind: RunKind::Restore,
-            version: "1".into(),
-            project: None,
-            work_dir: dir.to_path_buf(),
-            storage_dir: dir.to_path_buf(),
-            staging_dir: dir.to_path_buf(),
-            started_at: chrono::Utc::now(),
-            catalog: Arc::new(Catalog::open(&dir.join("catalog.db")).unwrap()),
-            archive: None,
-            outputs: Default::default(),
-            failure: None,
-            stopped: Vec::new(),
-            snapshot: Vec::new(),
-            archived_by_snapshot: None,
-            cancel: CancellationToken::new(),
-            progress: ProgressSink::discard(),
-        }
-    }
 
     /// A staged copy and a set-aside old copy, as a restore leaves them.
-    fn leftovers(dir: &Path) -> SharedLeftovers {
+    fn leftovers(dir: &Path) -> Leftovers {
         for name in ["staged", "old"] {
             std::fs::create_dir_all(dir.join(name).join("sub")).unwrap();
             std::fs::write(dir.join(name).join("sub/file"), name).unwrap();
         }
-        Arc::new(Mutex::new(Leftovers {
+        Leftovers {
             staged: vec![dir.join("staged")],
             old: vec![dir.join("old")],
-        }))
+        }
     }
 
-    #[tokio::test]
-    async fn after_a_successful_restore_both_the_staged_and_the_old_copies_go() {
+    #[test]
+    fn after_a_successful_restore_both_the_staged_and_the_old_copies_go() {
         let dir = tempfile::tempdir().unwrap();
-        let mut ctx = context(dir.path());
 
-        CleanupHook::new(leftovers(dir.path())).run(&mut ctx).await.unwrap();
+        leftovers(dir.path()).remove(true).unwrap();
 
         assert!(!dir.path().join("staged").exists() && !dir.path().join("old").exists());
     }
 
-    #[tokio::test]
-    async fn after_a_failure_the_staged_copy_goes_and_the_old_copy_stays_as_the_way_back() {
+    #[test]
+    fn after_a_failure_the_staged_copy_goes_and_the_old_copy_stays_as_the_way_back() {
         let dir = tempfile::tempdir().unwrap();
-        let mut ctx = context(dir.path());
-        ctx.failure = Some(Failure {
-            hook: "stop".into(),
-            message: "app did not stop".into(),
-            class: FailureClass::Failed,
-        });
 
-        CleanupHook::new(leftovers(dir.path())).run(&mut ctx).await.unwrap();
+        leftovers(dir.path()).remove(false).unwrap();
 
         assert!(!dir.path().join("staged").exists());
         assert_eq!(std::fs::read_to_string(dir.path().join("old/sub/file")).unwrap(), "old");
