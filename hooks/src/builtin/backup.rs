@@ -75,6 +75,11 @@ impl BackupHook {
         }
     }
 
+    /// What this backup archives and how.
+    pub(super) fn config(&self) -> &BackupConfig {
+        &self.config
+    }
+
     /// Everything this backup archives: the configured paths, the selected volumes and bind mounts, and the hooks'
     /// artifacts when there are any.
     async fn sources(&self, ctx: &RunContext) -> Result<Vec<ArchivedSource>, HookError> {

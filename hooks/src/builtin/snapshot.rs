@@ -32,9 +32,8 @@ enum Mode {
 #[derive(Debug)]
 pub struct SnapshotHook {
     name: String,
-    backup: BackupConfig,
-    /// The named backup, run here when the copies do not fit.
-    in_place: BackupHook,
+    /// The named backup: its config says what to copy, and it runs here when the copies do not fit.
+    backup: BackupHook,
     mode: Mutex<Mode>,
 }
 
@@ -43,8 +42,7 @@ impl SnapshotHook {
     pub fn new(name: impl Into<String>, backup: impl Into<String>, config: BackupConfig) -> Self {
         Self {
             name: name.into(),
-            in_place: BackupHook::new(backup, config.clone()),
-            backup: config,
+            backup: BackupHook::new(backup, config),
             mode: Mutex::new(Mode::Copy),
         }
     }
@@ -56,8 +54,8 @@ impl SnapshotHook {
     /// Writes the backup's archive now, with the services stopped, and tells the backup hook it is done.
     async fn archive_in_place(&self, ctx: &mut RunContext, why: String) -> Result<(), HookError> {
         tracing::warn!(hook = %self.name, "{why}: archiving with the services stopped");
-        self.in_place.run(ctx).await?;
-        ctx.archived_by_snapshot = Some(self.in_place.name().to_string());
+        self.backup.run(ctx).await?;
+        ctx.archived_by_snapshot = Some(self.backup.name().to_string());
         let outputs = ctx.outputs.entry(self.name.clone()).or_default();
         outputs.insert("mode".into(), "in place".into());
         outputs.insert("reason".into(), why);
@@ -78,7 +76,11 @@ impl Hook for SnapshotHook {
     /// The copies need as much room as the trees themselves, in the storage dir (where the staging folder is).
     /// Without it the snapshot archives in place (the backup's own preflight checks the room for that).
     async fn preflight(&self, ctx: &RunContext) -> Result<(), HookError> {
-        let trees = self.backup.trees(&ctx.work_dir, ctx.project.as_deref()).await?;
+        let trees = self
+            .backup
+            .config()
+            .trees(&ctx.work_dir, ctx.project.as_deref())
+            .await?;
         let roots: Vec<SourceRoot> = trees
             .iter()
             .map(|t| SourceRoot::new(&t.host_path, &t.archive_path))
@@ -95,7 +97,7 @@ impl Hook for SnapshotHook {
                 "the copies need {need} bytes, storage has {available} free"
             )));
             // Samples the trees now rather than while the services are stopped.
-            self.in_place.preflight(ctx).await?;
+            self.backup.preflight(ctx).await?;
         }
         Ok(())
     }
@@ -105,7 +107,11 @@ impl Hook for SnapshotHook {
         if let Mode::InPlace(why) = mode {
             return self.archive_in_place(ctx, why).await;
         }
-        let trees = self.backup.trees(&ctx.work_dir, ctx.project.as_deref()).await?;
+        let trees = self
+            .backup
+            .config()
+            .trees(&ctx.work_dir, ctx.project.as_deref())
+            .await?;
         let base = ctx.staging_dir.join("snapshot");
         let cancel = ctx.cancel.clone();
         let copies: Vec<SnapshotTree> = trees
