@@ -505,8 +505,9 @@ mod tests {
         }
         let gzip = real_size(&roots, Compression::gzip(6)) as f64;
         let zstd = real_size(&roots, Compression::zstd(19)) as f64;
+        // More apart than the 5 % the estimates above may miss by: a gzip-sampled estimate would fail them.
         assert!(
-            zstd < gzip * 0.9,
+            zstd < gzip * 0.93,
             "zstd-19 {zstd} vs gzip-6 {gzip}: the formats really differ here"
         );
     }

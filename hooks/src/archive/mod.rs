@@ -3,6 +3,7 @@
 
 mod compression;
 mod compressor;
+mod deflate_continue;
 mod durable;
 mod estimate;
 mod extract;
@@ -10,6 +11,7 @@ mod fault;
 mod naming;
 mod parallel_gzip;
 mod reader;
+mod sink;
 mod sources;
 mod space;
 mod writeback;

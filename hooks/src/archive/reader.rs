@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 
 use flate2::bufread::GzDecoder;
-use sha2::{Digest, Sha256};
+use ring::digest::{Context, SHA256};
 use tar::{Archive, EntryType, Header};
 use tokio_util::sync::CancellationToken;
 
@@ -188,7 +188,7 @@ fn decompress(
     let mut raw = RawReader {
         file,
         path,
-        hasher: Sha256::new(),
+        hasher: Context::new(&SHA256),
         read,
         cancel,
     };
@@ -226,7 +226,7 @@ fn decompress(
     }
     let (_, raw) = buffered.into_inner().into_inner();
     Ok(Some(StreamEnd {
-        sha256: hex::encode(raw.hasher.finalize()),
+        sha256: hex::encode(raw.hasher.finish()),
         size: read.load(Ordering::Relaxed),
     }))
 }
@@ -570,7 +570,7 @@ fn read_pseudo(path: &Path, header: &Header, data: &mut dyn Read) -> Result<Vec<
 struct RawReader<'a> {
     file: File,
     path: &'a Path,
-    hasher: Sha256,
+    hasher: Context,
     /// Bytes of the file read so far, which the parsing thread reports as progress.
     read: &'a AtomicU64,
     cancel: &'a CancellationToken,
@@ -655,6 +655,7 @@ impl<R: Read> Read for PlainReader<'_, R> {
 
 #[cfg(test)]
 mod tests {
+    use sha2::{Digest, Sha256};
     use std::cell::RefCell;
     use std::io::Write;
     use std::os::unix::fs::symlink;

@@ -3,14 +3,14 @@
 //! then remove the old file. Interrupted, it resumes where it stopped when run again.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader};
+use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use hookrun_hooks::archive::fsync_dir;
 use hookrun_hooks::catalog::{BackupRow, Catalog};
-use sha2::{Digest, Sha256};
+use ring::digest::SHA256;
 
 use crate::commands::recover::describe_holder;
 use crate::config::{self, Check};
@@ -123,8 +123,17 @@ fn copy_durably(from: &Path, target: &Path) -> anyhow::Result<()> {
 }
 
 fn sha256(path: &Path) -> anyhow::Result<String> {
-    let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
-    let mut hasher = Sha256::new();
-    io::copy(&mut reader, &mut hasher)?;
-    Ok(hex::encode(hasher.finalize()))
+    let mut file = File::open(path)?;
+    let mut hasher = ring::digest::Context::new(&SHA256);
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex::encode(hasher.finish()))
 }

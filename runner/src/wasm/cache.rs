@@ -11,7 +11,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use ring::digest::{digest, Context, SHA256};
 use wasmtime::{Engine, Module};
 
 const MAGIC: &[u8] = b"hookrun compiled module v1\n";
@@ -33,7 +33,7 @@ pub enum ModuleSource {
 }
 
 /// Feeds `Hash` into SHA-256, so the engine's compatibility hash gives the same key in every process.
-struct ShaHasher(Sha256);
+struct ShaHasher(Context);
 
 impl Hasher for ShaHasher {
     fn finish(&self) -> u64 {
@@ -47,15 +47,15 @@ impl Hasher for ShaHasher {
 
 impl ModuleCache {
     pub(crate) fn new(dir: PathBuf, engine: &Engine) -> Self {
-        let mut hasher = ShaHasher(Sha256::new());
+        let mut hasher = ShaHasher(Context::new(&SHA256));
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        let engine_key = hex::encode(&hasher.0.finalize()[..8]);
+        let engine_key = hex::encode(&hasher.0.finish().as_ref()[..8]);
         Self { dir, engine_key }
     }
 
     /// The file that holds (or will hold) the compiled form of `wasm`.
     pub(crate) fn path_for(&self, wasm: &[u8]) -> PathBuf {
-        let module_key = hex::encode(Sha256::digest(wasm));
+        let module_key = hex::encode(digest(&SHA256, wasm));
         self.dir.join(format!("{module_key}-{}.cwasm", self.engine_key))
     }
 
@@ -89,7 +89,7 @@ impl ModuleCache {
             tracing::warn!(path = %path.display(), "ignoring a cached module without hookrun's header");
             return None;
         };
-        if rest.len() < 32 || Sha256::digest(&rest[32..]).as_slice() != &rest[..32] {
+        if rest.len() < 32 || digest(&SHA256, &rest[32..]).as_ref() != &rest[..32] {
             tracing::warn!(path = %path.display(), "ignoring a damaged cached module");
             return None;
         }
@@ -119,7 +119,7 @@ impl ModuleCache {
                 .open(&tmp)?;
             file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
             file.write_all(MAGIC)?;
-            file.write_all(&Sha256::digest(compiled))?;
+            file.write_all(digest(&SHA256, compiled).as_ref())?;
             file.write_all(compiled)?;
             file.sync_all()?;
             std::fs::rename(&tmp, path)
