@@ -214,7 +214,7 @@ def row(name):
 
 labels = {
     "read": "`tar -cf - DIR \\| cat` (read limit, warm-up, once)",
-    "hookrun-gzip": "hookrun `backup` (ParallelGzip level 6, SHA-256, fsync)",
+    "hookrun-gzip": "hookrun `backup` (gzip level 6: libdeflate blocks on every core, SHA-256, fsync)",
     "gnu": "GNU `tar -czf` (gzip -6)",
     "pigz": f"`tar -cf - DIR \\| pigz -p {threads} -6`",
     "hookrun-zstd": "hookrun `backup` with `compression = \"zstd\"` (level 3, SHA-256, fsync)",

@@ -295,9 +295,9 @@ impl Huffman {
         // The first code of each length, as in RFC 1951 §3.2.2; more codes than a length has room for is invalid.
         let mut next = [0u32; 16];
         let mut code = 0u32;
-        for length in 1..16 {
+        for (length, first) in next.iter_mut().enumerate().skip(1) {
             code = (code + u32::from(self.count[length - 1])) << 1;
-            next[length] = code;
+            *first = code;
             if code + u32::from(self.count[length]) > 1 << length {
                 return Err(invalid("an over-subscribed Huffman code"));
             }
