@@ -221,8 +221,10 @@ impl Tables {
     /// Walks the block's symbols up to and including its end-of-block code.
     fn skip_symbols(&self, bits: &mut Bits) -> io::Result<()> {
         loop {
-            // 56 bits cover a length code with its extra bits (20) and a distance code with its extra bits (28).
-            bits.refill();
+            // A length code with its extra bits (20) and a distance code with its extra bits (28) take 48 bits.
+            if bits.count < 48 {
+                bits.refill();
+            }
             let symbol = self.litlen.decode_skipping_extra(bits)?;
             if symbol > 256 {
                 if symbol > 285 {
@@ -302,10 +304,19 @@ impl Huffman {
                 return Err(invalid("an over-subscribed Huffman code"));
             }
         }
+        // A counting sort: where each length's symbols start, then each symbol in its place.
+        let mut place = [0u16; 16];
+        for length in 1..15 {
+            place[length + 1] = place[length] + self.count[length];
+        }
         self.sorted.clear();
-        for length in 1..16u8 {
-            self.sorted
-                .extend((0..lengths.len() as u16).filter(|&s| lengths[usize::from(s)] == length));
+        self.sorted.resize(usize::from(place[15] + self.count[15]), 0);
+        for (symbol, &length) in lengths.iter().enumerate() {
+            if length > 0 {
+                let slot = &mut place[usize::from(length)];
+                self.sorted[usize::from(*slot)] = symbol as u16;
+                *slot += 1;
+            }
         }
         self.table.fill(0);
         for (symbol, &length) in lengths.iter().enumerate() {

@@ -67,10 +67,11 @@ fn write_and_check(
         .open(tmp)
         .map_err(write_err)?;
     // Hashed and written on a thread of its own, as far behind as the memory budget allows: peak RSS stays under
-    // 64 MiB with 16 MiB queued behind gzip, 8 MiB behind zstd (whose own buffers take ~45 MiB on 2 threads).
+    // 64 MiB with 16 MiB queued behind gzip, 4 MiB behind zstd (whose own buffers take ~45 MiB on 2 threads at
+    // level 3, ~55 MiB at level 6).
     let queued = match compression.format {
         Format::Gzip => 16,
-        Format::Zstd => 8,
+        Format::Zstd => 4,
     };
     let sink = HashingSink::new(WritebackFile::new(file), queued).map_err(write_err)?;
     // One standard gzip member or zstd frame, compressed on every core the process may use.
