@@ -614,7 +614,8 @@ fn a_restore_killed_while_it_extracts_leaves_the_live_data_unchanged_and_recover
     assert_eq!(restore_status, "failed");
 }
 
-/// stop → snapshot (`copy`) → start → backup → record over the world's config, volumes and bind mounts.
+/// stop → snapshot (`copy`, byte copies allowed: the test machine's storage need not clone) → start → backup →
+/// record over the world's config, volumes and bind mounts.
 fn use_snapshot_chain(world: &World) {
     let runner = std::fs::read_to_string(world.sandbox.config_path()).unwrap();
     let runner = &runner[..runner.find("[[hook]]").unwrap()];
@@ -627,7 +628,7 @@ builtin = \"stop\"
 [[hook]]
 name = \"copy\"
 builtin = \"snapshot\"
-config = {{ backup = \"backup\" }}
+config = {{ backup = \"backup\", copies = \"any\" }}
 
 [[hook]]
 name = \"start\"

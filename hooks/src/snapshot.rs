@@ -33,6 +33,36 @@ struct FileJob {
     meta: fs::Metadata,
 }
 
+/// Whether a file of `tree` can be cloned (`FICLONE`) into the folder `into`: tried on the first non-empty
+/// regular file found, into a probe file removed right after. `None` when `tree` holds no such file.
+pub fn can_clone(tree: &Path, into: &Path) -> Result<Option<bool>, HookError> {
+    let Some(sample) = WalkDir::new(tree)
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| e.file_type().is_file() && e.metadata().is_ok_and(|m| m.len() > 0))
+    else {
+        return Ok(None);
+    };
+    let source = File::open(sample.path()).map_err(|source| HookError::ReadSource {
+        path: sample.path().to_path_buf(),
+        source,
+    })?;
+    let probe = into.join(format!(".hookrun-clone-probe-{}", std::process::id()));
+    let target = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&probe)
+        .map_err(|source| HookError::Prepare {
+            path: probe.clone(),
+            source,
+        })?;
+    let cloned = rustix::fs::ioctl_ficlone(&target, &source).is_ok();
+    drop(target);
+    let _ = fs::remove_file(&probe);
+    Ok(Some(cloned))
+}
+
 /// Copies `from` (a file, folder or symlink) to `to` (which must not exist) and returns the file bytes copied.
 /// Sockets, FIFOs and device nodes are left out, as the archive leaves them out. On error the partial copy is left
 /// for the caller to remove (it lives in the run's staging folder).
@@ -296,6 +326,34 @@ mod tests {
         assert!(error.contains("vanished"), "{error}");
         assert!(stop.is_cancelled());
         assert!(!dir.path().join("copy1").exists(), "nothing copied after the failure");
+    }
+
+    #[test]
+    fn a_tree_without_file_content_has_nothing_to_clone() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        fs::create_dir_all(tree.join("empty/nested")).unwrap();
+        File::create(tree.join("empty/zero-bytes")).unwrap();
+
+        assert_eq!(can_clone(&tree, dir.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn the_clone_probe_answers_as_cloning_that_file_does_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        fs::create_dir_all(tree.join("sub")).unwrap();
+        fs::write(tree.join("sub/file"), vec![1u8; 100_000]).unwrap();
+        let into = dir.path().join("storage");
+        fs::create_dir(&into).unwrap();
+
+        let answer = can_clone(&tree, &into).unwrap();
+
+        let source = File::open(tree.join("sub/file")).unwrap();
+        let target = File::create(dir.path().join("direct")).unwrap();
+        let direct = rustix::fs::ioctl_ficlone(&target, &source).is_ok();
+        assert_eq!(answer, Some(direct));
+        assert_eq!(fs::read_dir(&into).unwrap().count(), 0, "the probe file is gone");
     }
 
     #[test]

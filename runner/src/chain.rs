@@ -45,8 +45,8 @@ fn instantiate(spec: &HookSpec, wasm: Option<&Arc<WasmEngine>>, exec: Option<&Ar
     let name = spec.name.clone();
     match &spec.kind {
         HookKind::Builtin(Builtin::Stop(config)) => Box::new(StopHook::new(name, config.clone())),
-        HookKind::Builtin(Builtin::Snapshot { backup, config }) => {
-            Box::new(SnapshotHook::new(name, backup.clone(), config.clone()))
+        HookKind::Builtin(Builtin::Snapshot { backup, config, copies }) => {
+            Box::new(SnapshotHook::new(name, backup.clone(), config.clone(), *copies))
         }
         HookKind::Builtin(Builtin::Start(config)) => Box::new(StartHook::new(name, config.clone())),
         HookKind::Builtin(Builtin::Backup(config)) => Box::new(BackupHook::new(name, config.clone())),

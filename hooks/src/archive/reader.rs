@@ -655,13 +655,13 @@ impl<R: Read> Read for PlainReader<'_, R> {
 
 #[cfg(test)]
 mod tests {
-    use sha2::{Digest, Sha256};
     use std::cell::RefCell;
     use std::io::Write;
     use std::os::unix::fs::symlink;
     use std::path::PathBuf;
 
     use flate2::write::GzEncoder;
+    use sha2::{Digest, Sha256};
 
     use super::*;
     use crate::archive::{write_archive, ArchiveSummary, Compression, SourceRoot};

@@ -10,6 +10,6 @@ mod stop;
 pub use backup::{BackupConfig, BackupHook, Volumes};
 pub use command::{CommandConfig, CommandHook};
 pub use record::RecordHook;
-pub use snapshot::SnapshotHook;
+pub use snapshot::{Copies, SnapshotHook};
 pub use start::{bring_back, StartConfig, StartHook, DEFAULT_START_TIMEOUT};
 pub use stop::{StopConfig, StopHook};

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use hookrun_hooks::archive::{resolve_sources, Compression, Format};
-use hookrun_hooks::builtin::{BackupConfig, CommandConfig, StartConfig, StopConfig, Volumes, DEFAULT_START_TIMEOUT};
+use hookrun_hooks::builtin::{
+    BackupConfig, CommandConfig, Copies, StartConfig, StopConfig, Volumes, DEFAULT_START_TIMEOUT,
+};
 use toml::Spanned;
 
 use super::duration::HumanDuration;
@@ -36,11 +38,20 @@ pub fn parse(kind: &Spanned<String>, mut fields: Fields, runner: &RunnerFacts<'_
         "record" => fields.finish("record", &[]).map(|()| Builtin::Record),
         "snapshot" => {
             let backup = fields.require::<String>("backup", "the name of the backup hook that archives the copies")?;
-            fields.finish("snapshot", &["backup"])?;
+            let copies = match fields.take::<toml::Value>("copies")? {
+                None => Copies::default(),
+                Some(value) => value
+                    .get_ref()
+                    .as_str()
+                    .and_then(Copies::from_name)
+                    .ok_or_else(|| SpanError::new(value.span(), "`copies` must be \"clone\" or \"any\""))?,
+            };
+            fields.finish("snapshot", &["backup", "copies"])?;
             // The backup's config is filled in once every hook is read (see `load::resolve_snapshots`).
             Ok(Builtin::Snapshot {
                 backup: backup.into_inner(),
                 config: BackupConfig::default(),
+                copies,
             })
         }
         "stop" => {

@@ -8,7 +8,7 @@ mod load;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use hookrun_hooks::builtin::{BackupConfig, CommandConfig, StartConfig, StopConfig};
+use hookrun_hooks::builtin::{BackupConfig, CommandConfig, Copies, StartConfig, StopConfig};
 use serde::Serialize;
 
 use crate::wasm::WasmHookSpec;
@@ -93,6 +93,7 @@ pub enum Builtin {
     Snapshot {
         backup: String,
         config: BackupConfig,
+        copies: Copies,
     },
     Backup(BackupConfig),
     Record,

@@ -1,0 +1,111 @@
+//! The `snapshot` hook's `copies` policy end to end (no Docker: a chain of snapshot → backup → record over files):
+//! by default it only clones, so where storage cannot clone the sources it archives in place; `copies = "any"`
+//! copies byte by byte instead. Both give the same archive.
+
+use hookrun_e2e::{sh, tree_manifest, Sandbox};
+
+/// A deployment with a little data and a chain whose snapshot takes `copies` (none: the default).
+fn deployment(copies: Option<&str>) -> Sandbox {
+    let sandbox = Sandbox::new();
+    sandbox.file("data/db/table.dat", &vec![7u8; 300_000], 0o640);
+    sandbox.file("data/uploads/a.txt", b"hello", 0o644);
+    let copies = copies.map_or(String::new(), |c| format!("copies = \"{c}\"\n"));
+    sandbox.config(&format!(
+        r#"
+[[hook]]
+name = "snapshot"
+builtin = "snapshot"
+[hook.config]
+backup = "backup"
+{copies}
+[[hook]]
+name = "backup"
+builtin = "backup"
+[hook.config]
+sources = ["data"]
+
+[[hook]]
+name = "record"
+builtin = "record"
+"#
+    ));
+    sandbox
+}
+
+/// Whether the storage's file system clones files from the work dir, asked of GNU `cp --reflink=always`.
+fn storage_clones(sandbox: &Sandbox) -> bool {
+    std::fs::create_dir_all(sandbox.storage()).unwrap();
+    let probe = sandbox.storage().join("cp-probe");
+    let cloned = std::process::Command::new("cp")
+        .arg("--reflink=always")
+        .arg(sandbox.work().join("data/db/table.dat"))
+        .arg(&probe)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    let _ = std::fs::remove_file(&probe);
+    cloned
+}
+
+/// Runs a backup, checks it completed and its archive holds the data exactly; returns the snapshot's mode.
+fn backup_and_mode(sandbox: &Sandbox) -> (String, Option<String>) {
+    let run = sandbox.run(&["backup", "--version", "1"]);
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let restored = sandbox.path().join("restored");
+    std::fs::create_dir(&restored).unwrap();
+    sh(&format!(
+        "tar -xzf '{}' -C '{}'",
+        sandbox.archives()[0].display(),
+        restored.display()
+    ));
+    assert_eq!(tree_manifest(&restored), tree_manifest(&sandbox.work()));
+    let mode =
+        sandbox.catalog_value("SELECT json_extract(outputs, '$.mode') FROM hook_results WHERE name = 'snapshot'");
+    let reason =
+        sandbox.catalog_value("SELECT json_extract(outputs, '$.reason') FROM hook_results WHERE name = 'snapshot'");
+    (mode, reason)
+}
+
+#[test]
+fn by_default_the_snapshot_copies_only_where_storage_clones_and_archives_in_place_elsewhere() {
+    let sandbox = deployment(None);
+    let clones = storage_clones(&sandbox);
+
+    let (mode, reason) = backup_and_mode(&sandbox);
+
+    if clones {
+        assert_eq!(mode, "copy", "storage clones here: {reason:?}");
+    } else {
+        assert_eq!(mode, "in place", "storage cannot clone here");
+        let reason = reason.expect("the reason is recorded");
+        assert!(
+            reason.contains("cannot clone") && reason.contains("copies = \"any\""),
+            "{reason}"
+        );
+    }
+}
+
+#[test]
+fn with_copies_any_the_snapshot_copies_even_where_storage_cannot_clone() {
+    let sandbox = deployment(Some("any"));
+
+    let (mode, _) = backup_and_mode(&sandbox);
+
+    assert_eq!(mode, "copy");
+}
+
+#[test]
+fn copies_must_be_clone_or_any() {
+    let sandbox = deployment(Some("always"));
+
+    let run = sandbox.run(&["backup", "--version", "1"]);
+
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("`copies` must be \"clone\" or \"any\""),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("hooks.toml"), "names the file: {}", run.stderr);
+}
