@@ -390,6 +390,8 @@ mod tests {
     use libdeflater::{CompressionLvl, Compressor};
 
     use super::*;
+    // Log lines (dynamic Huffman blocks with matches of every length and distance) and noise (stored blocks).
+    use crate::archive::parallel_gzip::tests::{noise, text};
 
     fn deflate(input: &[u8], level: i32) -> Vec<u8> {
         let mut compressor = Compressor::new(CompressionLvl::new(level).unwrap());
@@ -405,39 +407,6 @@ mod tests {
             .read_to_end(&mut out)
             .expect("a valid deflate stream");
         out
-    }
-
-    /// Log-like text: dynamic Huffman blocks with matches of every length and distance.
-    fn text(len: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(len + 100);
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        while out.len() < len {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let line = format!(
-                "{} user={} status={} bytes={}\n",
-                state % 100_000,
-                state >> 50,
-                [200, 404][(state >> 20) as usize % 2],
-                state >> 40
-            );
-            out.extend_from_slice(line.as_bytes());
-        }
-        out.truncate(len);
-        out
-    }
-
-    fn noise(len: usize) -> Vec<u8> {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 24) as u8
-            })
-            .collect()
     }
 
     #[test]

@@ -365,7 +365,7 @@ fn workers_gone() -> io::Error {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::io::Read;
     use std::process::{Command, Stdio};
 
@@ -427,7 +427,7 @@ mod tests {
     }
 
     /// Log-like lines: compressible, but not trivially.
-    fn text(len: usize) -> Vec<u8> {
+    pub(in crate::archive) fn text(len: usize) -> Vec<u8> {
         let mut out = Vec::with_capacity(len + 200);
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let services = ["api", "worker", "db", "cache", "scheduler"];
@@ -457,7 +457,7 @@ mod tests {
     }
 
     /// Bytes that no compressor can shrink.
-    fn noise(len: usize) -> Vec<u8> {
+    pub(in crate::archive) fn noise(len: usize) -> Vec<u8> {
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut out = Vec::with_capacity(len + 8);
         while out.len() < len {
