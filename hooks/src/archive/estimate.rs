@@ -8,7 +8,7 @@
 //! headers of entries spread evenly over the entries. Each part of the tar stream is then scaled by its own ratio.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
@@ -16,6 +16,7 @@ use tar::{Builder, Header, HeaderMode};
 use walkdir::{DirEntry, WalkDir};
 
 use super::compressor::Compressor;
+use super::reader::fill;
 use super::{Compression, SourceRoot};
 use crate::HookError;
 
@@ -263,15 +264,7 @@ fn sample_file<W: Write>(
         };
         file.seek(SeekFrom::Start(start - position)).map_err(read_err)?;
         let want = (stop - start) as usize;
-        let mut got = 0;
-        while got < want {
-            match file.read(&mut buf[got..want]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(read_err(e)),
-            }
-        }
+        let got = fill(file, &mut buf[..want]).map_err(read_err)?;
         sample.write_all(&buf[..got]).map_err(sink_err)?;
     }
     Ok(())
@@ -311,6 +304,8 @@ impl<W: Write> Write for Counted<W> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read;
+
     use tokio_util::sync::CancellationToken;
 
     use super::*;
