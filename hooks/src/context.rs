@@ -153,8 +153,8 @@ pub struct RunContext {
     pub stopped: Vec<StoppedService>,
     /// The copies `snapshot` took while the services were stopped, which `backup` then archives.
     pub snapshot: Vec<SnapshotTree>,
-    /// The backup hook whose archive `snapshot` wrote itself, with the services stopped, because the copies did not
-    /// fit; that hook has nothing left to do.
+    /// The backup hook whose archive `snapshot` wrote itself, with the services stopped (storage could not clone
+    /// the trees, or the copies did not fit); that hook has nothing left to do.
     pub archived_by_snapshot: Option<String>,
     /// Fires when the current hook must stop (its timeout, or a signal).
     pub cancel: CancellationToken,

@@ -116,13 +116,16 @@ impl Hook for SnapshotHook {
             .collect();
         let storage = ctx.storage_dir.clone();
         let clones_only = self.copies == Copies::Clone;
-        let (need, available, unclonable) = blocking(move || {
-            let mut unclonable = None;
+        // Why the snapshot must archive in place, if it must; the room is measured only when clones are possible.
+        let in_place = blocking(move || {
             if clones_only {
                 for root in &roots {
                     if can_clone(&root.fs_path, &storage)? == Some(false) {
-                        unclonable = Some(root.fs_path.clone());
-                        break;
+                        return Ok(Some(format!(
+                            "storage {} cannot clone {} (no reflink; `copies = \"any\"` would copy it byte by byte)",
+                            storage.display(),
+                            root.fs_path.display()
+                        )));
                     }
                 }
             }
@@ -131,18 +134,9 @@ impl Hook for SnapshotHook {
                 path: storage.clone(),
                 source,
             })?;
-            Ok((need, available, unclonable))
+            Ok((available < need).then(|| format!("the copies need {need} bytes, storage has {available} free")))
         })
         .await?;
-        let in_place = match unclonable {
-            Some(tree) => Some(format!(
-                "storage {} cannot clone {} (no reflink; `copies = \"any\"` would copy it byte by byte)",
-                ctx.storage_dir.display(),
-                tree.display()
-            )),
-            None if available < need => Some(format!("the copies need {need} bytes, storage has {available} free")),
-            None => None,
-        };
         if let Some(why) = in_place {
             self.set_mode(Mode::InPlace(why));
             // Samples the trees now rather than while the services are stopped.
