@@ -24,6 +24,8 @@ done
 log() { printf '[downtime %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 cd "$repo"
+# The test image holds Debian's busybox-static.
+[ -x /bin/busybox ] || apt-get install -y busybox-static >/dev/null
 cargo build --release --quiet -p hookrun -p hookrun-e2e --bin hookrun --bin hookrun-test-image
 bin="${CARGO_TARGET_DIR:-$repo/target}/release"
 "$bin/hookrun-test-image" >/dev/null
