@@ -93,7 +93,10 @@ pub struct ArchivedSource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SnapshotTree {
     pub source: ArchivedSource,
+    /// The copy, without the small files.
     pub copy: PathBuf,
+    /// The small files, in packs (plain tar files, named relative to the tree).
+    pub packs: Vec<PathBuf>,
 }
 
 /// The first failure of a run: which hook and why.

@@ -4,7 +4,9 @@
 //! One thread walks the tree, creating folders and symlinks in order; worker threads copy the files. Each file is
 //! first cloned (`FICLONE`: on XFS, btrfs and other reflink file systems the copy shares the extents, so it takes no
 //! time and no room until the service writes), and copied by the kernel (`copy_file_range`) where cloning is not
-//! supported.
+//! supported. Files under [`PACKED_BELOW`] are not created at all: each thread reads them into a pack of its own (a
+//! plain tar file, see `archive/pack.rs`), which is quicker than creating them, and the archive appends the packs'
+//! entries after the copied tree.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -18,6 +20,7 @@ use rustix::fs::{futimens, utimensat, AtFlags, Timespec, Timestamps, CWD};
 use tokio_util::sync::CancellationToken;
 use walkdir::WalkDir;
 
+use crate::archive::{PackWriter, PACKED_BELOW};
 use crate::HookError;
 
 /// Files copied at once: more than the cores, since creating and cloning files waits on the file system.
@@ -29,8 +32,19 @@ const QUEUED_FILES: usize = 1024;
 /// One file to copy.
 struct FileJob {
     source: PathBuf,
+    /// Its path relative to the tree.
+    name: PathBuf,
     target: PathBuf,
     meta: fs::Metadata,
+}
+
+/// What [`copy_tree`] took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copied {
+    /// Bytes of file content, packed or copied.
+    pub bytes: u64,
+    /// The packs holding the small files, named relative to the tree.
+    pub packs: Vec<PathBuf>,
 }
 
 /// Whether a file of `tree` can be cloned (`FICLONE`) into the folder `into`: tried on the first non-empty
@@ -63,10 +77,10 @@ pub fn can_clone(tree: &Path, into: &Path) -> Result<Option<bool>, HookError> {
     Ok(Some(cloned))
 }
 
-/// Copies `from` (a file, folder or symlink) to `to` (which must not exist) and returns the file bytes copied.
-/// Sockets, FIFOs and device nodes are left out, as the archive leaves them out. On error the partial copy is left
-/// for the caller to remove (it lives in the run's staging folder).
-pub fn copy_tree(from: &Path, to: &Path, cancel: &CancellationToken) -> Result<u64, HookError> {
+/// Copies `from` (a file, folder or symlink) to `to` (which must not exist), its files under [`PACKED_BELOW`] into
+/// packs in the folder `packs`. Sockets, FIFOs and device nodes are left out, as the archive leaves them out. On
+/// error the partial copy is left for the caller to remove (it lives in the run's staging folder).
+pub fn copy_tree(from: &Path, to: &Path, packs: &Path, cancel: &CancellationToken) -> Result<Copied, HookError> {
     let bytes = AtomicU64::new(0);
     let failure: Mutex<Option<HookError>> = Mutex::new(None);
     let fail = |error: HookError| {
@@ -76,20 +90,29 @@ pub fn copy_tree(from: &Path, to: &Path, cancel: &CancellationToken) -> Result<u
     let stop = CancellationToken::new();
     let (jobs, queue) = mpsc::sync_channel::<FileJob>(QUEUED_FILES);
     let queue = Mutex::new(queue);
-    let dirs = std::thread::scope(|scope| {
-        for _ in 0..COPY_THREADS {
-            scope.spawn(|| copy_files(&queue, &bytes, &stop, &fail));
-        }
+    let (dirs, mut written) = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..COPY_THREADS)
+            .map(|n| {
+                let pack = PackWriter::new(packs.join(format!("{n}.tar")));
+                let (queue, bytes, stop, fail) = (&queue, &bytes, &stop, &fail);
+                scope.spawn(move || copy_files(queue, bytes, stop, fail, pack))
+            })
+            .collect();
         let walked = walk(from, to, cancel, &stop, |job| jobs.send(job).is_ok());
         drop(jobs);
-        match walked {
+        let dirs = match walked {
             Ok(dirs) => dirs,
             Err(error) => {
                 stop.cancel();
                 fail(error);
                 Vec::new()
             }
-        }
+        };
+        let written: Vec<PathBuf> = workers
+            .into_iter()
+            .filter_map(|worker| worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect();
+        (dirs, written)
     });
     if let Some(error) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(error);
@@ -103,7 +126,11 @@ pub fn copy_tree(from: &Path, to: &Path, cancel: &CancellationToken) -> Result<u
         fs::set_permissions(dir, meta.permissions()).map_err(write_err)?;
         set_times(dir, meta).map_err(write_err)?;
     }
-    Ok(bytes.into_inner())
+    written.sort();
+    Ok(Copied {
+        bytes: bytes.into_inner(),
+        packs: written,
+    })
 }
 
 /// Walks `from`, creating folders and symlinks under `to` and handing each file to `send` (which returns false
@@ -154,6 +181,7 @@ fn walk(
         } else if kind.is_file() {
             let job = FileJob {
                 source: source.to_path_buf(),
+                name: relative.to_path_buf(),
                 target,
                 meta,
             };
@@ -165,26 +193,33 @@ fn walk(
     Ok(dirs)
 }
 
-/// A copying thread: copies files until the queue closes. Once any thread failed it only drains the queue, so the
-/// walker is never left waiting on a full one.
+/// A copying thread: copies files, or adds them to `pack`, until the queue closes, and returns the pack if it was
+/// written. Once any thread failed it only drains the queue, so the walker is never left waiting on a full one.
 fn copy_files(
     queue: &Mutex<Receiver<FileJob>>,
     bytes: &AtomicU64,
     stop: &CancellationToken,
     fail: &(dyn Fn(HookError) + Sync),
-) {
+    mut pack: PackWriter,
+) -> Option<PathBuf> {
     loop {
         let job = {
-            let Ok(queue) = queue.lock() else { return };
+            let Ok(queue) = queue.lock() else { break };
             match queue.recv() {
                 Ok(job) => job,
-                Err(_) => return,
+                Err(_) => break,
             }
         };
         if stop.is_cancelled() {
             continue;
         }
-        match copy_file(&job) {
+        // A tree that is a single file is copied as one: a pack's entries are named below their tree.
+        let copied = if job.meta.len() < PACKED_BELOW && !job.name.as_os_str().is_empty() {
+            pack.add(&job.source, &job.meta, &job.name).map(|()| job.meta.len())
+        } else {
+            copy_file(&job)
+        };
+        match copied {
             Ok(copied) => {
                 bytes.fetch_add(copied, Ordering::Relaxed);
             }
@@ -194,6 +229,10 @@ fn copy_files(
             }
         }
     }
+    pack.finish().unwrap_or_else(|error| {
+        fail(error);
+        None
+    })
 }
 
 /// Clones or copies one file, then gives it the source's mode and times.
@@ -271,6 +310,24 @@ mod tests {
         out
     }
 
+    /// Copies `from` to `to`, its packs beside it.
+    fn copy(from: &Path, to: &Path) -> Copied {
+        let packs = to.with_extension("packs");
+        fs::create_dir(&packs).unwrap();
+        copy_tree(from, to, &packs, &CancellationToken::new()).unwrap()
+    }
+
+    /// Extracts the packs of `copied` into the copy `to`, with their modes and mtimes: with the copy, what the
+    /// snapshot took, whole. (Creating the files changes their folders' mtimes, which a restore sets last.)
+    fn unpack(copied: &Copied, to: &Path) {
+        for pack in &copied.packs {
+            let mut archive = tar::Archive::new(File::open(pack).unwrap());
+            archive.set_preserve_permissions(true);
+            archive.set_preserve_mtime(true);
+            archive.unpack(to).unwrap();
+        }
+    }
+
     #[test]
     fn a_tree_with_more_files_than_the_queue_holds_is_copied_exactly() {
         let dir = tempfile::tempdir().unwrap();
@@ -284,12 +341,61 @@ mod tests {
         }
         let big = vec![7u8; 3 << 20];
         fs::write(from.join("big"), &big).unwrap();
+        fs::write(from.join("just-big-enough"), vec![8u8; PACKED_BELOW as usize]).unwrap();
+        let to = dir.path().join("to");
+        let packs = dir.path().join("packs");
+        fs::create_dir(&packs).unwrap();
 
-        let bytes = copy_tree(&from, &dir.path().join("to"), &CancellationToken::new()).unwrap();
+        let copied = copy_tree(&from, &to, &packs, &CancellationToken::new()).unwrap();
 
+        let files: Vec<PathBuf> = manifest(&to).into_iter().map(|(path, _, _)| path).collect();
+        assert_eq!(
+            files,
+            [Path::new("big"), Path::new("just-big-enough")],
+            "only large files are copied as files"
+        );
+        assert!(
+            (1..=COPY_THREADS).contains(&copied.packs.len()),
+            "one pack a thread at most"
+        );
+        for pack in &copied.packs {
+            tar::Archive::new(File::open(pack).unwrap()).unpack(&to).unwrap();
+        }
         let expected = manifest(&from);
-        assert_eq!(manifest(&dir.path().join("to")), expected);
-        assert_eq!(bytes, expected.iter().map(|(_, _, c)| c.len() as u64).sum::<u64>());
+        let unpacked: Vec<(PathBuf, Vec<u8>)> = manifest(&to).into_iter().map(|(p, _, c)| (p, c)).collect();
+        assert_eq!(
+            unpacked,
+            expected
+                .iter()
+                .map(|(p, _, c)| (p.clone(), c.clone()))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            copied.bytes,
+            expected.iter().map(|(_, _, c)| c.len() as u64).sum::<u64>()
+        );
+    }
+
+    #[test]
+    fn packed_files_keep_their_modes_and_mtimes() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = dir.path().join("from");
+        fs::create_dir_all(from.join("sub")).unwrap();
+        for (name, mode) in [("private", 0o600), ("shared", 0o644), ("script", 0o755)] {
+            fs::write(from.join("sub").join(name), name).unwrap();
+            fs::set_permissions(from.join("sub").join(name), fs::Permissions::from_mode(mode)).unwrap();
+        }
+        utimensat(CWD, from.join("sub/script"), &at(1_000_000), AtFlags::empty()).unwrap();
+
+        let copied = copy(&from, &dir.path().join("to"));
+        unpack(&copied, &dir.path().join("to"));
+
+        assert_eq!(manifest(&dir.path().join("to")), manifest(&from));
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(
+            fs::metadata(dir.path().join("to/sub/script")).unwrap().mtime(),
+            1_000_000
+        );
     }
 
     #[test]
@@ -300,21 +406,21 @@ mod tests {
             failure.lock().unwrap().get_or_insert(error);
         };
         let missing = dir.path().join("vanished");
+        let large = dir.path().join("large");
+        fs::write(&large, vec![1u8; PACKED_BELOW as usize]).unwrap();
+        let meta = fs::metadata(&large).unwrap();
+        let pack = PackWriter::new(dir.path().join("pack.tar"));
         let (jobs, queue) = mpsc::sync_channel::<FileJob>(1);
         let queue = Mutex::new(queue);
         std::thread::scope(|scope| {
-            scope.spawn(|| copy_files(&queue, &bytes, &stop, &fail));
-            let meta = fs::metadata(dir.path()).unwrap();
+            scope.spawn(|| copy_files(&queue, &bytes, &stop, &fail, pack));
             // Many more jobs than the queue holds after the failing one: the sender must never be left waiting.
             for i in 0..100 {
-                let source = if i == 0 {
-                    missing.clone()
-                } else {
-                    dir.path().join("nothing")
-                };
+                let source = if i == 0 { missing.clone() } else { large.clone() };
                 let target = dir.path().join(format!("copy{i}"));
                 jobs.send(FileJob {
                     source,
+                    name: PathBuf::from(format!("copy{i}")),
                     target,
                     meta: meta.clone(),
                 })
@@ -357,6 +463,25 @@ mod tests {
     }
 
     #[test]
+    fn a_tree_that_is_one_small_file_is_copied_as_that_file() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("settings.conf"), b"port = 80").unwrap();
+        let packs = dir.path().join("packs");
+        fs::create_dir(&packs).unwrap();
+
+        let copied = copy_tree(
+            &dir.path().join("settings.conf"),
+            &dir.path().join("copy.conf"),
+            &packs,
+            &CancellationToken::new(),
+        )
+        .unwrap();
+
+        assert_eq!(fs::read(dir.path().join("copy.conf")).unwrap(), b"port = 80");
+        assert_eq!(copied.packs, Vec::<PathBuf>::new());
+    }
+
+    #[test]
     fn a_copy_keeps_content_links_modes_and_mtimes() {
         let dir = tempfile::tempdir().unwrap();
         let from = dir.path().join("from");
@@ -364,34 +489,37 @@ mod tests {
         fs::write(from.join("sub/file"), b"content").unwrap();
         fs::set_permissions(from.join("sub/file"), fs::Permissions::from_mode(0o640)).unwrap();
         std::os::unix::fs::symlink("sub/file", from.join("link")).unwrap();
-        let old = Timestamps {
-            last_access: Timespec {
-                tv_sec: 1_000_000,
-                tv_nsec: 0,
-            },
-            last_modification: Timespec {
-                tv_sec: 1_000_000,
-                tv_nsec: 0,
-            },
-        };
-        utimensat(CWD, from.join("sub"), &old, AtFlags::empty()).unwrap();
-
-        let bytes = copy_tree(&from, &dir.path().join("to"), &CancellationToken::new()).unwrap();
+        utimensat(CWD, from.join("sub"), &at(1_000_000), AtFlags::empty()).unwrap();
 
         let to = dir.path().join("to");
-        assert_eq!(bytes, 7);
-        assert_eq!(fs::read(to.join("sub/file")).unwrap(), b"content");
-        assert_eq!(
-            fs::metadata(to.join("sub/file")).unwrap().permissions().mode() & 0o777,
-            0o640
-        );
-        assert_eq!(fs::read_link(to.join("link")).unwrap(), Path::new("sub/file"));
-        assert!(to.join("sub/empty").is_dir());
+        let copied = copy(&from, &to);
+
         use std::os::unix::fs::MetadataExt;
         assert_eq!(
             fs::metadata(to.join("sub")).unwrap().mtime(),
             1_000_000,
             "folder mtimes survive their contents"
         );
+        assert_eq!(fs::read_link(to.join("link")).unwrap(), Path::new("sub/file"));
+        assert!(to.join("sub/empty").is_dir());
+        unpack(&copied, &to);
+        assert_eq!(copied.bytes, 7);
+        assert_eq!(fs::read(to.join("sub/file")).unwrap(), b"content");
+        assert_eq!(
+            fs::metadata(to.join("sub/file")).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+    }
+
+    /// Access and modification times both at `secs`.
+    fn at(secs: i64) -> Timestamps {
+        let time = Timespec {
+            tv_sec: secs,
+            tv_nsec: 0,
+        };
+        Timestamps {
+            last_access: time,
+            last_modification: time,
+        }
     }
 }

@@ -1,10 +1,12 @@
 //! Round trip through the public archive API, restic style: back a tree up with `write_archive`, check it with
-//! `read_archive`, restore it with `extract`, and compare the trees byte for byte and in their metadata.
+//! `read_archive`, restore it with `extract`, and compare the trees byte for byte and in their metadata; likewise
+//! a snapshot's copy whose small files went into packs.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use hookrun_hooks::archive::{extract, read_archive, write_archive, ExtractPlan, SourceRoot};
+use hookrun_hooks::snapshot::copy_tree;
 use rustix::fs::{AtFlags, Timespec, Timestamps, CWD};
 use tokio_util::sync::CancellationToken;
 
@@ -262,4 +264,38 @@ fn a_restored_tree_backs_up_to_the_same_content() {
         out
     };
     assert!(tar(&first) == tar(&second), "the two tar streams differ");
+}
+
+#[test]
+fn a_snapshot_copy_whose_small_files_are_packed_restores_as_the_live_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    build_tree(&src);
+    let (copy, packs) = (dir.path().join("copy"), dir.path().join("packs"));
+    std::fs::create_dir(&packs).unwrap();
+    let cancel = CancellationToken::new();
+    let copied = copy_tree(&src, &copy, &packs, &cancel).unwrap();
+    let archive = dir.path().join("snapshot.tar.gz");
+    let live = dir.path().join("live.tar.gz");
+
+    let root = SourceRoot::new(&copy, "data").with_packs(copied.packs.clone());
+    let written = write_archive(&[root], &archive, 6, &cancel, &|_| {}).unwrap();
+    let plain = write_archive(&[SourceRoot::new(&src, "data")], &live, 6, &cancel, &|_| {}).unwrap();
+    let restored = dir.path().join("restored");
+    let plans = [ExtractPlan {
+        archive_prefix: "data".into(),
+        staging: restored.clone(),
+    }];
+    let extracted = extract(&archive, &plans, &cancel).unwrap();
+
+    assert!(!copied.packs.is_empty(), "the tree's small files went into packs");
+    let counts = |s: &hookrun_hooks::archive::ArchiveSummary| (s.file_count, s.entry_count, s.bytes);
+    assert_eq!(counts(&written), counts(&plain), "counted as the live tree is");
+    assert_eq!(
+        (extracted.files, extracted.entries, extracted.bytes),
+        counts(&written),
+        "every entry was restored"
+    );
+    assert_eq!(snapshot(&restored), snapshot(&src));
 }

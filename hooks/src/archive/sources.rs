@@ -14,6 +14,9 @@ pub struct SourceRoot {
     pub fs_path: PathBuf,
     /// Its path inside the archive (relative, no `..`).
     pub archive_path: PathBuf,
+    /// Packs of the tree's small files that a snapshot read aside (their names relative to the tree), appended after
+    /// the tree.
+    pub packs: Vec<PathBuf>,
 }
 
 impl SourceRoot {
@@ -22,7 +25,14 @@ impl SourceRoot {
         Self {
             fs_path: fs_path.into(),
             archive_path: archive_path.into(),
+            packs: Vec::new(),
         }
+    }
+
+    /// This root with the packs `packs` appended after it.
+    pub fn with_packs(mut self, packs: Vec<PathBuf>) -> Self {
+        self.packs = packs;
+        self
     }
 }
 

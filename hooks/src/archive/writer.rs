@@ -12,6 +12,7 @@ use walkdir::WalkDir;
 
 use super::compressor::Compressor;
 use super::fault::{carried, fault};
+use super::pack::append_pack;
 use super::sink::{HashingSink, Written};
 use super::writeback::WritebackFile;
 use super::{Compression, Format, SourceRoot};
@@ -131,6 +132,18 @@ struct Tally<'a> {
 
 const PROGRESS_STEP: u64 = 8 << 20;
 
+impl Tally<'_> {
+    /// Counts `bytes` more source bytes read, reporting progress every [`PROGRESS_STEP`].
+    fn add(&self, bytes: u64) {
+        let read = self.read.get() + bytes;
+        self.read.set(read);
+        if read - self.reported.get() >= PROGRESS_STEP {
+            self.reported.set(read);
+            (self.progress)(read);
+        }
+    }
+}
+
 fn append_tree<W: Write>(
     tar: &mut Builder<W>,
     root: &SourceRoot,
@@ -160,8 +173,7 @@ fn append_tree<W: Write>(
         };
         let meta = entry.metadata().map_err(|e| read_err(e.into()))?;
         let kind = meta.file_type();
-        let mut header = Header::new_gnu();
-        header.set_metadata_in_mode(&meta, HeaderMode::Complete);
+        let mut header = entry_header(&meta);
         if kind.is_file() {
             let file = File::open(path).map_err(read_err)?;
             let reader = SourceReader {
@@ -189,7 +201,27 @@ fn append_tree<W: Write>(
         }
         counts.entry_count += 1;
     }
+    for pack in &root.packs {
+        append_pack(tar, pack, &root.archive_path, |size| {
+            if tally.cancel.is_cancelled() {
+                return Err(fault(HookError::Cancelled));
+            }
+            counts.file_count += 1;
+            counts.entry_count += 1;
+            counts.bytes += size;
+            tally.add(size);
+            Ok(())
+        })?;
+    }
     Ok(())
+}
+
+/// The header of an entry for a file, folder or symlink of metadata `meta` (its size and name still to set): GNU
+/// format, with its mode, owner and mtime.
+pub(super) fn entry_header(meta: &std::fs::Metadata) -> Header {
+    let mut header = Header::new_gnu();
+    header.set_metadata_in_mode(meta, HeaderMode::Complete);
+    header
 }
 
 /// Reads exactly the size the header promised; a file that shrinks or grows meanwhile is an error, not a corrupt
@@ -231,12 +263,7 @@ impl Read for SourceReader<'_> {
             return Err(changed());
         }
         self.remaining -= n as u64;
-        let read = self.tally.read.get() + n as u64;
-        self.tally.read.set(read);
-        if read - self.tally.reported.get() >= PROGRESS_STEP {
-            self.tally.reported.set(read);
-            (self.tally.progress)(read);
-        }
+        self.tally.add(n as u64);
         Ok(n)
     }
 }

@@ -219,7 +219,7 @@ impl Hook for BackupHook {
             .iter()
             .map(
                 |s| match ctx.snapshot.iter().find(|t| t.source.archive_path == s.archive_path) {
-                    Some(tree) => SourceRoot::new(&tree.copy, &s.archive_path),
+                    Some(tree) => SourceRoot::new(&tree.copy, &s.archive_path).with_packs(tree.packs.clone()),
                     None => SourceRoot::new(&s.host_path, &s.archive_path),
                 },
             )

@@ -4,13 +4,14 @@
 //! the archive is.
 //!
 //! It is safe to put in every chain, and it never makes the downtime longer than the plain order does: by default
-//! (`copies = "clone"`) it only clones (`FICLONE`, XFS and btrfs), which takes no time and no room. Where the
-//! storage cannot clone the sources (ext4, tmpfs, another file system), or the copies would not fit in storage
-//! (both checked before anything stops; the room again if the disk fills while copying), it writes the backup's
-//! archive itself, with the services still stopped (the plain stop → backup → start order), and the `backup` hook
-//! after `start` has nothing left to do. `copies = "any"` copies byte by byte where cloning is not possible: worth
-//! it only where the disk writes the trees much faster than the CPU compresses them (on the bench VM's disk a 1 GiB
-//! copy took 6–28 s against 8 s for the whole plain window: `bench/RESULTS.md`).
+//! (`copies = "clone"`) it clones the files (`FICLONE`, XFS and btrfs), which takes little time and no room, and reads
+//! those under 64 KiB into packs instead (`archive/pack.rs`), which is quicker than creating them. Where the storage
+//! cannot clone the sources (ext4, tmpfs, another file system), or the copies would not fit in storage (both checked
+//! before anything stops; the room again if the disk fills while copying), it writes the backup's archive itself, with
+//! the services still stopped (the plain stop → backup → start order), and the `backup` hook after `start` has nothing
+//! left to do. `copies = "any"` copies byte by byte where cloning is not possible: worth it only where the disk writes
+//! the trees much faster than the CPU compresses them (on the bench VM's disk a 1 GiB copy took 6–28 s against 8 s for
+//! the whole plain window: `bench/RESULTS.md`).
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -27,7 +28,8 @@ use crate::{Hook, HookError, RunContext, SnapshotTree};
 /// Which copies the snapshot may take while the services are stopped (`copies = "clone" | "any"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Copies {
-    /// Only clones, which share the files' extents; where the storage cannot clone, it archives in place.
+    /// Clones, which share the files' extents (small files go into packs); where the storage cannot clone, it
+    /// archives in place.
     #[default]
     Clone,
     /// Clones, or byte copies where cloning is not possible.
@@ -155,27 +157,33 @@ impl Hook for SnapshotHook {
             .config()
             .trees(&ctx.work_dir, ctx.project.as_deref())
             .await?;
+        // The copies under `trees/` by their place in the archive, each tree's packs in `packs/<its number>`.
         let base = ctx.staging_dir.join("snapshot");
         let cancel = ctx.cancel.clone();
-        let copies: Vec<SnapshotTree> = trees
-            .into_iter()
-            .map(|source| SnapshotTree {
-                copy: base.join(&source.archive_path),
-                source,
-            })
-            .collect();
-        let planned = copies.clone();
-        let copied = blocking(move || {
-            for tree in &planned {
-                let parent = tree.copy.parent().map(PathBuf::from).unwrap_or_default();
-                std::fs::create_dir_all(&parent).map_err(|source| HookError::Prepare { path: parent, source })?;
-                copy_tree(tree.source.host_path.as_ref(), &tree.copy, &cancel)?;
+        let copied = blocking({
+            let base = base.clone();
+            move || {
+                let mut copies = Vec::new();
+                for (number, source) in trees.into_iter().enumerate() {
+                    let copy = base.join("trees").join(&source.archive_path);
+                    let packs = base.join("packs").join(number.to_string());
+                    for folder in [copy.parent().map(PathBuf::from).unwrap_or_default(), packs.clone()] {
+                        std::fs::create_dir_all(&folder)
+                            .map_err(|source| HookError::Prepare { path: folder, source })?;
+                    }
+                    let taken = copy_tree(source.host_path.as_ref(), &copy, &packs, &cancel)?;
+                    copies.push(SnapshotTree {
+                        source,
+                        copy,
+                        packs: taken.packs,
+                    });
+                }
+                Ok(copies)
             }
-            Ok(())
         })
         .await;
         match copied {
-            Ok(()) => {
+            Ok(copies) => {
                 ctx.snapshot = copies;
                 let outputs = ctx.outputs.entry(self.name.clone()).or_default();
                 outputs.insert("mode".into(), "copy".into());
