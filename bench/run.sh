@@ -56,7 +56,8 @@ if [ "$keep" -eq 0 ]; then
 fi
 data="$work/data"
 stamp="size-mib=$size_mib seed=$seed"
-if [ "$(cat "$work/data.stamp" 2>/dev/null)" != "$stamp" ]; then
+# The stamp says which data set is there; the summary is what the generator printed for it (the report quotes it).
+if [ "$(cat "$work/data.stamp" 2>/dev/null)" != "$stamp" ] || [ ! -s "$work/data.summary" ]; then
     rm -rf "$data" "$work/data.stamp"
     log "generating $size_mib MiB data set (seed $seed) in $data"
     python3 "$here/gen_data.py" "$data" --size-mib "$size_mib" --seed "$seed" >"$work/data.summary"
