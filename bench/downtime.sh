@@ -64,7 +64,8 @@ builtin = "snapshot"
 config = { backup = "backup" }
 '
 
-# run_chain FS NAME ROUND HOOKS: one backup of the project in $base; appends "FS NAME downtime whole status".
+# run_chain FS NAME ROUND HOOKS: one backup of the project in $base; appends "FS NAME downtime whole status mode"
+# (mode: what the snapshot did, `copy` or `in place`; `-` without one).
 run_chain() {
     local dir="$base/downtime-$2"
     rm -rf "$dir" && mkdir -p "$dir"
@@ -77,9 +78,10 @@ r = json.load(open(sys.argv[1]))
 t = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
 s = r["services"]
 down = max(t(x["started_at"]) for x in s) - min(t(x["stopped_at"]) for x in s)
-print(f"{sys.argv[2]}\t{sys.argv[3]}\t{down:.2f}\t{r['duration_ms'] / 1000:.2f}\t{r['status']}")
+mode = next((h["outputs"]["mode"] for h in r["hooks"] if "mode" in (h.get("outputs") or {})), "-")
+print(f"{sys.argv[2]}\t{sys.argv[3]}\t{down:.2f}\t{r['duration_ms'] / 1000:.2f}\t{r['status']}\t{mode}")
 PY
-    tail -n 1 "$results" | { IFS=$'\t' read -r fs name down whole status; log "$fs $name round $3: downtime ${down}s, run ${whole}s, $status"; }
+    tail -n 1 "$results" | { IFS=$'\t' read -r fs name down whole status mode; log "$fs $name round $3: downtime ${down}s, run ${whole}s, $status, snapshot: $mode"; }
     rm -rf "$dir"
     # Backups are hours apart, not seconds: let the file system finish with what this run wrote and deleted (on a
     # `discard` mount, ext4 trims deleted blocks at its next journal commit and new writes wait behind it).
@@ -126,8 +128,8 @@ import statistics, sys, datetime
 results, command, mib, rounds = sys.argv[1:]
 runs = {}
 for line in open(results):
-    fs, name, down, whole, status = line.rstrip("\n").split("\t")
-    runs.setdefault((fs, name), []).append((float(down), float(whole), status))
+    fs, name, down, whole, status, mode = line.rstrip("\n").split("\t")
+    runs.setdefault((fs, name), []).append((float(down), float(whole), status, mode))
 print()
 print(f"## Downtime ({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, `{command}`)")
 print()
@@ -135,16 +137,18 @@ print(f"One Compose service bind-mounting the data set ({mib} MiB); downtime is 
 print(f"service is first seen running again (the start hook's 1 s settle check comes after); median of {rounds}")
 print("interleaved rounds.")
 print()
-print("| file system | chain | downtime (s) | runs (s) | whole run (s) | status |")
-print("| --- | --- | ---: | --- | ---: | --- |")
+print("| file system | chain | snapshot | downtime (s) | runs (s) | whole run (s) | status |")
+print("| --- | --- | --- | ---: | --- | ---: | --- |")
 chains = {"plain": "stop → backup → record → start", "snapshot": "stop → snapshot → start → backup → record"}
 medians = {}
 for (fs, name), r in runs.items():
-    down = statistics.median(d for d, _, _ in r)
+    down = statistics.median(d for d, _, _, _ in r)
     medians[(fs, name)] = down
-    whole = statistics.median(w for _, w, _ in r)
-    statuses = ", ".join(sorted({s for _, _, s in r}))
-    print(f"| {fs} | {chains[name]} | {down:.2f} | {', '.join(f'{d:.2f}' for d, _, _ in r)} | {whole:.2f} | {statuses} |")
+    whole = statistics.median(w for _, w, _, _ in r)
+    statuses = ", ".join(sorted({s for _, _, s, _ in r}))
+    modes = ", ".join(sorted({m for _, _, _, m in r}))
+    runs_s = ", ".join(f"{d:.2f}" for d, _, _, _ in r)
+    print(f"| {fs} | {chains[name]} | {modes} | {down:.2f} | {runs_s} | {whole:.2f} | {statuses} |")
 print()
 for fs in dict.fromkeys(fs for fs, _ in runs):
     ratio = medians[(fs, "snapshot")] / medians[(fs, "plain")]
