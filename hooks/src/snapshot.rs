@@ -1,8 +1,8 @@
-//! Copying a tree exactly (content, folders, symlinks as links, modes, mtimes), for the `snapshot` hook: a quick
-//! consistent copy while the services are stopped, archived after they are back.
+//! Copying a tree exactly (content, folders, symlinks as links, modes, mtimes), its small files into packs, for the
+//! `snapshot` hook: a quick consistent copy while the services are stopped, archived after they are back.
 //!
-//! One thread walks the tree, creating folders and symlinks in order; worker threads copy the files. Each file is
-//! first cloned (`FICLONE`: on XFS, btrfs and other reflink file systems the copy shares the extents, so it takes no
+//! One thread walks the tree, creating folders and symlinks in order; worker threads copy the files. Each larger file
+//! is first cloned (`FICLONE`: on XFS, btrfs and other reflink file systems the copy shares the extents, so it takes no
 //! time and no room until the service writes), and copied by the kernel (`copy_file_range`) where cloning is not
 //! supported. Files under [`PACKED_BELOW`] are not created at all: each thread reads them into a pack of its own (a
 //! plain tar file, see `archive/pack.rs`), which is quicker than creating them, and the archive appends the packs'
