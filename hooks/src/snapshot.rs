@@ -8,9 +8,8 @@
 //! plain tar file, see `archive/pack.rs`), which is quicker than creating them, and the archive appends the packs'
 //! entries after the copied tree.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver};
@@ -20,7 +19,7 @@ use rustix::fs::{futimens, utimensat, AtFlags, Timespec, Timestamps, CWD};
 use tokio_util::sync::CancellationToken;
 use walkdir::WalkDir;
 
-use crate::archive::{PackWriter, PACKED_BELOW};
+use crate::archive::{create_private, PackWriter, PACKED_BELOW};
 use crate::HookError;
 
 /// Files copied at once: more than the cores, since creating and cloning files waits on the file system.
@@ -62,15 +61,10 @@ pub fn can_clone(tree: &Path, into: &Path) -> Result<Option<bool>, HookError> {
         source,
     })?;
     let probe = into.join(format!(".hookrun-clone-probe-{}", std::process::id()));
-    let target = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&probe)
-        .map_err(|source| HookError::Prepare {
-            path: probe.clone(),
-            source,
-        })?;
+    let target = create_private(&probe).map_err(|source| HookError::Prepare {
+        path: probe.clone(),
+        source,
+    })?;
     let cloned = rustix::fs::ioctl_ficlone(&target, &source).is_ok();
     drop(target);
     let _ = fs::remove_file(&probe);
@@ -246,12 +240,7 @@ fn copy_file(job: &FileJob) -> Result<u64, HookError> {
         source: e,
     };
     let mut source = File::open(&job.source).map_err(read_err)?;
-    let mut target = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&job.target)
-        .map_err(write_err)?;
+    let mut target = create_private(&job.target).map_err(write_err)?;
     let copied = match rustix::fs::ioctl_ficlone(&target, &source) {
         Ok(()) => job.meta.len(),
         // Not a reflink file system (or not the same one): the kernel copies.

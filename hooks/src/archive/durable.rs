@@ -1,8 +1,15 @@
-//! Durable placement: a complete temporary file becomes an archive under a name no other archive holds.
+//! Durable placement: files created without replacing anything, readable by their owner only, and a complete
+//! temporary file becoming an archive under a name no other archive holds.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+
+/// Creates `path` for writing, readable and writable by its owner only (0600); fails if anything is there already.
+pub fn create_private(path: &Path) -> io::Result<File> {
+    OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+}
 
 /// Flushes a directory's entries (a rename or unlink in it) to disk.
 pub fn fsync_dir(dir: &Path) -> io::Result<()> {

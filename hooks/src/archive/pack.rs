@@ -5,13 +5,13 @@
 //! took ~1.0 s to create and write anew (and longer to clone), and ~0.3 s to read into four packs (2026-11-26, a
 //! throwaway C program over the data set on a loop-mounted XFS; `bench/RESULTS.md` has what it did to the downtime).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use tar::{Archive, Builder};
 
+use super::durable::create_private;
 use super::fault::fault;
 use super::writer::entry_header;
 use crate::HookError;
@@ -61,12 +61,7 @@ impl PackWriter {
         let tar = match &mut self.tar {
             Some(tar) => tar,
             None => {
-                let file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&self.path)
-                    .map_err(write_err)?;
+                let file = create_private(&self.path).map_err(write_err)?;
                 self.tar.insert(Builder::new(BufWriter::with_capacity(1 << 20, file)))
             }
         };

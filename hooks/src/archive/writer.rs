@@ -1,9 +1,8 @@
 //! The streaming archive writer: sources → tar → gzip or zstd → SHA-256 → temporary file, in one pass, then checked.
 
 use std::cell::Cell;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use tar::{Builder, Header, HeaderMode};
@@ -11,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use walkdir::WalkDir;
 
 use super::compressor::Compressor;
+use super::durable::create_private;
 use super::fault::{carried, fault};
 use super::pack::append_pack;
 use super::sink::{HashingSink, Written};
@@ -61,12 +61,7 @@ fn write_and_check(
         path: tmp.to_path_buf(),
         source,
     };
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(tmp)
-        .map_err(write_err)?;
+    let file = create_private(tmp).map_err(write_err)?;
     // Hashed and written on a thread of its own, as far behind as the memory budget allows: peak RSS stays under
     // 64 MiB with 16 MiB queued behind gzip, 4 MiB behind zstd (whose own buffers take ~45 MiB on 2 threads at
     // level 3, ~55 MiB at level 6).

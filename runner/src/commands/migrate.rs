@@ -2,13 +2,13 @@
 //! copy (or rename on the same filesystem), fsync, verify the SHA-256 in the new place, point the catalog at it,
 //! then remove the old file. Interrupted, it resumes where it stopped when run again.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use hookrun_hooks::archive::fsync_dir;
+use hookrun_hooks::archive::{create_private, fsync_dir};
 use hookrun_hooks::catalog::{BackupRow, Catalog};
 use ring::digest::SHA256;
 
@@ -111,7 +111,7 @@ fn copy_durably(from: &Path, target: &Path) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&tmp);
     let result = (|| -> io::Result<()> {
         let mut reader = File::open(from)?;
-        let mut writer = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        let mut writer = create_private(&tmp)?;
         io::copy(&mut reader, &mut writer)?;
         writer.sync_all()?;
         std::fs::rename(&tmp, target)
