@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 use super::CatalogError;
 
@@ -102,28 +102,56 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Applies the migrations the file has not seen, each in its own transaction.
+/// Applies the migrations the file has not seen, each in its own transaction. Each transaction takes the write
+/// lock first (`BEGIN IMMEDIATE`) and reads the version under it, so processes opening a new catalog at once apply
+/// every migration exactly once: a second one waits, then finds it applied.
 pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), CatalogError> {
     let sqlite = |source| CatalogError::Sqlite {
         path: path.to_path_buf(),
         source,
     };
-    let found: i64 = conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(sqlite)?;
-    if found > SCHEMA_VERSION {
-        return Err(CatalogError::TooNew {
-            path: path.to_path_buf(),
-            found,
-            known: SCHEMA_VERSION,
-        });
-    }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let tx = conn.transaction().map_err(sqlite)?;
-        tx.execute_batch(sql).map_err(sqlite)?;
-        tx.pragma_update(None, "user_version", index as i64 + 1)
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sqlite)?;
+        let found: i64 = tx
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(sqlite)?;
+        if found > SCHEMA_VERSION {
+            return Err(CatalogError::TooNew {
+                path: path.to_path_buf(),
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        let Some(sql) = MIGRATIONS.get(found as usize) else {
+            return Ok(());
+        };
+        tx.execute_batch(sql).map_err(sqlite)?;
+        tx.pragma_update(None, "user_version", found + 1).map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
     }
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processes_opening_a_new_catalog_at_once_each_find_it_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        let openers: Vec<_> = (0..6)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || crate::catalog::Catalog::open(&path).map(drop))
+            })
+            .collect();
+        for opener in openers {
+            opener.join().unwrap().unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
 }
