@@ -85,6 +85,17 @@ fn a_duration_that_is_not_one_is_refused() {
 }
 
 #[test]
+fn a_duration_too_long_to_count_with_is_refused_where_it_is_written() {
+    let text = format!(
+        "{RUNNER}project = \"p\"\n\n[[hook]]\nname = \"start\"\nbuiltin = \"start\"\n\
+         config = {{ start_timeout = \"9223372036854775807s\" }}\n"
+    );
+    assert_error(&text, "9:28", "longer than the longest allowed, \"365d\"");
+    let text = format!("{RUNNER}[runner.defaults]\ntimeout = \"366d\"\n");
+    assert_error(&text, "5:11", "longer than the longest allowed");
+}
+
+#[test]
 fn a_missing_source_is_refused() {
     let text = format!(
         "{RUNNER}\n[[hook]]\nname = \"b\"\nbuiltin = \"backup\"\nconfig = {{ sources = [\"data\", \"dta\"] }}\n"

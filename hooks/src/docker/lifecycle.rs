@@ -87,7 +87,8 @@ impl Engine {
             Err(e) if not_modified(&e) => {}
             Err(e) => return Err(fail(format!("start refused: {e}")).await),
         }
-        let deadline = Instant::now() + timeout;
+        // No deadline arithmetic can overflow: a timeout too long to add is one that never comes.
+        let deadline = Instant::now().checked_add(timeout);
         // (since when, and since which engine start) the container has been seen running
         let mut seen_running: Option<(Instant, DateTime<Utc>, Option<String>)> = None;
         loop {
@@ -133,7 +134,7 @@ impl Engine {
                 }
                 _ => {}
             }
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 let wanted = if wait_healthy { "healthy" } else { "running" };
                 return Err(fail(format!("not {wanted} within {}", humantime::format_duration(timeout))).await);
             }

@@ -1,4 +1,5 @@
-//! Durations in `hooks.toml`: a string with a unit ("30s", "5m", "1h 30m"); a bare number is refused.
+//! Durations in `hooks.toml`: a string with a unit ("30s", "5m", "1h 30m"); a bare number is refused, and so is
+//! anything longer than [`MAX_DURATION`], so that no timeout or deadline computed from one can overflow.
 
 use std::fmt;
 use std::time::Duration;
@@ -6,7 +7,10 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-/// A positive duration written with its unit.
+/// The longest duration `hooks.toml` accepts: a year. Longer would mean "never", which no timeout should.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// A positive duration written with its unit, at most [`MAX_DURATION`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HumanDuration(pub Duration);
 
@@ -35,6 +39,11 @@ impl Visitor<'_> for DurationVisitor {
         })?;
         if duration.is_zero() {
             return Err(E::custom("a duration must be greater than zero"));
+        }
+        if duration > MAX_DURATION {
+            return Err(E::custom(format!(
+                "duration \"{s}\" is longer than the longest allowed, \"365d\""
+            )));
         }
         Ok(HumanDuration(duration))
     }
@@ -75,5 +84,8 @@ mod tests {
         assert!(err.message().contains("needs a unit"), "{err}");
         assert!(toml::from_str::<Doc>("t = \"soon\"").is_err());
         assert!(toml::from_str::<Doc>("t = \"0s\"").is_err());
+        assert_eq!(toml::from_str::<Doc>("t = \"365d\"").unwrap().t.0, MAX_DURATION);
+        let err = toml::from_str::<Doc>("t = \"9223372036854775807s\"").unwrap_err();
+        assert!(err.message().contains("longer than the longest allowed"), "{err}");
     }
 }
