@@ -100,6 +100,32 @@ fn a_continued_failure_does_not_fail_the_run() {
 }
 
 #[test]
+fn a_hook_after_the_archive_that_writes_artifacts_all_the_same_fails_the_run() {
+    let sandbox = Sandbox::new();
+    sandbox.file("data/a.txt", b"a", 0o644);
+    sandbox.config(
+        "[[hook]]\nname = \"backup\"\nbuiltin = \"backup\"\n[hook.config]\nsources = [\"data\"]\n\n\
+         [[hook]]\nname = \"notify\"\nbuiltin = \"command\"\nartifacts = false\n[hook.config]\n\
+         command = [\"sh\", \"-c\", \"echo dump > \\\"$HOOKRUN_ARTIFACT_DIR/late.sql\\\"\"]\n\n\
+         [[hook]]\nname = \"record\"\nbuiltin = \"record\"\n",
+    );
+
+    let run = sandbox.run(&["backup", "--json"]);
+
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let error = run.json()["error"].as_str().unwrap().to_string();
+    assert!(
+        error.starts_with("hook notify: it wrote files into its artifact folder, but it runs after the archive"),
+        "{error}"
+    );
+    assert_eq!(
+        run.json()["backup"]["status"],
+        "failed",
+        "a run that lost artifacts has no usable backup"
+    );
+}
+
+#[test]
 fn a_hook_that_outlives_its_timeout_is_stopped_with_its_children_and_the_chain_goes_on() {
     let sandbox = Sandbox::new();
     sandbox.config(&format!(

@@ -95,6 +95,85 @@ fn a_duration_too_long_to_count_with_is_refused_where_it_is_written() {
     assert_error(&text, "5:11", "longer than the longest allowed");
 }
 
+/// A chain whose `dump` hook (a command: it may write artifacts) is placed at `position`.
+fn chain_with_dump(position: &str, dump_extra: &str) -> String {
+    let dump = format!(
+        "[[hook]]\nname = \"dump\"\nbuiltin = \"command\"\n{dump_extra}config = {{ command = [\"true\"] }}\n\n"
+    );
+    let hooks = [
+        ("stop", "[[hook]]\nname = \"stop\"\nbuiltin = \"stop\"\n\n"),
+        (
+            "snapshot",
+            "[[hook]]\nname = \"snapshot\"\nbuiltin = \"snapshot\"\nconfig = { backup = \"backup\" }\n\n",
+        ),
+        ("start", "[[hook]]\nname = \"start\"\nbuiltin = \"start\"\n\n"),
+        (
+            "backup",
+            "[[hook]]\nname = \"backup\"\nbuiltin = \"backup\"\nconfig = { sources = [\"data\"] }\n\n",
+        ),
+        ("record", "[[hook]]\nname = \"record\"\nbuiltin = \"record\"\n\n"),
+    ];
+    let mut text = format!("{RUNNER}project = \"p\"\n\n");
+    for (name, hook) in hooks {
+        text.push_str(hook);
+        if name == position {
+            text.push_str(&dump);
+        }
+    }
+    text
+}
+
+#[test]
+fn a_hook_whose_artifacts_could_never_reach_the_archive_is_refused_naming_both_hooks() {
+    // After the snapshot, which writes the archive itself where storage cannot clone (ext4): on every file system.
+    assert_error(
+        &chain_with_dump("start", ""),
+        "20:8",
+        "hook `dump` comes after `snapshot` (line 10), which may write the archive before it runs",
+    );
+    assert_error(
+        &chain_with_dump("record", ""),
+        "29:8",
+        "hook `dump` comes after `snapshot` (line 10)",
+    );
+    let without_snapshot = chain_with_dump("backup", "").replace(
+        "[[hook]]\nname = \"snapshot\"\nbuiltin = \"snapshot\"\nconfig = { backup = \"backup\" }\n\n",
+        "",
+    );
+    assert_error(
+        &without_snapshot,
+        "20:8",
+        "hook `dump` comes after `backup` (line 14), which writes the archive before it runs: its artifacts would \
+         never reach the archive; move `dump` before `backup`, or set `artifacts = false` on it if it writes none",
+    );
+}
+
+#[test]
+fn a_hook_before_the_archive_or_that_writes_no_artifacts_is_accepted() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.work().join("data")).unwrap();
+    for text in [
+        chain_with_dump("stop", ""),
+        chain_with_dump("record", "artifacts = false\n"),
+        chain_with_dump("record", "when = \"failure\"\n"),
+    ] {
+        sandbox.raw_config(&text);
+        let run = sandbox.run(&["hooks", "check"]);
+        assert_eq!(run.code, 0, "{text}\n{}", run.stderr);
+    }
+    sandbox.raw_config(&format!(
+        "{RUNNER}\n[[hook]]\nname = \"r\"\nbuiltin = \"record\"\nartifacts = false\n"
+    ));
+    let run = sandbox.run(&["hooks", "check"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("`artifacts` applies to WASM and `command` hooks only"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn a_missing_source_is_refused() {
     let text = format!(

@@ -6,109 +6,9 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use hookrun_e2e::docker::{engine, ensure_test_image, unique_project, ComposeProject, EventLog, TEST_IMAGE};
+use hookrun_e2e::deployment::{assert_all_back, paused_run, wait_for_phase, world, World, PAUSE};
+use hookrun_e2e::docker::{engine, ComposeProject, EventLog, TEST_IMAGE};
 use hookrun_e2e::{sh, Sandbox};
-
-/// db (healthcheck, named volume) ← app (bind mount under the work dir) ← web; cache stands alone.
-fn compose_yaml() -> String {
-    let lp = "trap 'exit 0' TERM; while true; do sleep 0.2; done";
-    format!(
-        r#"version: "2.4"
-services:
-  db:
-    image: {TEST_IMAGE}
-    command: ["sh", "-c", "echo boot >> /data/boots; {lp}"]
-    volumes: ["dbdata:/data"]
-    healthcheck:
-      test: ["CMD", "test", "-f", "/data/boots"]
-      interval: 1s
-      timeout: 2s
-      retries: 30
-    stop_grace_period: 5s
-  app:
-    image: {TEST_IMAGE}
-    command: ["sh", "-c", "if [ -f /appdata/refuse-to-start ]; then echo 'app: refusing to start, marker present'; exit 1; fi; {lp}"]
-    depends_on:
-      db:
-        condition: service_healthy
-    volumes: ["./appdata:/appdata"]
-  web:
-    image: {TEST_IMAGE}
-    command: ["sh", "-c", "{lp}"]
-    depends_on: [app]
-  cache:
-    image: {TEST_IMAGE}
-    command: ["sh", "-c", "{lp}"]
-volumes:
-  dbdata: {{}}
-"#
-    )
-}
-
-const CHAIN: &str = r#"
-[[hook]]
-name = "stop"
-builtin = "stop"
-
-{between}
-
-[[hook]]
-name = "backup"
-builtin = "backup"
-[hook.config]
-sources = ["config"]
-volumes = "auto"
-
-[[hook]]
-name = "record"
-builtin = "record"
-
-[[hook]]
-name = "start"
-builtin = "start"
-[hook.config]
-start_timeout = "30s"
-"#;
-
-/// A hook that waits until the test creates `<sandbox>/go`.
-const PAUSE: &str = "[[hook]]\nname = \"pause\"\nbuiltin = \"command\"\n[hook.config]\n\
-                     command = [\"sh\", \"-c\", \"while [ ! -f ../go ]; do sleep 0.1; done\"]\n";
-
-/// Fields drop in order: the project goes down before its folder is removed.
-struct World {
-    project: ComposeProject,
-    sandbox: Sandbox,
-    docker: bollard::Docker,
-}
-
-/// A sandbox whose work dir holds a running Compose project, and a hooks.toml for it with `between` placed
-/// between `stop` and `backup`.
-fn world(between: &str) -> Option<World> {
-    let docker = engine()?;
-    ensure_test_image(&docker);
-    let sandbox = Sandbox::new();
-    sandbox.file("config/app.env", b"MODE=production\n", 0o644);
-    sandbox.file("appdata/uploads/a.txt", b"uploaded file", 0o644);
-    let name = unique_project("hrt");
-    let project = ComposeProject::up(&name, &sandbox.work(), &compose_yaml());
-    project.wait_ready(&docker);
-    sandbox.raw_config(&format!(
-        "[runner]\nproject = \"{name}\"\nwork_dir = \"work\"\nstorage_dir = \"storage\"\ncatalog = \"catalog.db\"\n{}",
-        CHAIN.replace("{between}", between)
-    ));
-    Some(World {
-        project,
-        sandbox,
-        docker,
-    })
-}
-
-fn assert_all_back(world: &World) {
-    world.project.wait_ready(&world.docker);
-    let states = world.project.states(&world.docker);
-    assert_eq!(states.len(), 4, "{states:?}");
-    assert_eq!(states["db"].1.as_deref(), Some("healthy"), "db is healthy again");
-}
 
 /// The time (ns) of each service's first `action` event of `project`.
 fn first(events: &[hookrun_e2e::docker::ContainerEvent], project: &str, action: &str, service: &str) -> i64 {
@@ -742,34 +642,6 @@ fn when_the_copies_do_not_fit_the_snapshot_archives_with_the_services_stopped() 
     let listing = sh(&format!("tar -tzf '{}'", archive.display()));
     assert!(listing.lines().any(|l| l == "config/zeros.bin"), "{listing}");
     assert_all_back(&world);
-}
-
-/// Starts `pre-upgrade` in the background and returns once it waits in its `pause` hook, services stopped.
-fn paused_run(world: &World) -> std::process::Child {
-    let child = world
-        .sandbox
-        .command(&["pre-upgrade", "--version", "1"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_phase(&world.sandbox, "hook pause");
-    child
-}
-
-/// Waits (bounded) until the run journal shows `phase`.
-fn wait_for_phase(sandbox: &Sandbox, phase: &str) {
-    for _ in 0..3000 {
-        if let Ok(catalog) = rusqlite::Connection::open(sandbox.path().join("catalog.db")) {
-            let now: Option<String> = catalog
-                .query_row("SELECT phase FROM runs ORDER BY id DESC", [], |r| r.get(0))
-                .ok();
-            if now.as_deref() == Some(phase) {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("the run never reached {phase}");
 }
 
 /// Waits until a restore has begun extracting into a staging folder in `dir`.

@@ -8,6 +8,8 @@ use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
+#[path = "deployment.rs"]
+pub mod deployment;
 #[path = "docker_env.rs"]
 pub mod docker;
 #[path = "postgres_image.rs"]

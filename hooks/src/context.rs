@@ -54,6 +54,8 @@ impl std::fmt::Display for RunKind {
 /// The archive a `backup` hook produced, complete and in its final place.
 #[derive(Debug, Clone, Serialize)]
 pub struct ArchiveInfo {
+    /// Its row in the catalog, registered before the archive took its final name (see `record`).
+    pub backup_id: i64,
     /// Full path of the archive in the storage dir.
     pub path: PathBuf,
     /// Size of the archive file in bytes.

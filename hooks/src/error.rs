@@ -89,6 +89,13 @@ pub enum HookError {
         reason: String,
     },
 
+    /// A hook set `artifacts = false` (it runs after the archive is written) wrote artifacts all the same.
+    #[error(
+        "it wrote files into its artifact folder, but it runs after the archive is written (`artifacts = false`): \
+         they would never reach a backup"
+    )]
+    UnarchivedArtifacts,
+
     /// Services that were running before the run could not be brought back.
     #[error("services not restored: {0}")]
     ServicesDown(String),

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod context;
 pub mod docker;
 pub mod error;
+pub mod escape;
 pub mod exec;
 pub mod hook;
 pub mod progress;

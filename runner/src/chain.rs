@@ -27,6 +27,7 @@ pub fn build(config: &Config) -> anyhow::Result<Vec<ChainHook>> {
             when: spec.when,
             on_error: spec.on_error,
             timeout: spec.timeout,
+            artifacts: spec.artifacts,
         })
         .collect())
 }

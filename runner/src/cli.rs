@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 use crate::commands;
 use crate::commands::restore::Pick;
 use crate::exit::Exit;
+use crate::report::out;
 use crate::retention::Rules;
 
 /// Safe upgrades of Docker Compose deployments: back up, record, and bring the services back, whatever failed.
@@ -139,34 +140,54 @@ pub enum HooksCommand {
     },
 }
 
-/// Parses the arguments, runs the command, and maps its result to an exit code.
+/// Parses the arguments, runs the command, and maps its result to an exit code. Output that could not be written
+/// (a closed pipe, a full disk) does not stop the command; it is reported once the command has ended, and a
+/// command that succeeded then exits 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let colour = out::stderr_colour();
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(out::LogWriter { colour })
+        .with_ansi(false)
+        .log_internal_errors(false)
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
         .with_target(false)
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("hookrun: cannot start: {e}");
+            out::error_line(&format!("hookrun: cannot start: {e}"));
             return ExitCode::from(Exit::Failed.code());
         }
     };
     let json = cli.json;
-    match runtime.block_on(dispatch(cli)) {
-        Ok(exit) => ExitCode::from(exit.code()),
+    let exit = match runtime.block_on(dispatch(cli)) {
+        Ok(exit) => exit,
         Err(error) => {
             let exit = Exit::for_error(&error);
             let message = format!("{error:#}");
-            eprintln!("hookrun: {message}");
+            out::error_line(&format!("hookrun: {message}"));
             if json {
-                println!("{}", serde_json::json!({ "error": message, "exit_code": exit.code() }));
+                out::document(&serde_json::json!({ "error": message, "exit_code": exit.code() }));
             }
-            ExitCode::from(exit.code())
+            exit
         }
-    }
+    };
+    let exit = match out::stdout_failure() {
+        None => exit,
+        Some(failure) => {
+            out::error_line(&format!(
+                "hookrun: could not write to stdout ({failure}); the command itself went on to its end, see the \
+                 catalog (`hookrun list`, `hookrun show`) for what it did"
+            ));
+            if exit == Exit::Success {
+                Exit::Failed
+            } else {
+                exit
+            }
+        }
+    };
+    ExitCode::from(exit.code())
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
@@ -190,19 +211,22 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             keep_within,
             keep_pre_upgrade,
             dry_run,
-        } => commands::prune::prune(
-            config,
-            Rules {
-                keep_last,
-                keep_within,
-                keep_pre_upgrade,
-            },
-            dry_run,
-            json,
-        ),
+        } => {
+            commands::prune::prune(
+                config,
+                Rules {
+                    keep_last,
+                    keep_within,
+                    keep_pre_upgrade,
+                },
+                dry_run,
+                json,
+            )
+            .await
+        }
         Command::Estimate => commands::estimate::estimate(config, json).await,
-        Command::Delete { id } => commands::delete::delete(config, id, json),
-        Command::MigrateStorage { new_dir } => commands::migrate::migrate(config, &new_dir, json),
+        Command::Delete { id } => commands::delete::delete(config, id, json).await,
+        Command::MigrateStorage { new_dir } => commands::migrate::migrate(config, &new_dir, json).await,
         Command::Show { id } => commands::show::show(config, id, json),
         Command::Hooks {
             command: HooksCommand::Check,

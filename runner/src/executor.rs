@@ -20,6 +20,8 @@ pub struct ChainHook {
     pub when: When,
     pub on_error: OnError,
     pub timeout: Duration,
+    /// Whether it may leave artifacts (false: a hook after the archive, whose files could not reach it).
+    pub artifacts: bool,
 }
 
 /// How a run went.
@@ -76,7 +78,15 @@ pub async fn execute(
         let started = Instant::now();
         // `always` hooks are the clean-up (bringing services back): a signal does not stop them, their timeout does.
         let watch = (interrupted.is_none() && entry.when != When::Always).then_some(interrupt);
-        let result = run_one(entry, ctx, sink, watch).await;
+        let result = run_one(entry, ctx, sink, watch).await.and_then(|()| {
+            if entry.artifacts {
+                return Ok(());
+            }
+            match std::fs::read_dir(ctx.artifact_dir(&name)).map(|mut e| e.next().is_some()) {
+                Ok(true) => Err(Stop::Error(HookError::UnarchivedArtifacts)),
+                _ => Ok(()),
+            }
+        });
         let outcome = match result {
             Ok(()) => Outcome::Completed,
             Err(stop) => {

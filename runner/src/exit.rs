@@ -42,6 +42,8 @@ impl Exit {
             Exit::Usage
         } else if error.downcast_ref::<LockHeld>().is_some() {
             Exit::Locked
+        } else if error.downcast_ref::<ServicesDown>().is_some() {
+            Exit::ServicesDown
         } else {
             Exit::Failed
         }
@@ -52,3 +54,8 @@ impl Exit {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+/// Services are down and could not be brought back (a run that died left them stopped): a person is needed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ServicesDown(pub String);

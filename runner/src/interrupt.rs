@@ -1,4 +1,7 @@
-//! SIGINT and SIGTERM: the first one stops the current hook and lets the chain's `failure`/`always` hooks run.
+//! SIGINT, SIGTERM and SIGHUP: the first one stops the current hook and lets the chain's `failure`/`always` hooks
+//! run (services come back), then the run exits 1. SIGHUP is what a dropped SSH session or a closed terminal sends,
+//! so it is treated like SIGTERM — unless it was ignored when hookrun started (`nohup`): then it stays ignored and
+//! the run goes on, as the one who started it asked.
 
 use std::sync::{Arc, OnceLock};
 
@@ -13,14 +16,19 @@ pub struct Interrupt {
 }
 
 impl Interrupt {
-    /// Listens for SIGINT and SIGTERM from now on. Later signals are ignored: the run is already winding down
-    /// (services coming back); `kill -9` and `hookrun recover` are the way out of a hung run.
+    /// Listens for SIGINT, SIGTERM and (unless ignored at start) SIGHUP from now on. Later signals are ignored:
+    /// the run is already winding down (services coming back); `kill -9` and `hookrun recover` are the way out of a
+    /// hung run.
     pub fn listen() -> std::io::Result<Self> {
         let interrupt = Self::default();
-        for (kind, name) in [
+        let mut kinds = vec![
             (SignalKind::interrupt(), "SIGINT"),
             (SignalKind::terminate(), "SIGTERM"),
-        ] {
+        ];
+        if !hangup_ignored_at_start() {
+            kinds.push((SignalKind::hangup(), "SIGHUP"));
+        }
+        for (kind, name) in kinds {
             let mut stream = signal(kind)?;
             let me = interrupt.clone();
             tokio::spawn(async move {
@@ -47,4 +55,16 @@ impl Interrupt {
     pub async fn fired(&self) {
         self.token.cancelled().await
     }
+}
+
+/// Whether SIGHUP was ignored (`SIG_IGN`) when hookrun started, as `nohup` leaves it. Asked once, before any
+/// handler of ours is installed, and remembered: the answer is what hookrun inherited.
+fn hangup_ignored_at_start() -> bool {
+    static INHERITED: OnceLock<bool> = OnceLock::new();
+    *INHERITED.get_or_init(|| {
+        // SAFETY: a query (the new action is null) into a zeroed sigaction that outlives the call.
+        let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+        let queried = unsafe { libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut current) };
+        queried == 0 && current.sa_sigaction == libc::SIG_IGN
+    })
 }

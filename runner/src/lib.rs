@@ -13,4 +13,5 @@ pub mod journal;
 pub mod lock;
 pub mod report;
 pub mod retention;
+pub mod session;
 pub mod wasm;

@@ -19,7 +19,7 @@ mod writeback;
 mod writer;
 
 pub use compression::{Compression, Format};
-pub use durable::{create_private, fsync_dir, place_without_replacing};
+pub use durable::{create_private, create_private_dir, fsync_dir, place_without_replacing};
 pub use estimate::{estimate, Estimate};
 pub use extract::{extract, ExtractPlan, ExtractSummary};
 pub use naming::archive_file_name;

@@ -96,7 +96,7 @@ impl EntryHead {
 
     /// The path for messages.
     pub fn display(&self) -> String {
-        String::from_utf8_lossy(&self.path).into_owned()
+        crate::escape::escape_controls(&String::from_utf8_lossy(&self.path)).into_owned()
     }
 }
 

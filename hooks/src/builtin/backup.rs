@@ -243,53 +243,78 @@ impl Hook for BackupHook {
                 .collect::<Vec<_>>(),
         );
 
-        let (summary, path) = blocking(move || {
-            // The trees were sampled by the preflight; what hooks have added since (their artifacts) counts as is.
-            let (total, expected) = match sampled {
-                Some((bytes, archive)) => {
-                    let added = measure(&artifacts)?.bytes;
-                    (bytes + added, archive + added)
-                }
-                None => {
-                    let expected = estimate(&trees, config.compression)?;
-                    (expected.bytes, expected.estimated_archive_bytes)
-                }
-            };
-            check_free_space(&storage, expected, config.min_free_factor)?;
-            let report = |done| {
-                sink.report(Progress {
-                    hook: hook.clone(),
-                    done,
-                    total,
-                    unit: "bytes",
-                })
-            };
-            let summary = write_archive(&trees, &tmp, config.compression, &cancel, &report)?;
-            let format = config.compression.format;
-            let name_for = |attempt| archive_file_name(kind.as_str(), &version, named_at, attempt, format);
-            let path = place_without_replacing(&tmp, &storage, name_for).map_err(|source| {
-                let _ = std::fs::remove_file(&tmp);
-                HookError::WriteArchive {
+        let (catalog, run_id) = (ctx.catalog.clone(), ctx.run_id);
+        ctx.archive = Some(
+            blocking(move || {
+                // The trees were sampled by the preflight; what hooks have added since (their artifacts) counts as is.
+                let (total, expected) = match sampled {
+                    Some((bytes, archive)) => {
+                        let added = measure(&artifacts)?.bytes;
+                        (bytes + added, archive + added)
+                    }
+                    None => {
+                        let expected = estimate(&trees, config.compression)?;
+                        (expected.bytes, expected.estimated_archive_bytes)
+                    }
+                };
+                check_free_space(&storage, expected, config.min_free_factor)?;
+                let report = |done| {
+                    sink.report(Progress {
+                        hook: hook.clone(),
+                        done,
+                        total,
+                        unit: "bytes",
+                    })
+                };
+                let summary = write_archive(&trees, &tmp, config.compression, &cancel, &report)?;
+                let mut info = ArchiveInfo {
+                    backup_id: 0,
                     path: tmp.clone(),
-                    source,
+                    size: summary.size,
+                    sha256: summary.sha256,
+                    file_count: summary.file_count,
+                    entry_count: summary.entry_count,
+                    bytes: summary.bytes,
+                    compression: config.compression,
+                    created_at: Utc::now(),
+                    duration_ms: started.elapsed().as_millis() as u64,
+                    sources,
+                };
+                let format = config.compression.format;
+                let name_for = |attempt| archive_file_name(kind.as_str(), &version, named_at, attempt, format);
+                // The catalog learns each name before the archive may appear under it.
+                let mut registered: Option<i64> = None;
+                let announce = |name: &Path| {
+                    info.path = name.to_path_buf();
+                    let done = match registered {
+                        None => catalog
+                            .register_archive(run_id, kind.as_str(), &version, &info)
+                            .map(|id| registered = Some(id)),
+                        Some(id) => catalog.rename_archive(id, name),
+                    };
+                    done.map_err(std::io::Error::other)
+                };
+                let placed = place_without_replacing(&tmp, &storage, name_for, announce);
+                match placed {
+                    Ok(path) => Ok(ArchiveInfo {
+                        backup_id: registered.expect("announced before placed"),
+                        path,
+                        ..info
+                    }),
+                    Err(source) => {
+                        let _ = std::fs::remove_file(&tmp);
+                        if let Some(id) = registered {
+                            let _ = catalog.remove_backup(id);
+                        }
+                        Err(HookError::WriteArchive {
+                            path: tmp.clone(),
+                            source,
+                        })
+                    }
                 }
-            })?;
-            Ok((summary, path))
-        })
-        .await?;
-
-        ctx.archive = Some(ArchiveInfo {
-            path,
-            size: summary.size,
-            sha256: summary.sha256,
-            file_count: summary.file_count,
-            entry_count: summary.entry_count,
-            bytes: summary.bytes,
-            compression: self.config.compression,
-            created_at: Utc::now(),
-            duration_ms: started.elapsed().as_millis() as u64,
-            sources,
-        });
+            })
+            .await?,
+        );
         Ok(())
     }
 }

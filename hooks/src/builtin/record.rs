@@ -1,4 +1,5 @@
-//! The `record` built-in: registers the run's backup in the catalog, `completed` only if nothing failed before it.
+//! The `record` built-in: says in the catalog what the run's backup is, `completed` only if nothing failed before it
+//! (the backup hook registered its archive there as it placed it), or records a failed attempt without an archive.
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -39,16 +40,22 @@ impl Hook for RecordHook {
                 Some("no backup hook produced an archive before record".into()),
             ),
         };
-        let kind = ctx.kind.as_str();
-        let id = ctx.catalog.insert_backup(&NewBackup {
-            run_id: ctx.run_id,
-            kind,
-            version: &ctx.version,
-            status,
-            error: error.as_deref(),
-            archive: ctx.archive.as_ref(),
-            created_at: ctx.archive.as_ref().map_or_else(Utc::now, |a| a.created_at),
-        })?;
+        let id = match &ctx.archive {
+            // The backup hook registered its archive before placing it; this says what it is.
+            Some(archive) => {
+                ctx.catalog.record_backup(archive.backup_id, status, error.as_deref())?;
+                archive.backup_id
+            }
+            None => ctx.catalog.insert_backup(&NewBackup {
+                run_id: ctx.run_id,
+                kind: ctx.kind.as_str(),
+                version: &ctx.version,
+                status,
+                error: error.as_deref(),
+                archive: None,
+                created_at: Utc::now(),
+            })?,
+        };
         ctx.outputs
             .entry(self.name.clone())
             .or_default()

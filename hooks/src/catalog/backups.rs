@@ -116,7 +116,79 @@ pub struct BackupFilter {
     pub status: Option<BackupStatus>,
 }
 
+/// The error of a backup whose archive is registered but whose run has not said yet whether it is usable.
+pub const NOT_YET_RECORDED: &str = "not recorded yet: its run has not finished";
+
 impl Catalog {
+    /// Registers `archive` for run `run_id` just before it appears under its final name, as `failed` with
+    /// [`NOT_YET_RECORDED`], so that storage never holds an archive the catalog does not know, whatever kills the
+    /// run. `record` (or the end of the run) then says what it is. Returns the backup's id.
+    pub fn register_archive(
+        &self,
+        run_id: i64,
+        kind: &str,
+        version: &str,
+        archive: &ArchiveInfo,
+    ) -> Result<i64, CatalogError> {
+        self.insert_backup(&NewBackup {
+            run_id,
+            kind,
+            version,
+            status: BackupStatus::Failed,
+            error: Some(NOT_YET_RECORDED),
+            archive: Some(archive),
+            created_at: archive.created_at,
+        })
+    }
+
+    /// Points a registered archive at another final name (its first one was taken meanwhile).
+    pub fn rename_archive(&self, id: i64, path: &std::path::Path) -> Result<(), CatalogError> {
+        self.conn()
+            .execute(
+                "UPDATE backups SET path = ?2 WHERE id = ?1",
+                params![id, path.to_string_lossy()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Says what a registered backup is: `completed` (usable) or `failed` with why.
+    pub fn record_backup(&self, id: i64, status: BackupStatus, error: Option<&str>) -> Result<(), CatalogError> {
+        self.conn()
+            .execute(
+                "UPDATE backups SET status = ?2, error = ?3 WHERE id = ?1",
+                params![id, status.as_str(), error],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// A backup whose archive never appeared (its run died between registering and placing it): it has none.
+    pub fn forget_archive(&self, id: i64, why: &str) -> Result<(), CatalogError> {
+        self.conn()
+            .execute(
+                "UPDATE backups SET path = NULL, status = 'failed', error = ?2 WHERE id = ?1",
+                params![id, why],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Every backup of run `run_id`, oldest first.
+    pub fn backups_of_run(&self, run_id: i64) -> Result<Vec<BackupRow>, CatalogError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {} FROM backups WHERE run_id = ?1 ORDER BY id",
+                BackupRow::COLUMNS
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![run_id], BackupRow::from_row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
     /// Records a backup attempt and returns its id.
     pub fn insert_backup(&self, backup: &NewBackup<'_>) -> Result<i64, CatalogError> {
         let archive = backup.archive;

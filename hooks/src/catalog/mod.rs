@@ -6,6 +6,8 @@ mod migrations;
 mod runs;
 mod services;
 
+use std::fs::OpenOptions;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -13,7 +15,9 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::Connection;
 
-pub use backups::{BackupFilter, BackupRow, BackupStatus, NewBackup};
+use crate::archive::create_private_dir;
+
+pub use backups::{BackupFilter, BackupRow, BackupStatus, NewBackup, NOT_YET_RECORDED};
 pub use hook_results::{HookResultRow, HookStatus};
 pub use runs::{NewRun, RunRow, RunStatus};
 pub use services::ServiceRow;
@@ -42,14 +46,30 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Opens (creating if needed) the catalog at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the catalog at `path` and brings its schema up to date. The file is its owner's
+    /// alone (0600, tightened if it was wider; SQLite gives its `-wal` and `-shm` files the same mode): it names
+    /// every file backed up. Safe when several processes open a new catalog at once.
     pub fn open(path: &Path) -> Result<Self, CatalogError> {
+        let io = |source| CatalogError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| CatalogError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            create_private_dir(parent).map_err(io)?;
         }
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
+        let mode = file.metadata().map_err(io)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(mode & 0o7700))
+                .map_err(io)?;
+        }
+        drop(file);
         let sqlite = |source| CatalogError::Sqlite {
             path: path.to_path_buf(),
             source,

@@ -152,17 +152,24 @@ impl Catalog {
             ],
         )
         .map_err(|e| self.err(e))?;
+        let why = match status {
+            RunStatus::Completed => "never recorded as usable: no `record` hook ran after the backup".to_string(),
+            _ => format!("run {}: {}", status.as_str(), error.unwrap_or("no reason recorded")),
+        };
         if status != RunStatus::Completed {
             tx.execute(
                 "UPDATE backups SET status = 'failed', error = coalesce(error, ?2)
                  WHERE run_id = ?1 AND status = 'completed'",
-                params![
-                    run_id,
-                    format!("run {}: {}", status.as_str(), error.unwrap_or("no reason recorded"))
-                ],
+                params![run_id, why],
             )
             .map_err(|e| self.err(e))?;
         }
+        // An archive registered but never recorded says why now that its run is over.
+        tx.execute(
+            "UPDATE backups SET error = ?2 WHERE run_id = ?1 AND error = ?3",
+            params![run_id, why, super::backups::NOT_YET_RECORDED],
+        )
+        .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))
     }
 

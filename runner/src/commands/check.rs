@@ -5,6 +5,7 @@ use std::path::Path;
 use crate::config::{self, Check, HookKind};
 use crate::exit::Exit;
 use crate::exit::UsageError;
+use crate::report::out;
 use crate::{chain, wasm};
 
 /// Validates the configuration, loads and links every WASM hook (without running it), and lists the chain.
@@ -24,15 +25,12 @@ pub fn check(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
             .iter()
             .map(|h| serde_json::json!({ "name": h.name, "kind": h.kind.label(), "when": h.when, "on_error": h.on_error }))
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "ok": true, "hooks": hooks }))?
-        );
+        out::document(&serde_json::json!({ "ok": true, "hooks": hooks }));
     } else {
         for hook in &config.hooks {
-            println!("ok  {:<16} {} (line {})", hook.name, hook.kind.label(), hook.line);
+            crate::say!("ok  {:<16} {} (line {})", hook.name, hook.kind.label(), hook.line);
         }
-        println!("{}: {} hooks ok", config.path.display(), config.hooks.len());
+        crate::say!("{}: {} hooks ok", config.path.display(), config.hooks.len());
     }
     Ok(Exit::Success)
 }
@@ -40,7 +38,7 @@ pub fn check(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
 /// Writes a new WASM hook crate called `name` into `dir`.
 pub fn new_hook(name: &str, dir: &Path) -> anyhow::Result<Exit> {
     wasm::scaffold::scaffold(name, dir)?;
-    println!(
+    crate::say!(
         "created {} — build it with: cargo build --target wasm32-wasip1 --release",
         dir.display()
     );

@@ -6,24 +6,23 @@ use std::path::Path;
 use hookrun_hooks::archive::fsync_dir;
 use hookrun_hooks::catalog::{BackupRow, Catalog};
 
-use crate::commands::recover::describe_holder;
-use crate::config::{self, Check};
+use crate::config::Check;
 use crate::exit::{Exit, UsageError};
-use crate::lock::RunLock;
+use crate::report::out;
+use crate::session::Session;
 
 /// Deletes backup `id`.
-pub fn delete(config_path: &Path, id: i64, json: bool) -> anyhow::Result<Exit> {
-    let config = config::load(config_path, Check::Shape)?;
-    let catalog = Catalog::open(&config.runner.catalog)?;
-    let _lock = RunLock::acquire(&config.runner.storage_dir, |pid| describe_holder(&catalog, pid))?;
+pub async fn delete(config_path: &Path, id: i64, json: bool) -> anyhow::Result<Exit> {
+    let session = Session::open(config_path, Check::Shape, json).await?;
+    let catalog = &session.catalog;
     let row = catalog
         .backup(id)?
         .ok_or_else(|| UsageError(format!("no backup with id {id}")))?;
-    delete_backup(&catalog, &row)?;
+    delete_backup(catalog, &row)?;
     if json {
-        println!("{}", serde_json::json!({ "deleted": [id] }));
+        out::document(&serde_json::json!({ "deleted": [id] }));
     } else {
-        println!("deleted backup {id} ({})", row.path.as_deref().unwrap_or("no archive"));
+        crate::say!("deleted backup {id} ({})", row.path.as_deref().unwrap_or("no archive"));
     }
     Ok(Exit::Success)
 }

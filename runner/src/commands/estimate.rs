@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::config::{self, Builtin, Check, HookKind};
 use crate::exit::Exit;
+use crate::report::out;
 
 #[derive(Serialize)]
 struct SourceEstimate {
@@ -89,16 +90,13 @@ pub async fn estimate(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
         });
     }
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "backups": estimates }))?
-        );
+        out::document(&serde_json::json!({ "backups": estimates }));
         return Ok(Exit::Success);
     }
     for e in &estimates {
-        println!("backup hook {}:", e.hook);
+        crate::say!("backup hook {}:", e.hook);
         for s in &e.sources {
-            println!(
+            crate::say!(
                 "  {:<9} {:<32} {:>8} files {:>10} → ~{}",
                 s.kind,
                 s.name,
@@ -107,7 +105,7 @@ pub async fn estimate(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
                 human_bytes(s.estimated_archive_bytes)
             );
         }
-        println!(
+        crate::say!(
             "  archive ~{} ({:.0}% of {}); storage has {} free, the preflight needs {}: {}",
             human_bytes(e.estimated_archive_bytes),
             e.compression_ratio * 100.0,

@@ -7,6 +7,8 @@ use hookrun_hooks::size::human_bytes;
 
 use crate::config::{self, Check};
 use crate::exit::Exit;
+use crate::report::out;
+use crate::session::warn_about_interrupted_runs;
 
 /// Lists backups, optionally of one type and status.
 pub fn list(config_path: &Path, kind: Option<String>, status: Option<String>, json: bool) -> anyhow::Result<Exit> {
@@ -17,25 +19,27 @@ pub fn list(config_path: &Path, kind: Option<String>, status: Option<String>, js
     };
     let backups = if config.runner.catalog.exists() {
         let catalog = Catalog::open(&config.runner.catalog)?;
-        super::recover::warn_about_interrupted_runs(&catalog)?;
+        warn_about_interrupted_runs(&catalog)?;
         catalog.list_backups(&filter)?
     } else {
         Vec::new()
     };
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "backups": backups }))?
-        );
+        out::document(&serde_json::json!({ "backups": backups }));
         return Ok(Exit::Success);
     }
     if backups.is_empty() {
-        println!("no backups");
+        crate::say!("no backups");
         return Ok(Exit::Success);
     }
-    println!(
+    crate::say!(
         "{:>4}  {:<11}  {:<12}  {:<9}  {:<24}  {:>10}  FILE",
-        "ID", "TYPE", "VERSION", "STATUS", "CREATED", "SIZE"
+        "ID",
+        "TYPE",
+        "VERSION",
+        "STATUS",
+        "CREATED",
+        "SIZE"
     );
     for b in backups {
         let file = b
@@ -43,7 +47,7 @@ pub fn list(config_path: &Path, kind: Option<String>, status: Option<String>, js
             .as_deref()
             .and_then(|p| Path::new(p).file_name())
             .map(|f| f.to_string_lossy().into_owned());
-        println!(
+        crate::say!(
             "{:>4}  {:<11}  {:<12}  {:<9}  {:<24}  {:>10}  {}",
             b.id,
             b.kind,

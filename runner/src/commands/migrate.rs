@@ -8,21 +8,20 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use hookrun_hooks::archive::{create_private, fsync_dir};
+use hookrun_hooks::archive::{create_private, create_private_dir, fsync_dir};
 use hookrun_hooks::catalog::{BackupRow, Catalog};
 use ring::digest::SHA256;
 
-use crate::commands::recover::describe_holder;
-use crate::config::{self, Check};
+use crate::config::Check;
 use crate::exit::Exit;
-use crate::lock::RunLock;
+use crate::report::out;
+use crate::session::Session;
 
 /// Moves every archive into `new_dir`.
-pub fn migrate(config_path: &Path, new_dir: &Path, json: bool) -> anyhow::Result<Exit> {
-    let config = config::load(config_path, Check::Shape)?;
-    let catalog = Catalog::open(&config.runner.catalog)?;
-    let _lock = RunLock::acquire(&config.runner.storage_dir, |pid| describe_holder(&catalog, pid))?;
-    std::fs::create_dir_all(new_dir).with_context(|| format!("cannot create {}", new_dir.display()))?;
+pub async fn migrate(config_path: &Path, new_dir: &Path, json: bool) -> anyhow::Result<Exit> {
+    let session = Session::open(config_path, Check::Shape, json).await?;
+    let (config, catalog) = (&session.config, &session.catalog);
+    create_private_dir(new_dir).with_context(|| format!("cannot create {}", new_dir.display()))?;
     let new_dir = std::path::absolute(new_dir)?;
     let mut moved = Vec::new();
     for row in catalog.list_backups(&Default::default())? {
@@ -33,9 +32,9 @@ pub fn migrate(config_path: &Path, new_dir: &Path, json: bool) -> anyhow::Result
             continue;
         }
         let target = new_dir.join(old.file_name().context("an archive path without a file name")?);
-        move_one(&catalog, &row, &old, &target)?;
+        move_one(catalog, &row, &old, &target)?;
         if !json {
-            println!("moved backup {} to {}", row.id, target.display());
+            crate::say!("moved backup {} to {}", row.id, target.display());
         }
         moved.push(row.id);
     }
@@ -53,12 +52,9 @@ pub fn migrate(config_path: &Path, new_dir: &Path, json: bool) -> anyhow::Result
         config.path.display()
     );
     if json {
-        println!(
-            "{}",
-            serde_json::json!({ "moved": moved, "storage_dir": new_dir, "next": advice })
-        );
+        out::document(&serde_json::json!({ "moved": moved, "storage_dir": new_dir, "next": advice }));
     } else {
-        println!("{} archive(s) moved; {advice}", moved.len());
+        crate::say!("{} archive(s) moved; {advice}", moved.len());
     }
     Ok(Exit::Success)
 }

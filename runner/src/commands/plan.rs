@@ -11,6 +11,7 @@ use hookrun_hooks::builtin::Volumes;
 
 use crate::config::{self, Builtin, Check, HookKind, OnError, When};
 use crate::exit::Exit;
+use crate::report::out;
 
 #[derive(Serialize)]
 struct PlannedHook {
@@ -91,24 +92,24 @@ pub fn plan(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
 
     if json {
         let doc = serde_json::json!({ "config": config.path, "runner": config.runner, "hooks": hooks });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        out::document(&doc);
         return Ok(Exit::Success);
     }
-    println!("config   {}", config.path.display());
-    println!("work dir {}", config.runner.work_dir.display());
-    println!(
+    crate::say!("config   {}", config.path.display());
+    crate::say!("work dir {}", config.runner.work_dir.display());
+    crate::say!(
         "storage  {} ({} free)",
         config.runner.storage_dir.display(),
         human_bytes(free)
     );
-    println!("catalog  {}", config.runner.catalog.display());
+    crate::say!("catalog  {}", config.runner.catalog.display());
     for (index, hook) in hooks.iter().enumerate() {
         let timeout = humantime::format_duration(std::time::Duration::from_secs(hook.timeout_secs));
         let (when, on_error) = (
             format!("{:?}", hook.when).to_lowercase(),
             format!("{:?}", hook.on_error).to_lowercase(),
         );
-        println!(
+        crate::say!(
             "{:>2}. {:<16} {:<8} when={when} on_error={on_error} timeout={timeout}",
             index + 1,
             hook.name,
@@ -117,23 +118,23 @@ pub fn plan(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
         if let Some(backup) = &hook.backup {
             for source in &backup.sources {
                 let (files, bytes) = (source.stats.files, human_bytes(source.stats.bytes));
-                println!(
+                crate::say!(
                     "      source {:<24} {files:>8} files {bytes:>10}",
                     source.path.display()
                 );
             }
             if backup.volumes {
-                println!("      + the Compose project's volumes and bind mounts (sizes: `hookrun estimate`)");
+                crate::say!("      + the Compose project's volumes and bind mounts (sizes: `hookrun estimate`)");
             }
             if backup.include_artifacts {
-                println!("      + the hooks' artifacts, under hooks/<name>/");
+                crate::say!("      + the hooks' artifacts, under hooks/<name>/");
             }
             let verdict = if backup.enough_space {
                 "ok"
             } else {
                 "NOT ENOUGH: the backup would fail"
             };
-            println!(
+            crate::say!(
                 "      archive ~{} as {} level {} (from a compressed sample); needs {} free: {verdict}",
                 human_bytes(backup.estimate_bytes),
                 backup.compression.name(),

@@ -3,25 +3,24 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use hookrun_hooks::catalog::{BackupStatus, Catalog};
+use hookrun_hooks::catalog::BackupStatus;
 
 use crate::commands::delete::{delete_backup, finish_interrupted_deletions};
-use crate::commands::recover::describe_holder;
-use crate::config::{self, Check};
+use crate::config::Check;
 use crate::exit::{Exit, UsageError};
-use crate::lock::RunLock;
+use crate::report::out;
 use crate::retention::{to_delete, Candidate, Rules};
+use crate::session::Session;
 
 /// Applies `rules`; with `dry_run`, only says what it would delete.
-pub fn prune(config_path: &Path, rules: Rules, dry_run: bool, json: bool) -> anyhow::Result<Exit> {
+pub async fn prune(config_path: &Path, rules: Rules, dry_run: bool, json: bool) -> anyhow::Result<Exit> {
     if rules.keep_last.is_none() && rules.keep_within.is_none() && rules.keep_pre_upgrade.is_none() {
         return Err(UsageError("give at least one of --keep-last, --keep-within, --keep-pre-upgrade".into()).into());
     }
-    let config = config::load(config_path, Check::Shape)?;
-    let catalog = Catalog::open(&config.runner.catalog)?;
-    let _lock = RunLock::acquire(&config.runner.storage_dir, |pid| describe_holder(&catalog, pid))?;
+    let session = Session::open(config_path, Check::Shape, json).await?;
+    let catalog = &session.catalog;
     if !dry_run {
-        finish_interrupted_deletions(&catalog)?;
+        finish_interrupted_deletions(catalog)?;
     }
     let rows = catalog.list_backups(&Default::default())?;
     let candidates: Vec<Candidate> = rows
@@ -38,11 +37,11 @@ pub fn prune(config_path: &Path, rules: Rules, dry_run: bool, json: bool) -> any
     let doomed = to_delete(&candidates, &rules);
     for row in rows.iter().filter(|r| doomed.contains(&r.id)) {
         if !dry_run {
-            delete_backup(&catalog, row)?;
+            delete_backup(catalog, row)?;
         }
         if !json {
             let verb = if dry_run { "would delete" } else { "deleted" };
-            println!(
+            crate::say!(
                 "{verb} backup {} ({} {}, {})",
                 row.id,
                 row.kind,
@@ -52,12 +51,11 @@ pub fn prune(config_path: &Path, rules: Rules, dry_run: bool, json: bool) -> any
         }
     }
     if json {
-        println!(
-            "{}",
-            serde_json::json!({ "dry_run": dry_run, "deleted": doomed, "kept": candidates.len() - doomed.len() })
+        out::document(
+            &serde_json::json!({ "dry_run": dry_run, "deleted": doomed, "kept": candidates.len() - doomed.len() }),
         );
     } else if doomed.is_empty() {
-        println!("nothing to prune: every backup is kept by a rule");
+        crate::say!("nothing to prune: every backup is kept by a rule");
     }
     Ok(Exit::Success)
 }

@@ -1,5 +1,6 @@
-//! `hookrun recover`: after a run died (SIGKILL, power loss), start what it left stopped, in dependency order,
-//! remove its temporary files and mark it `interrupted`. Also the warning every run gives about such runs.
+//! Runs that died without finishing (SIGKILL, power loss): `hookrun recover` starts what such a run left stopped,
+//! in dependency order, removes its temporary files, accounts for its archive and marks it `interrupted`. Every
+//! command that takes the storage lock does the same first (see `session`); the others warn.
 
 use std::path::Path;
 
@@ -11,24 +12,79 @@ use hookrun_hooks::restore::{remove_any, swaps_for};
 use hookrun_hooks::{RunKind, StoppedService};
 use serde::Serialize;
 
-use crate::config::{self, Builtin, Check, HookKind};
+use crate::config::{Builtin, Check, Config, HookKind};
 use crate::exit::Exit;
-use crate::lock::{process_is_gone, RunLock};
+use crate::report::out;
+use crate::session::Session;
 
-#[derive(Serialize)]
-struct Recovered {
-    run_id: i64,
-    phase: String,
-    started: Vec<String>,
-    error: Option<String>,
+/// What recovering one interrupted run did.
+#[derive(Debug, Serialize)]
+pub struct Recovered {
+    pub run_id: i64,
+    /// `pre-upgrade`, `manual` or `restore`.
+    pub kind: String,
+    /// The phase it died in.
+    pub phase: String,
+    /// The services it had stopped, started again.
+    pub started: Vec<String>,
+    /// The archive it had placed, complete but never recorded as usable: now in the catalog as `failed` (its run
+    /// did not finish), to be deleted or pruned like any other.
+    pub archive: Option<String>,
+    /// Services that could not be started, with why.
+    pub error: Option<String>,
 }
 
-/// Recovers every run of this storage dir that died without finishing.
+impl Recovered {
+    /// One line for people.
+    pub fn describe(&self) -> String {
+        let services = if self.started.is_empty() {
+            "no services to start".to_string()
+        } else {
+            format!("started {}", self.started.join(", "))
+        };
+        let archive = self
+            .archive
+            .as_deref()
+            .map(|a| format!("; its archive {a} is recorded as failed"))
+            .unwrap_or_default();
+        match &self.error {
+            None => format!(
+                "recovered run {} ({}, interrupted during {}): {services}{archive}",
+                self.run_id, self.kind, self.phase
+            ),
+            Some(e) => format!(
+                "run {} ({}, interrupted during {}) could not be recovered: {e}{archive}",
+                self.run_id, self.kind, self.phase
+            ),
+        }
+    }
+}
+
+/// `hookrun recover`: recovers every run of this storage dir that died without finishing, and says what it did.
 pub async fn recover(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
-    let config = config::load(config_path, Check::Shape)?;
-    let catalog = Catalog::open(&config.runner.catalog)?;
-    // Holding the lock proves that no run is alive: every `running` run left is a dead one.
-    let _lock = RunLock::acquire(&config.runner.storage_dir, |pid| describe_holder(&catalog, pid))?;
+    let session = Session::lock(config_path, Check::Shape)?;
+    let report = recover_interrupted(&session.config, &session.catalog).await?;
+    let exit = if report.iter().any(|r| r.error.is_some()) {
+        Exit::ServicesDown
+    } else {
+        Exit::Success
+    };
+    if json {
+        out::document(&serde_json::json!({ "recovered": report }));
+    } else if report.is_empty() {
+        crate::say!("nothing to recover: no run was interrupted");
+    } else {
+        for r in &report {
+            out::line(&r.describe());
+        }
+    }
+    Ok(exit)
+}
+
+/// Recovers every run that died without finishing: starts, in dependency order, what it left stopped, finishes or
+/// undoes a restore's swap, removes its temporary files, accounts for an archive it placed but never recorded, and
+/// marks it `interrupted`. The caller holds the storage lock, which proves that no `running` run is alive.
+pub async fn recover_interrupted(config: &Config, catalog: &Catalog) -> anyhow::Result<Vec<Recovered>> {
     let timeout = config
         .hooks
         .iter()
@@ -53,9 +109,9 @@ pub async fn recover(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
             })
             .collect();
         if run.kind == RunKind::Restore.as_str() {
-            finish_interrupted_restore(&catalog, &run)?;
+            finish_interrupted_restore(catalog, &run)?;
         }
-        let result = bring_back(&stopped, &catalog, run.id, timeout).await;
+        let result = bring_back(&stopped, catalog, run.id, timeout).await;
         remove_leftovers(&run);
         let error = result.as_ref().err().map(ToString::to_string);
         let note = format!(
@@ -67,40 +123,37 @@ pub async fn recover(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
         let started_at = parse_time(&run.started_at).unwrap_or_else(Utc::now);
         let took = (Utc::now() - started_at).num_milliseconds().max(0) as u64;
         catalog.finish_run(run.id, RunStatus::Interrupted, Some(&note), Utc::now(), took)?;
+        let archive = account_for_archives(catalog, &run)?;
         report.push(Recovered {
             run_id: run.id,
+            kind: run.kind,
             phase: run.phase,
             started: stopped.into_iter().map(|s| s.service).collect(),
+            archive,
             error,
         });
     }
+    Ok(report)
+}
 
-    let exit = if report.iter().any(|r| r.error.is_some()) {
-        Exit::ServicesDown
-    } else {
-        Exit::Success
-    };
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "recovered": report }))?
-        );
-    } else if report.is_empty() {
-        println!("nothing to recover: no run was interrupted");
-    } else {
-        for r in &report {
-            let services = if r.started.is_empty() {
-                "no services".to_string()
-            } else {
-                r.started.join(", ")
-            };
-            match &r.error {
-                None => println!("run {} (interrupted during {}): started {services}", r.run_id, r.phase),
-                Some(e) => println!("run {} (interrupted during {}): {e}", r.run_id, r.phase),
-            }
+/// The archives a dead run registered: one that is in storage stays, recorded as `failed` (closing the run said
+/// why); one that never took its final name is forgotten. Returns the one left in storage.
+fn account_for_archives(catalog: &Catalog, run: &RunRow) -> anyhow::Result<Option<String>> {
+    let mut kept = None;
+    for backup in catalog.backups_of_run(run.id)? {
+        let Some(path) = backup.path.as_deref() else {
+            continue;
+        };
+        if Path::new(path).is_file() {
+            kept = Some(path.to_string());
+        } else {
+            catalog.forget_archive(
+                backup.id,
+                &format!("run {} died during {} before its archive was placed", run.id, run.phase),
+            )?;
         }
     }
-    Ok(exit)
+    Ok(kept)
 }
 
 /// Removes what a dead run left in storage: its temporary archive (`.tar.gz.partial` or `.tar.zst.partial`, the
@@ -164,39 +217,6 @@ fn finish_interrupted_restore(catalog: &Catalog, run: &RunRow) -> anyhow::Result
         Utc::now(),
     )?;
     Ok(())
-}
-
-/// Warns on stderr about runs that died without finishing.
-pub fn warn_about_interrupted_runs(catalog: &Catalog) -> anyhow::Result<()> {
-    for run in catalog.unfinished_runs()? {
-        if process_is_gone(run.pid, run.boot_id.as_deref()) {
-            tracing::warn!(
-                "run {} ({} v{}, started {}) was interrupted during {} and may have left services stopped: \
-                 run `hookrun recover`",
-                run.id,
-                run.kind,
-                run.version,
-                run.started_at,
-                run.phase
-            );
-        }
-    }
-    Ok(())
-}
-
-/// Words for the process holding the lock: its run, when the catalog knows it.
-pub fn describe_holder(catalog: &Catalog, pid: u32) -> String {
-    let run = catalog
-        .unfinished_runs()
-        .ok()
-        .and_then(|runs| runs.into_iter().rev().find(|r| r.pid == pid as i64));
-    match run {
-        Some(run) => format!(
-            "run {} ({} v{}, pid {pid}, started {}, now in {})",
-            run.id, run.kind, run.version, run.started_at, run.phase
-        ),
-        None => format!("pid {pid}"),
-    }
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {

@@ -2,9 +2,8 @@
 //! like any other (so `hookrun recover` can finish one that died): extract beside each target while verifying the
 //! archive (before anything stops), stop the project, swap, start the project, and only then delete the old copies.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::Path;
-use std::sync::Arc;
 
 use chrono::Utc;
 use hookrun_hooks::builtin::{StartHook, StopConfig, StopHook};
@@ -12,12 +11,12 @@ use hookrun_hooks::catalog::{BackupRow, BackupStatus, Catalog};
 use hookrun_hooks::restore::{CleanupHook, RestoreHook, RestoreTarget, SharedLeftovers};
 use hookrun_hooks::{Hook, RunKind};
 
-use crate::commands::recover::{describe_holder, warn_about_interrupted_runs};
 use crate::commands::run::run_chain;
-use crate::config::{self, Builtin, Check, Config, HookKind, OnError, When};
+use crate::config::{Builtin, Check, Config, HookKind, OnError, When};
 use crate::executor::ChainHook;
 use crate::exit::{Exit, UsageError};
-use crate::lock::RunLock;
+use crate::report::out;
+use crate::session::Session;
 
 /// What to restore.
 pub enum Pick {
@@ -36,21 +35,19 @@ pub async fn restore(
     confirm: bool,
     json: bool,
 ) -> anyhow::Result<Exit> {
-    let config = config::load(config_path, Check::Shape)?;
-    let catalog = Arc::new(Catalog::open(&config.runner.catalog)?);
-    let _lock = RunLock::acquire(&config.runner.storage_dir, |pid| describe_holder(&catalog, pid))?;
-    warn_about_interrupted_runs(&catalog)?;
+    let session = Session::open(config_path, Check::Shape, json).await?;
+    let (config, catalog) = (&session.config, &session.catalog);
     let backup = match pick {
         Pick::Id(id) => catalog
             .backup(id)?
             .ok_or_else(|| UsageError(format!("no backup with id {id}")))?,
-        Pick::NewestPreUpgrade => newest_rollback_point(&catalog)?,
+        Pick::NewestPreUpgrade => newest_rollback_point(catalog)?,
     };
     if backup.status != BackupStatus::Completed.as_str() || backup.deleting {
         let why = backup.error.as_deref().unwrap_or("being deleted");
         anyhow::bail!("backup {} is not usable ({}): {why}", backup.id, backup.status);
     }
-    let targets = targets(&catalog, &backup, &only)?;
+    let targets = targets(catalog, &backup, &only)?;
 
     if dry_run {
         print_plan(&backup, &targets, json)?;
@@ -60,8 +57,8 @@ pub async fn restore(
         return Err(UsageError("not confirmed: nothing was changed".into()).into());
     }
     let restore_id = catalog.begin_restore(backup.id, &only, Utc::now())?;
-    let chain = chain(&config, backup.clone(), targets);
-    let outcome = run_chain(&config, &catalog, RunKind::Restore, &backup.version, &chain, json).await;
+    let chain = chain(config, backup.clone(), targets);
+    let outcome = run_chain(&session, RunKind::Restore, &backup.version, &chain, json).await;
     let (run_id, error) = match &outcome {
         Ok((_, report)) => (Some(report.run_id), report.error.clone()),
         Err(e) => (None, Some(format!("{e:#}"))),
@@ -141,6 +138,7 @@ fn chain(config: &Config, backup: BackupRow, targets: Vec<RestoreTarget>) -> Vec
     let step = |hook: Box<dyn Hook>, when: When| ChainHook {
         hook,
         when,
+        artifacts: true,
         on_error: OnError::Abort,
         timeout: std::time::Duration::from_secs(24 * 3600),
     };
@@ -182,21 +180,19 @@ fn print_plan(backup: &BackupRow, targets: &[RestoreTarget], json: bool) -> anyh
             .iter()
             .map(|t| serde_json::json!({ "from": t.archive_prefix, "to": t.host_path, "replaces": t.host_path.exists() }))
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "backup": backup.id, "dry_run": true, "targets": targets })
-            )?
-        );
+        out::document(&serde_json::json!({ "backup": backup.id, "dry_run": true, "targets": targets }));
         return Ok(());
     }
-    println!(
+    crate::say!(
         "restore of backup {} ({} v{}, {}) would:",
-        backup.id, backup.kind, backup.version, backup.created_at
+        backup.id,
+        backup.kind,
+        backup.version,
+        backup.created_at
     );
     for t in targets {
         let verb = if t.host_path.exists() { "replace" } else { "create" };
-        println!(
+        crate::say!(
             "  {verb} {} with {} from the archive",
             t.host_path.display(),
             t.archive_prefix.display()
@@ -211,15 +207,14 @@ fn ask(backup: &BackupRow, targets: &[RestoreTarget]) -> anyhow::Result<bool> {
         return Err(UsageError("not on a terminal: pass --yes to roll back without asking".into()).into());
     }
     let places: Vec<String> = targets.iter().map(|t| t.host_path.display().to_string()).collect();
-    print!(
+    out::prompt(&format!(
         "Roll back to backup {} ({} v{}, {})? This replaces {} and restarts the services. [y/N] ",
         backup.id,
         backup.kind,
         backup.version,
         backup.created_at,
         places.join(", ")
-    );
-    std::io::stdout().flush()?;
+    ));
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))

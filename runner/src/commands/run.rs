@@ -1,56 +1,51 @@
 //! `hookrun pre-upgrade` and `hookrun backup`: journal a run, execute the chain, close the run, report.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
 use chrono::Utc;
-use hookrun_hooks::catalog::{Catalog, NewRun, RunStatus};
+use hookrun_hooks::archive::create_private_dir;
+use hookrun_hooks::catalog::{NewRun, RunStatus};
 use hookrun_hooks::{ProgressSink, RunContext, RunKind};
 use tokio_util::sync::CancellationToken;
 
-use crate::commands::recover;
-use crate::config::{self, Check, Config};
+use crate::config::Check;
 use crate::event::{EventSink, Fanout};
 use crate::executor::ChainHook;
 use crate::exit::{Exit, UsageError};
 use crate::interrupt::Interrupt;
 use crate::journal::Journal;
-use crate::lock::{boot_id, RunLock};
+use crate::lock::boot_id;
 use crate::report::human::HumanReporter;
+use crate::report::out;
 use crate::report::RunReport;
+use crate::session::Session;
 use crate::{chain, executor};
 
-/// Runs the configured chain as a `kind` run of `version`.
+/// Runs the configured chain as a `kind` run of `version`, after recovering any run that died before.
 pub async fn run(config_path: &Path, kind: RunKind, version: Option<String>, json: bool) -> anyhow::Result<Exit> {
-    let config = config::load(config_path, Check::Full)?;
-    let version = version
-        .or_else(|| config.runner.version.clone())
-        .unwrap_or_else(|| "unknown".to_string());
-    if version.trim().is_empty() {
+    if version.as_deref().is_some_and(|v| v.trim().is_empty()) {
         return Err(UsageError("--version must not be empty".to_string()).into());
     }
-    let storage_dir = config.runner.storage_dir.clone();
-    std::fs::create_dir_all(&storage_dir)
-        .with_context(|| format!("cannot create storage dir {}", storage_dir.display()))?;
-    let catalog = Arc::new(Catalog::open(&config.runner.catalog)?);
-    let _lock = RunLock::acquire(&storage_dir, |pid| recover::describe_holder(&catalog, pid))?;
-    recover::warn_about_interrupted_runs(&catalog)?;
-    let chain = chain::build(&config)?;
-    let (exit, _) = run_chain(&config, &catalog, kind, &version, &chain, json).await?;
+    let session = Session::open(config_path, Check::Full, json).await?;
+    let version = version
+        .or_else(|| session.config.runner.version.clone())
+        .unwrap_or_else(|| "unknown".to_string());
+    let chain = chain::build(&session.config)?;
+    let (exit, _) = run_chain(&session, kind, &version, &chain, json).await?;
     Ok(exit)
 }
 
-/// Journals a run of `chain`, executes it, closes the run and reports it. The caller holds the storage lock.
+/// Journals a run of `chain`, executes it, closes the run and reports it. The session holds the storage lock.
 pub async fn run_chain(
-    config: &Config,
-    catalog: &Arc<Catalog>,
+    session: &Session,
     kind: RunKind,
     version: &str,
     chain: &[ChainHook],
     json: bool,
 ) -> anyhow::Result<(Exit, RunReport)> {
+    let (config, catalog) = (&session.config, &session.catalog);
     let storage_dir = config.runner.storage_dir.clone();
     let version = version.to_string();
     let started_at = Utc::now();
@@ -89,7 +84,7 @@ pub async fn run_chain(
         cancel: CancellationToken::new(),
         progress: ProgressSink::discard(),
     };
-    if let Err(e) = std::fs::create_dir_all(ctx.artifacts_root()) {
+    if let Err(e) = create_private_dir(&ctx.artifacts_root()) {
         let error = format!("cannot create staging dir {}: {e}", staging_dir.display());
         catalog.finish_run(
             run_id,
@@ -141,9 +136,10 @@ pub async fn run_chain(
         backup: catalog.backup_of_run(run_id)?,
         hooks: catalog.hook_results(run_id)?,
         services: catalog.services(run_id)?,
+        recovered: session.recovered.iter().map(|r| r.run_id).collect(),
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        out::document(&report);
     } else {
         human.summary(&report);
     }

@@ -6,6 +6,7 @@ use hookrun_hooks::catalog::Catalog;
 
 use crate::config::{self, Check};
 use crate::exit::{Exit, UsageError};
+use crate::report::out;
 
 /// Shows backup `id`.
 pub fn show(config_path: &Path, id: i64, json: bool) -> anyhow::Result<Exit> {
@@ -29,20 +30,20 @@ pub fn show(config_path: &Path, id: i64, json: bool) -> anyhow::Result<Exit> {
         let doc = serde_json::json!({
             "backup": backup, "run": run, "hooks": hooks, "services": services, "sources": sources,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        out::document(&doc);
         return Ok(Exit::Success);
     }
     let value = serde_json::to_value(&backup)?;
     for (key, value) in value.as_object().into_iter().flatten() {
         if !value.is_null() {
-            println!(
+            crate::say!(
                 "{key:<12} {}",
                 value.as_str().map_or_else(|| value.to_string(), str::to_string)
             );
         }
     }
     if let Some(run) = run {
-        println!(
+        crate::say!(
             "run          {} ({}, {}, started {})",
             run.id,
             run.kind,
@@ -50,21 +51,26 @@ pub fn show(config_path: &Path, id: i64, json: bool) -> anyhow::Result<Exit> {
             run.started_at
         );
         if let Some(error) = run.error {
-            println!("run error    {error}");
+            crate::say!("run error    {error}");
         }
     }
     for hook in hooks {
         let took = hook.duration_ms.map(|ms| format!(" {ms} ms")).unwrap_or_default();
         let error = hook.error.map(|e| format!(": {e}")).unwrap_or_default();
-        println!(
+        crate::say!(
             "  {:>2} {:<16} {:<10} {}{took}{error}",
-            hook.seq, hook.name, hook.hook_type, hook.status
+            hook.seq,
+            hook.name,
+            hook.hook_type,
+            hook.status
         );
     }
     for source in sources {
-        println!(
+        crate::say!(
             "  source {:<9} {:<32} from {}",
-            source.kind, source.archive_path, source.host_path
+            source.kind,
+            source.archive_path,
+            source.host_path
         );
     }
     for service in services {
@@ -72,7 +78,7 @@ pub fn show(config_path: &Path, id: i64, json: bool) -> anyhow::Result<Exit> {
             .downtime_ms
             .map(|ms| format!(", down {ms} ms"))
             .unwrap_or_default();
-        println!("  service {:<12} {}{downtime}", service.service, service.state);
+        crate::say!("  service {:<12} {}{downtime}", service.service, service.state);
     }
     Ok(Exit::Success)
 }

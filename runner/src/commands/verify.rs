@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Check};
 use crate::exit::{Exit, UsageError};
+use crate::report::out;
 
 #[derive(Serialize)]
 struct Verified {
@@ -39,8 +40,8 @@ pub async fn verify(config_path: &Path, id: Option<i64>, all: bool, json: bool) 
         let outcome = verify_backup(&catalog, row).await;
         if !json {
             match &outcome {
-                Ok(()) => println!("ok      {} {}", row.id, row.path.as_deref().unwrap_or("-")),
-                Err(e) => println!("FAILED  {} {e}", row.id),
+                Ok(()) => crate::say!("ok      {} {}", row.id, row.path.as_deref().unwrap_or("-")),
+                Err(e) => crate::say!("FAILED  {} {e}", row.id),
             }
         }
         results.push(Verified {
@@ -51,10 +52,7 @@ pub async fn verify(config_path: &Path, id: Option<i64>, all: bool, json: bool) 
         });
     }
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "verified": results }))?
-        );
+        out::document(&serde_json::json!({ "verified": results }));
     }
     Ok(if results.iter().all(|r| r.ok) {
         Exit::Success

@@ -57,6 +57,7 @@ struct RawHook {
     config: Option<Spanned<RawTable>>,
     permissions: Option<Spanned<toml::Value>>,
     memory_limit: Option<Spanned<toml::Value>>,
+    artifacts: Option<Spanned<bool>>,
 }
 
 /// How much of the file to check against the disk.
@@ -140,6 +141,14 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
             ));
         }
         let fields = Fields::new(hook.config, hook_span.clone());
+        let may_write_artifacts =
+            hook.wasm.is_some() || hook.builtin.as_ref().is_some_and(|b| b.get_ref() == "command");
+        if let Some(artifacts) = hook.artifacts.as_ref().filter(|_| !may_write_artifacts) {
+            return Err(at(
+                artifacts.span(),
+                "`artifacts` applies to WASM and `command` hooks only".into(),
+            ));
+        }
         let (kind, default_when) = match (hook.builtin, hook.wasm) {
             (Some(kind), None) => {
                 if let Some(extra) = hook.permissions.as_ref().or(hook.memory_limit.as_ref()) {
@@ -193,7 +202,9 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
             when: hook.when.unwrap_or(default_when),
             on_error: hook.on_error.unwrap_or(OnError::Abort),
             timeout: hook.timeout.map_or(default_timeout, |t| t.0),
+            artifacts: hook.artifacts.as_ref().is_none_or(|a| *a.get_ref()),
             line: line_column(text, hook_span.start).0,
+            name_at: line_column(text, hook.name.span().start),
         });
     }
 
@@ -201,6 +212,12 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
         file: path.to_path_buf(),
         line,
         column: 1,
+        message,
+    })?;
+    check_artifacts_reach_the_archive(&hooks).map_err(|(hook, message)| ConfigError::At {
+        file: path.to_path_buf(),
+        line: hook.name_at.0,
+        column: hook.name_at.1,
         message,
     })?;
 
@@ -235,6 +252,50 @@ fn resolve_snapshots(hooks: &mut [HookSpec]) -> Result<(), (usize, String)> {
         let config = config.clone();
         if let HookKind::Builtin(Builtin::Snapshot { config: resolved, .. }) = &mut hooks[index].kind {
             *resolved = config;
+        }
+    }
+    Ok(())
+}
+
+/// Every hook that may write artifacts (WASM and `command` hooks, unless `artifacts = false`) must run before the
+/// archive that takes them is written: before the `backup` that includes them, or before that backup's `snapshot`
+/// (which writes the archive itself where storage cannot clone, with every later hook still to run). Otherwise what
+/// it writes never reaches the archive — a dump missing from the backup — so the chain is refused, on any file
+/// system. `failure` hooks are left alone: a failed run's archive is never used.
+fn check_artifacts_reach_the_archive(hooks: &[HookSpec]) -> Result<(), (&HookSpec, String)> {
+    // Where each backup that takes artifacts may write its archive: at its snapshot if it has one, else itself.
+    let mut points: Vec<(usize, &HookSpec)> = Vec::new();
+    for (index, hook) in hooks.iter().enumerate() {
+        let HookKind::Builtin(Builtin::Backup(backup)) = &hook.kind else {
+            continue;
+        };
+        if !backup.include_artifacts {
+            continue;
+        }
+        let snapshot = hooks.iter().enumerate().find(|(_, h)| {
+            matches!(&h.kind, HookKind::Builtin(Builtin::Snapshot { backup: named, .. }) if *named == hook.name)
+        });
+        points.push(snapshot.unwrap_or((index, hook)));
+    }
+    let Some(&(last, archiver)) = points.iter().max_by_key(|(index, _)| *index) else {
+        return Ok(());
+    };
+    for hook in &hooks[last + 1..] {
+        let writes = matches!(hook.kind, HookKind::Wasm(_) | HookKind::Builtin(Builtin::Command(_)));
+        if writes && hook.artifacts && hook.when != When::Failure {
+            let how = if matches!(archiver.kind, HookKind::Builtin(Builtin::Snapshot { .. })) {
+                "may write the archive before it runs (storage that cannot clone)"
+            } else {
+                "writes the archive before it runs"
+            };
+            return Err((
+                hook,
+                format!(
+                    "hook `{}` comes after `{}` (line {}), which {how}: its artifacts would never reach the \
+                     archive; move `{}` before `{}`, or set `artifacts = false` on it if it writes none",
+                    hook.name, archiver.name, archiver.line, hook.name, archiver.name
+                ),
+            ));
         }
     }
     Ok(())

@@ -74,8 +74,13 @@ pub struct HookSpec {
     pub when: When,
     pub on_error: OnError,
     pub timeout: Duration,
+    /// Whether it may write artifacts (`artifacts = false`: a WASM or `command` hook after the archive, which
+    /// fails if it writes any).
+    pub artifacts: bool,
     /// Line of its `[[hook]]` table in the file.
     pub line: usize,
+    /// Line and column of its `name` value.
+    pub name_at: (usize, usize),
 }
 
 /// What a hook is.

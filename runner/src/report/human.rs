@@ -1,13 +1,12 @@
 //! The human reporter: one line per hook on stdout as the chain goes, and a progress bar on a terminal.
 
-use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use hookrun_hooks::size::human_bytes;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::RunReport;
+use super::{out, RunReport};
 use crate::event::{Event, EventSink, Outcome};
 
 /// Renders events as lines; draws byte progress on stderr when it is a terminal.
@@ -20,10 +19,9 @@ impl HumanReporter {
     fn line(&self, text: String) {
         let bar = self.bar.lock().unwrap_or_else(|p| p.into_inner());
         match bar.as_ref() {
-            Some(bar) => bar.suspend(|| println!("{text}")),
-            None => println!("{text}"),
+            Some(bar) => bar.suspend(|| out::line(&text)),
+            None => out::line(&text),
         }
-        let _ = std::io::stdout().flush();
     }
 
     fn finish_bar(&self) {

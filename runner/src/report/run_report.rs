@@ -24,4 +24,6 @@ pub struct RunReport {
     pub hooks: Vec<HookResultRow>,
     /// The containers the run stopped, their state now and their downtime.
     pub services: Vec<ServiceRow>,
+    /// Runs that had died before this one and were recovered first (services started, files accounted for).
+    pub recovered: Vec<i64>,
 }
