@@ -340,6 +340,13 @@ fn a_project_name_that_matches_no_container_is_a_configuration_error() {
         .stdout
         .contains("no container has the label com.docker.compose.project=hookrun-no-such-project-anywhere"));
     assert!(
+        !typo.stdout.contains("✓ start") && !typo.stdout.contains("✓ record"),
+        "nothing touched, no hook ran: {}",
+        typo.stdout
+    );
+    let recorded: i64 = sandbox.catalog_value("SELECT count(*) FROM runs");
+    assert_eq!(recorded, 1, "only the opted-out run is recorded, not the refused one");
+    assert!(
         sandbox.archives().len() == 1,
         "the opted-out run backed up: {:?}",
         sandbox.storage_files()

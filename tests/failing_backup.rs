@@ -53,6 +53,30 @@ fn assert_failed_cleanly(sandbox: &Sandbox, run: &hookrun_e2e::Run, error_contai
     );
 }
 
+/// Asserts the aftermath of a backup its preflight refused: exit 1, the reason shown, no hook run, nothing written
+/// and nothing recorded (no run, no hook result, no backup).
+fn assert_refused_cleanly(sandbox: &Sandbox, run: &hookrun_e2e::Run, error_contains: &str) {
+    assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains(&format!("! preflight of backup failed: {error_contains}")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("run refused before anything was touched (nothing recorded)"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("✓ record"), "no hook ran: {}", run.stdout);
+    assert!(sandbox.archives().is_empty());
+    for table in ["runs", "hook_results", "backups"] {
+        let rows: i64 = sandbox.catalog_value(&format!("SELECT count(*) FROM {table}"));
+        assert_eq!(rows, 0, "{table}");
+    }
+}
+
 #[test]
 fn an_unreadable_source_fails_the_backup_and_names_the_file() {
     let sandbox = Sandbox::new();
@@ -74,7 +98,8 @@ fn an_unreadable_source_fails_the_backup_and_names_the_file() {
 
     let run = sandbox.run_command(command);
 
-    assert_failed_cleanly(&sandbox, &run, "cannot read source");
+    // The preflight's sample of the sources meets the file before anything is touched.
+    assert_refused_cleanly(&sandbox, &run, "cannot read source");
     assert!(run.stdout.contains("data/secret.key"), "{}", run.stdout);
 }
 
@@ -108,25 +133,7 @@ fn the_free_space_preflight_refuses_before_anything_is_written() {
 
     let run = sandbox.run(&["backup"]);
 
-    assert_failed_cleanly(&sandbox, &run, "not enough free space");
-    assert!(run.stdout.contains("! preflight of backup failed"), "{}", run.stdout);
-    let hooks: Vec<(String, String)> = {
-        let catalog = sandbox.catalog();
-        let mut stmt = catalog
-            .prepare("SELECT name, status FROM hook_results ORDER BY seq")
-            .unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
-    assert_eq!(
-        hooks,
-        [
-            ("backup".into(), "skipped".into()),
-            ("record".into(), "completed".into())
-        ]
-    );
+    assert_refused_cleanly(&sandbox, &run, "not enough free space");
 }
 
 #[test]

@@ -49,7 +49,8 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(output: Output) -> Self {
+    /// What a finished process did.
+    pub fn from_output(output: Output) -> Self {
         Self {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -140,7 +141,7 @@ impl Sandbox {
 
     /// Runs hookrun with `args` and waits for it.
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.command(args).output().expect("hookrun runs"))
+        Run::from_output(self.command(args).output().expect("hookrun runs"))
     }
 
     /// Runs hookrun with `args` and returns what it did and its peak resident memory in KiB (from `wait4`).
@@ -174,7 +175,7 @@ impl Sandbox {
 
     /// Runs a prepared command and waits for it.
     pub fn run_command(&self, mut command: Command) -> Run {
-        Run::from(command.output().expect("hookrun runs"))
+        Run::from_output(command.output().expect("hookrun runs"))
     }
 
     /// The catalog hookrun wrote, opened read-only.

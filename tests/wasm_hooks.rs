@@ -131,6 +131,7 @@ impl World {
             failure: None,
             stopped: Vec::new(),
             snapshot: Vec::new(),
+            mounts: Vec::new(),
             archived_by_snapshot: None,
             cancel: CancellationToken::new(),
             progress: ProgressSink::discard(),

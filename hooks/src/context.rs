@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::archive::Compression;
 use crate::catalog::Catalog;
+use crate::docker::{MountKind, ProjectMount};
 use crate::error::FailureClass;
 use crate::ProgressSink;
 
@@ -91,6 +92,33 @@ pub struct ArchivedSource {
     pub host_path: String,
 }
 
+/// What a backup does with one of the Compose project's volumes and bind mounts: archive it (where in the archive)
+/// or leave it out (why). Shown by `plan`, `estimate` and the run's report, so that nothing is left out silently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MountFate {
+    #[serde(flatten)]
+    pub mount: ProjectMount,
+    /// Its path in the archive, when it is archived.
+    pub archived_as: Option<String>,
+    /// Why it is left out, when it is.
+    pub skipped: Option<String>,
+}
+
+impl MountFate {
+    /// One line for people: `volume myapp_db → volumes/myapp_db`, or why it is left out.
+    pub fn describe(&self) -> String {
+        let what = match self.mount.kind {
+            MountKind::Volume => format!("volume {}", self.mount.name),
+            MountKind::Bind => format!("bind mount {}", self.mount.host_path.display()),
+        };
+        match (&self.archived_as, &self.skipped) {
+            (Some(place), _) => format!("{what} (at {}) → archived as {place}", self.mount.destination),
+            (None, Some(why)) => format!("{what} (at {}) → not archived: {why}", self.mount.destination),
+            (None, None) => what,
+        }
+    }
+}
+
 /// A tree copied by `snapshot`: what it is (with its real place on the host, for restores) and where the copy is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SnapshotTree {
@@ -158,6 +186,8 @@ pub struct RunContext {
     pub stopped: Vec<StoppedService>,
     /// The copies `snapshot` took while the services were stopped, which `backup` then archives.
     pub snapshot: Vec<SnapshotTree>,
+    /// What the backup did with each of the project's volumes and bind mounts (archived, or why not).
+    pub mounts: Vec<MountFate>,
     /// The backup hook whose archive `snapshot` wrote itself, with the services stopped (storage could not clone
     /// the trees, or the copies did not fit); that hook has nothing left to do.
     pub archived_by_snapshot: Option<String>,

@@ -16,7 +16,7 @@ pub mod restore;
 pub mod size;
 pub mod snapshot;
 
-pub use context::{ArchiveInfo, ArchivedSource, Failure, RunContext, RunKind, SnapshotTree, StoppedService};
+pub use context::{ArchiveInfo, ArchivedSource, Failure, MountFate, RunContext, RunKind, SnapshotTree, StoppedService};
 pub use error::{FailureClass, HookError};
 pub use hook::Hook;
 pub use progress::{Progress, ProgressSink};

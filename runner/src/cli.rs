@@ -195,7 +195,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::PreUpgrade { version } => commands::run::run(config, RunKind::PreUpgrade, Some(version), json).await,
         Command::Backup { version } => commands::run::run(config, RunKind::Manual, version, json).await,
-        Command::Plan => commands::plan::plan(config, json),
+        Command::Plan => commands::plan::plan(config, json).await,
         Command::List { kind, status } => commands::list::list(config, kind, status, json),
         Command::Recover => commands::recover::recover(config, json).await,
         Command::Verify { id, all } => commands::verify::verify(config, id, all, json).await,

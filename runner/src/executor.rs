@@ -31,9 +31,12 @@ pub struct RunOutcome {
     pub failure: Option<Failure>,
     /// The signal that interrupted the run, if one did.
     pub interrupted: Option<&'static str>,
+    /// A preflight check refused the run: no hook ran, nothing was touched.
+    pub refused: bool,
 }
 
-/// Runs the preflight checks, then the chain. After the first failure (or a signal) only `failure` and `always`
+/// Runs the preflight checks, then the chain. A refused preflight ends the run there: nothing was touched, so no
+/// hook runs (not even `always` ones). After the first failure of a hook (or a signal) only `failure` and `always`
 /// hooks run.
 pub async fn execute(
     chain: &[ChainHook],
@@ -49,12 +52,17 @@ pub async fn execute(
                 hook: hook.clone(),
                 error: message.clone(),
             });
-            ctx.failure = Some(Failure {
+            let failure = Failure {
                 hook,
                 message,
                 class: error.class(),
-            });
-            break;
+            };
+            ctx.failure = Some(failure.clone());
+            return RunOutcome {
+                failure: Some(failure),
+                interrupted: None,
+                refused: true,
+            };
         }
     }
 
@@ -141,6 +149,7 @@ pub async fn execute(
     RunOutcome {
         failure: ctx.failure.clone(),
         interrupted,
+        refused: false,
     }
 }
 

@@ -88,7 +88,11 @@ mod tests {
         .unwrap();
 
         assert_eq!(placed, dir.path().join("a_2"));
-        assert_eq!(announced, std::slice::from_ref(&placed), "only the name it takes is announced");
+        assert_eq!(
+            announced,
+            std::slice::from_ref(&placed),
+            "only the name it takes is announced"
+        );
         assert_eq!(std::fs::read(dir.path().join("a_1")).unwrap(), b"old");
         assert_eq!(std::fs::read(&placed).unwrap(), b"new");
         assert!(!tmp.exists(), "the temporary name is gone");

@@ -10,12 +10,13 @@ use chrono::Utc;
 
 use crate::archive::{
     archive_file_name, check_free_space, estimate, measure, place_without_replacing, resolve_sources, temporary_path,
-    write_archive, Compression, SourceRoot,
+    write_archive, Compression, SourceRoot, SourceStats,
 };
 use crate::blocking::blocking;
 use crate::context::ARTIFACTS_DIR;
 use crate::docker::{project_mounts, Engine, MountKind, ProjectMount};
-use crate::{ArchiveInfo, ArchivedSource, Hook, HookError, Progress, RunContext};
+use crate::{ArchiveInfo, ArchivedSource, Hook, HookError, MountFate, Progress, RunContext};
+use serde::Serialize;
 
 /// How `backup` is configured (`[hook.config]`).
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +31,9 @@ pub struct BackupConfig {
     pub include_artifacts: bool,
     /// Which of the Compose project's named volumes and bind mounts go in.
     pub volumes: Volumes,
+    /// A backup that archives none of the project's data (no file in any of its trees) is fine; by default it
+    /// fails before anything is stopped, since it almost always means a wrong path or an unexpected layout.
+    pub allow_empty: bool,
 }
 
 /// The `volumes` setting of `backup`.
@@ -52,6 +56,7 @@ impl Default for BackupConfig {
             min_free_factor: 2.0,
             include_artifacts: true,
             volumes: Volumes::None,
+            allow_empty: false,
         }
     }
 }
@@ -82,11 +87,17 @@ impl BackupHook {
 
     /// Everything this backup archives: the configured paths, the selected volumes and bind mounts, and the hooks'
     /// artifacts when there are any.
-    async fn sources(&self, ctx: &RunContext) -> Result<Vec<ArchivedSource>, HookError> {
-        let mut sources = if ctx.snapshot.is_empty() {
-            self.config.trees(&ctx.work_dir, ctx.project.as_deref()).await?
+    /// With them, what the backup does with each of the project's mounts (none listed after a snapshot, which
+    /// listed them itself).
+    async fn sources(&self, ctx: &RunContext) -> Result<(Vec<ArchivedSource>, Vec<MountFate>), HookError> {
+        let (mut sources, mounts) = if ctx.snapshot.is_empty() {
+            let plan = self.config.plan(&ctx.work_dir, ctx.project.as_deref()).await?;
+            (plan.trees, plan.mounts)
         } else {
-            ctx.snapshot.iter().map(|tree| tree.source.clone()).collect()
+            (
+                ctx.snapshot.iter().map(|tree| tree.source.clone()).collect(),
+                Vec::new(),
+            )
         };
         let artifacts = ctx.artifacts_root();
         let has_artifacts = std::fs::read_dir(&artifacts).is_ok_and(|mut entries| entries.next().is_some());
@@ -98,14 +109,108 @@ impl BackupHook {
                 host_path: artifacts.to_string_lossy().into_owned(),
             });
         }
-        Ok(sources)
+        Ok((sources, mounts))
+    }
+}
+
+/// What a backup takes from the deployment, and what it does with each of the project's mounts.
+#[derive(Debug, Clone)]
+pub struct BackupPlan {
+    /// The configured paths and the selected volumes and bind mounts (the hooks' artifacts aside).
+    pub trees: Vec<ArchivedSource>,
+    /// Every volume and bind mount of the project, archived or not and why.
+    pub mounts: Vec<MountFate>,
+}
+
+/// What `hookrun plan` and `hookrun estimate` show of a backup before it runs: the same numbers, from the same
+/// sample the free-space preflight takes.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupEstimate {
+    /// Each tree the backup takes and what it holds.
+    pub sources: Vec<TreeStats>,
+    /// Every volume and bind mount of the project, archived or not and why.
+    pub mounts: Vec<MountFate>,
+    /// Regular files and their bytes, in all trees.
+    pub files: u64,
+    pub bytes: u64,
+    /// The archive size expected from a compressed sample of all the trees (what the preflight uses).
+    pub estimated_archive_bytes: u64,
+    /// Compressed ÷ uncompressed, as sampled.
+    pub compression_ratio: f64,
+    /// What the free-space preflight requires in storage (`min_free_factor` × the estimate; 0 when off).
+    pub need_bytes: u64,
+}
+
+/// One tree of a backup, measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct TreeStats {
+    #[serde(flatten)]
+    pub source: ArchivedSource,
+    #[serde(flatten)]
+    pub stats: SourceStats,
+}
+
+impl BackupEstimate {
+    /// What the free-space preflight would say with `free` bytes in storage: `pass`, `fail`, or `off`.
+    pub fn preflight(&self, free: u64) -> &'static str {
+        match (self.need_bytes, free >= self.need_bytes) {
+            (0, _) => "off",
+            (_, true) => "pass",
+            (_, false) => "fail",
+        }
     }
 }
 
 impl BackupConfig {
+    /// Measures the trees this backup would take now, and estimates its archive the way its preflight does.
+    pub async fn estimate(&self, work_dir: &Path, project: Option<&str>) -> Result<BackupEstimate, HookError> {
+        let plan = self.plan(work_dir, project).await?;
+        let (compression, factor) = (self.compression, self.min_free_factor);
+        let roots = roots(&plan.trees);
+        let (expected, sources) = blocking(move || {
+            let expected = estimate(&roots, compression)?;
+            let sources = plan
+                .trees
+                .into_iter()
+                .zip(&roots)
+                .map(|(source, root)| {
+                    Ok(TreeStats {
+                        source,
+                        stats: measure(std::slice::from_ref(root))?,
+                    })
+                })
+                .collect::<Result<Vec<_>, HookError>>()?;
+            Ok((expected, sources))
+        })
+        .await?;
+        let need_bytes = if factor <= 0.0 {
+            0
+        } else {
+            (expected.estimated_archive_bytes as f64 * factor).ceil() as u64
+        };
+        Ok(BackupEstimate {
+            sources,
+            mounts: plan.mounts,
+            files: expected.files,
+            bytes: expected.bytes,
+            estimated_archive_bytes: expected.estimated_archive_bytes,
+            compression_ratio: if expected.bytes == 0 {
+                1.0
+            } else {
+                expected.estimated_archive_bytes as f64 / expected.bytes as f64
+            },
+            need_bytes,
+        })
+    }
+
     /// The trees this backup takes from the deployment: the configured paths, and the volumes and bind mounts that
     /// `volumes` selects (the hooks' artifacts aside).
     pub async fn trees(&self, work_dir: &Path, project: Option<&str>) -> Result<Vec<ArchivedSource>, HookError> {
+        Ok(self.plan(work_dir, project).await?.trees)
+    }
+
+    /// The trees (which may not overlap in the archive) and the fate of every mount of the project.
+    pub async fn plan(&self, work_dir: &Path, project: Option<&str>) -> Result<BackupPlan, HookError> {
         let mut sources: Vec<ArchivedSource> = resolve_sources(work_dir, &self.sources)?
             .into_iter()
             .map(|root| ArchivedSource {
@@ -115,65 +220,143 @@ impl BackupConfig {
                 host_path: root.fs_path.to_string_lossy().into_owned(),
             })
             .collect();
-        if self.volumes != Volumes::None {
-            sources.extend(self.mounts(work_dir, project).await?);
-        }
-        Ok(sources)
-    }
-
-    /// The project's volumes (under `volumes/<name>`) and bind mounts under the work dir (under
-    /// `binds/<path in the work dir>`), as `volumes` selects them.
-    async fn mounts(&self, work_dir: &Path, project: Option<&str>) -> Result<Vec<ArchivedSource>, HookError> {
-        let project = project.ok_or_else(|| {
-            HookError::Misconfigured("`volumes` needs the Compose project: set `[runner] project`".into())
-        })?;
-        let engine = Engine::connect().await?;
-        let mounts = project_mounts(&engine.project_containers(project).await?);
-        let wanted = |mount: &ProjectMount| match &self.volumes {
-            Volumes::None => false,
-            Volumes::Auto => true,
-            Volumes::Named(names) => {
-                mount.kind == MountKind::Volume
-                    && names
-                        .iter()
-                        .any(|n| *n == mount.name || format!("{project}_{n}") == mount.name)
+        let mounts = self.mounts(work_dir, project).await?;
+        for fate in &mounts {
+            if let Some(archive_path) = fate.archived_as.clone() {
+                sources.push(ArchivedSource {
+                    kind: match fate.mount.kind {
+                        MountKind::Volume => "volume".into(),
+                        MountKind::Bind => "bind".into(),
+                    },
+                    name: fate.mount.name.clone(),
+                    archive_path,
+                    host_path: fate.mount.host_path.to_string_lossy().into_owned(),
+                });
             }
-        };
-        if let Volumes::Named(names) = &self.volumes {
-            let missing = names.iter().find(|n| {
-                !mounts
-                    .iter()
-                    .any(|m| m.kind == MountKind::Volume && (m.name == **n || m.name == format!("{project}_{n}")))
-            });
-            if let Some(missing) = missing {
+        }
+        for (i, a) in sources.iter().enumerate() {
+            if let Some(b) = sources[i + 1..]
+                .iter()
+                .find(|b| overlap(&a.archive_path, &b.archive_path))
+            {
                 return Err(HookError::Misconfigured(format!(
-                    "no volume `{missing}` is mounted in Compose project {project}"
+                    "{} ({}) and {} ({}) would both be archived under `{}`: name one of them differently",
+                    a.host_path, a.kind, b.host_path, b.kind, a.archive_path
                 )));
             }
         }
-        let mut sources = Vec::new();
-        for mount in mounts.iter().filter(|m| wanted(m)) {
-            let archive_path = match mount.kind {
-                MountKind::Volume => format!("volumes/{}", mount.name),
-                MountKind::Bind => match mount.host_path.strip_prefix(work_dir) {
-                    Ok(inside) if !inside.as_os_str().is_empty() => format!("binds/{}", inside.display()),
-                    // Outside the work dir (a socket, /etc/localtime, another app's data): not ours to archive.
-                    _ => continue,
-                },
-            };
-            let kind = match mount.kind {
-                MountKind::Volume => "volume",
-                MountKind::Bind => "bind",
-            };
-            sources.push(ArchivedSource {
-                kind: kind.into(),
-                name: mount.name.clone(),
-                archive_path,
-                host_path: mount.host_path.to_string_lossy().into_owned(),
-            });
-        }
-        Ok(sources)
+        Ok(BackupPlan { trees: sources, mounts })
     }
+
+    /// Every volume and bind mount of the project, each with what this backup does with it. Without a project
+    /// there are none; with `volumes` unset and no engine reachable, none are listed (none are wanted).
+    ///
+    /// `volumes = "auto"` takes every named volume (as `volumes/<name>`) and every bind mount under the work dir (as
+    /// `binds/<path in the work dir>`). A list takes the volumes it names (full name, or the name in the compose
+    /// file), the bind mounts whose host paths it names (absolute; outside the work dir they go in as
+    /// `host/<absolute path>`), and everything `"auto"` takes when it holds `"auto"`.
+    pub async fn mounts(&self, work_dir: &Path, project: Option<&str>) -> Result<Vec<MountFate>, HookError> {
+        let Some(project) = project else {
+            if self.volumes != Volumes::None {
+                return Err(HookError::Misconfigured(
+                    "`volumes` needs the Compose project: set `[runner] project`".into(),
+                ));
+            }
+            return Ok(Vec::new());
+        };
+        let engine = match Engine::connect().await {
+            Ok(engine) => engine,
+            Err(_) if self.volumes == Volumes::None => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mounts = project_mounts(&engine.project_containers(project).await?);
+        let work_dir = std::fs::canonicalize(work_dir).unwrap_or_else(|_| work_dir.to_path_buf());
+        let named: &[String] = match &self.volumes {
+            Volumes::Named(names) => names,
+            _ => &[],
+        };
+        let auto = match &self.volumes {
+            Volumes::None => false,
+            Volumes::Auto => true,
+            Volumes::Named(names) => names.iter().any(|n| n == "auto"),
+        };
+        let names_volume = |n: &str, mount: &ProjectMount| {
+            mount.kind == MountKind::Volume && (mount.name == n || format!("{project}_{n}") == mount.name)
+        };
+        let names_bind = |n: &str, mount: &ProjectMount| {
+            mount.kind == MountKind::Bind && Path::new(n).is_absolute() && same_path(Path::new(n), &mount.host_path)
+        };
+        if let Some(missing) = named
+            .iter()
+            .filter(|n| *n != "auto")
+            .find(|n| !mounts.iter().any(|m| names_volume(n, m) || names_bind(n, m)))
+        {
+            let what = if Path::new(missing).is_absolute() {
+                "no bind mount of"
+            } else {
+                "no volume"
+            };
+            return Err(HookError::Misconfigured(format!(
+                "{what} `{missing}` is mounted in Compose project {project}"
+            )));
+        }
+        Ok(mounts
+            .into_iter()
+            .map(|mount| {
+                let inside = match mount.kind {
+                    MountKind::Volume => None,
+                    MountKind::Bind => {
+                        let real = std::fs::canonicalize(&mount.host_path).unwrap_or_else(|_| mount.host_path.clone());
+                        real.strip_prefix(&work_dir)
+                            .ok()
+                            .filter(|inside| !inside.as_os_str().is_empty())
+                            .map(Path::to_path_buf)
+                    }
+                };
+                let explicit = named.iter().any(|n| names_volume(n, &mount) || names_bind(n, &mount));
+                let (archived_as, skipped) = match (mount.kind, &inside) {
+                    (MountKind::Volume, _) if auto || explicit => (Some(format!("volumes/{}", mount.name)), None),
+                    (MountKind::Bind, Some(inside)) if auto || explicit => {
+                        (Some(format!("binds/{}", inside.display())), None)
+                    }
+                    (MountKind::Bind, None) if explicit => {
+                        let absolute = mount.host_path.strip_prefix("/").unwrap_or(&mount.host_path);
+                        (Some(format!("host/{}", absolute.display())), None)
+                    }
+                    _ if self.volumes == Volumes::None => (
+                        None,
+                        Some("the backup's `volumes` is not set (\"auto\" takes the volumes and the bind mounts under the work dir)".to_string()),
+                    ),
+                    (MountKind::Bind, None) if auto => (
+                        None,
+                        Some(format!(
+                            "outside the work dir {}; add \"{}\" to `volumes` to archive it",
+                            work_dir.display(),
+                            mount.host_path.display()
+                        )),
+                    ),
+                    _ => (None, Some("not named in `volumes`".to_string())),
+                };
+                MountFate {
+                    mount,
+                    archived_as,
+                    skipped,
+                }
+            })
+            .collect())
+    }
+}
+
+/// Whether two archive paths overlap: one is the other, or inside it.
+fn overlap(a: &str, b: &str) -> bool {
+    let (a, b) = (Path::new(a), Path::new(b));
+    a.starts_with(b) || b.starts_with(a)
+}
+
+/// Whether two host paths name the same place (after resolving `.`, `..` and symlinks where they exist).
+fn same_path(a: &Path, b: &Path) -> bool {
+    let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    a == b || real(a) == real(b)
 }
 
 fn roots(sources: &[ArchivedSource]) -> Vec<SourceRoot> {
@@ -194,14 +377,25 @@ impl Hook for BackupHook {
     }
 
     async fn preflight(&self, ctx: &RunContext) -> Result<(), HookError> {
-        let roots = roots(&self.sources(ctx).await?);
-        let storage = ctx.storage_dir.clone();
+        let (sources, _) = self.sources(ctx).await?;
+        let roots = roots(&sources);
         let (factor, compression) = (self.config.min_free_factor, self.config.compression);
-        let expected = blocking(move || {
-            let expected = estimate(&roots, compression)?;
-            check_free_space(&storage, expected.estimated_archive_bytes, factor).map(|()| expected)
-        })
-        .await?;
+        let expected = blocking(move || estimate(&roots, compression)).await?;
+        // Before anything runs, the trees hold the project's data only (no hook has written artifacts yet).
+        if expected.files == 0 && !self.config.allow_empty {
+            let trees: Vec<&str> = sources.iter().map(|s| s.archive_path.as_str()).collect();
+            let what = if trees.is_empty() {
+                "it takes no tree at all (every mount of the project is left out: see `hookrun plan`)".to_string()
+            } else {
+                format!("{} hold no file", trees.join(", "))
+            };
+            return Err(HookError::Misconfigured(format!(
+                "backup `{}` would archive none of the project's data: {what}; set `allow_empty = true` on it if \
+                 that is intended",
+                self.name
+            )));
+        }
+        check_free_space(&ctx.storage_dir, expected.estimated_archive_bytes, factor)?;
         *self.preflight.lock().unwrap_or_else(|p| p.into_inner()) =
             Some((expected.bytes, expected.estimated_archive_bytes));
         Ok(())
@@ -213,7 +407,10 @@ impl Hook for BackupHook {
             outputs.insert("archived_by".into(), "snapshot, with the services stopped".into());
             return Ok(());
         }
-        let sources = self.sources(ctx).await?;
+        let (sources, mounts) = self.sources(ctx).await?;
+        if ctx.snapshot.is_empty() {
+            ctx.mounts = mounts;
+        }
         // A snapshot's copies are read in place of the live trees (the catalog keeps the live places, for restores).
         let trees: Vec<SourceRoot> = sources
             .iter()

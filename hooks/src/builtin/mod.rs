@@ -7,7 +7,7 @@ mod snapshot;
 mod start;
 mod stop;
 
-pub use backup::{BackupConfig, BackupHook, Volumes};
+pub use backup::{BackupConfig, BackupEstimate, BackupHook, BackupPlan, TreeStats, Volumes};
 pub use command::{CommandConfig, CommandHook};
 pub use record::RecordHook;
 pub use snapshot::{Copies, SnapshotHook};

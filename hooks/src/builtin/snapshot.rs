@@ -152,11 +152,9 @@ impl Hook for SnapshotHook {
         if let Mode::InPlace(why) = mode {
             return self.archive_in_place(ctx, why).await;
         }
-        let trees = self
-            .backup
-            .config()
-            .trees(&ctx.work_dir, ctx.project.as_deref())
-            .await?;
+        let plan = self.backup.config().plan(&ctx.work_dir, ctx.project.as_deref()).await?;
+        ctx.mounts = plan.mounts;
+        let trees = plan.trees;
         // The copies under `trees/` by their place in the archive, each tree's packs in `packs/<its number>`.
         let base = ctx.staging_dir.join("snapshot");
         let cancel = ctx.cancel.clone();

@@ -173,6 +173,22 @@ impl Catalog {
         tx.commit().map_err(|e| self.err(e))
     }
 
+    /// Removes a run that a preflight check refused before anything was touched: nothing happened, so nothing is
+    /// recorded (its journal entries go with it).
+    pub fn discard_run(&self, run_id: i64) -> Result<(), CatalogError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        for table in ["hook_results", "services"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), params![run_id])
+                .map_err(|e| self.err(e))?;
+        }
+        tx.execute("UPDATE restores SET run_id = NULL WHERE run_id = ?1", params![run_id])
+            .map_err(|e| self.err(e))?;
+        tx.execute("DELETE FROM runs WHERE id = ?1", params![run_id])
+            .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+
     /// One run by id.
     pub fn run(&self, run_id: i64) -> Result<Option<RunRow>, CatalogError> {
         self.conn()

@@ -1,119 +1,91 @@
-//! `hookrun estimate`: for each backup hook, the bytes and files of each source, the archive size expected from a
-//! compressed sample, the free space in storage, and the verdict the backup's free-space preflight would reach.
+//! `hookrun estimate`: for each backup hook, the files and bytes of each tree it takes, what it does with each of
+//! the project's volumes and bind mounts, the archive size expected from a compressed sample, the free space in
+//! storage, and the verdict its free-space preflight would reach. `plan` shows the same numbers.
 
 use std::path::Path;
 
-use hookrun_hooks::archive::{estimate as estimate_trees, free_space, SourceRoot};
+use hookrun_hooks::archive::free_space;
+use hookrun_hooks::builtin::BackupEstimate;
 use hookrun_hooks::size::human_bytes;
 use serde::Serialize;
 
-use crate::config::{self, Builtin, Check, HookKind};
+use crate::config::{self, Builtin, Check, Config, HookKind};
 use crate::exit::Exit;
 use crate::report::out;
 
+/// One backup hook's estimate, with the storage it would write to.
 #[derive(Serialize)]
-struct SourceEstimate {
-    kind: String,
-    name: String,
-    files: u64,
-    bytes: u64,
-    estimated_archive_bytes: u64,
+pub struct HookEstimate {
+    pub hook: String,
+    #[serde(flatten)]
+    pub estimate: BackupEstimate,
+    pub free_bytes: u64,
+    /// `pass`, `fail` or `off`.
+    pub preflight: &'static str,
 }
 
-#[derive(Serialize)]
-struct BackupEstimate {
-    hook: String,
-    sources: Vec<SourceEstimate>,
-    bytes: u64,
-    estimated_archive_bytes: u64,
-    compression_ratio: f64,
-    free_bytes: u64,
-    need_bytes: u64,
-    preflight: &'static str,
-}
-
-/// Prints the estimate of every backup hook.
-pub async fn estimate(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
-    let config = config::load(config_path, Check::Full)?;
-    let storage = config
-        .runner
-        .storage_dir
-        .ancestors()
-        .find(|p| p.exists())
-        .unwrap_or(Path::new("/"))
-        .to_path_buf();
-    let free = free_space(&storage)?;
+/// The estimate of every backup hook of `config`.
+pub async fn estimates(config: &Config) -> anyhow::Result<Vec<HookEstimate>> {
+    let free = free_space(nearest_existing(&config.runner.storage_dir))?;
     let mut estimates = Vec::new();
     for hook in &config.hooks {
         let HookKind::Builtin(Builtin::Backup(backup)) = &hook.kind else {
             continue;
         };
-        let trees = backup
-            .trees(&config.runner.work_dir, config.runner.project.as_deref())
+        let estimate = backup
+            .estimate(&config.runner.work_dir, config.runner.project.as_deref())
             .await?;
-        let compression = backup.compression;
-        let sources = tokio::task::spawn_blocking(move || {
-            trees
-                .into_iter()
-                .map(|tree| {
-                    let root = SourceRoot::new(&tree.host_path, &tree.archive_path);
-                    let e = estimate_trees(std::slice::from_ref(&root), compression)?;
-                    Ok(SourceEstimate {
-                        kind: tree.kind,
-                        name: tree.archive_path,
-                        files: e.files,
-                        bytes: e.bytes,
-                        estimated_archive_bytes: e.estimated_archive_bytes,
-                    })
-                })
-                .collect::<Result<Vec<_>, hookrun_hooks::HookError>>()
-        })
-        .await??;
-        let bytes: u64 = sources.iter().map(|s| s.bytes).sum();
-        let archive: u64 = sources.iter().map(|s| s.estimated_archive_bytes).sum();
-        let need = (archive as f64 * backup.min_free_factor).ceil() as u64;
-        estimates.push(BackupEstimate {
+        estimates.push(HookEstimate {
             hook: hook.name.clone(),
-            bytes,
-            estimated_archive_bytes: archive,
-            compression_ratio: if bytes == 0 { 1.0 } else { archive as f64 / bytes as f64 },
+            preflight: estimate.preflight(free),
             free_bytes: free,
-            need_bytes: need,
-            preflight: if backup.min_free_factor == 0.0 {
-                "off"
-            } else if free >= need {
-                "pass"
-            } else {
-                "fail"
-            },
-            sources,
+            estimate,
         });
     }
+    Ok(estimates)
+}
+
+/// Prints the estimate of every backup hook.
+pub async fn estimate(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
+    let config = config::load(config_path, Check::Full)?;
+    let estimates = estimates(&config).await?;
     if json {
         out::document(&serde_json::json!({ "backups": estimates }));
         return Ok(Exit::Success);
     }
     for e in &estimates {
         crate::say!("backup hook {}:", e.hook);
-        for s in &e.sources {
-            crate::say!(
-                "  {:<9} {:<32} {:>8} files {:>10} → ~{}",
-                s.kind,
-                s.name,
-                s.files,
-                human_bytes(s.bytes),
-                human_bytes(s.estimated_archive_bytes)
-            );
-        }
-        crate::say!(
-            "  archive ~{} ({:.0}% of {}); storage has {} free, the preflight needs {}: {}",
-            human_bytes(e.estimated_archive_bytes),
-            e.compression_ratio * 100.0,
-            human_bytes(e.bytes),
-            human_bytes(e.free_bytes),
-            human_bytes(e.need_bytes),
-            e.preflight
-        );
+        print_estimate(e, "  ");
     }
     Ok(Exit::Success)
+}
+
+/// The human lines of one estimate, each prefixed with `indent`.
+pub fn print_estimate(e: &HookEstimate, indent: &str) {
+    for s in &e.estimate.sources {
+        crate::say!(
+            "{indent}source {:<32} {:<9} {:>8} files {:>10}",
+            s.source.archive_path,
+            s.source.kind,
+            s.stats.files,
+            human_bytes(s.stats.bytes)
+        );
+    }
+    for mount in &e.estimate.mounts {
+        crate::say!("{indent}mount {}", mount.describe());
+    }
+    crate::say!(
+        "{indent}archive ~{} ({:.0}% of {}, from a compressed sample); storage has {} free, the preflight needs {}: {}",
+        human_bytes(e.estimate.estimated_archive_bytes),
+        e.estimate.compression_ratio * 100.0,
+        human_bytes(e.estimate.bytes),
+        human_bytes(e.free_bytes),
+        human_bytes(e.estimate.need_bytes),
+        e.preflight
+    );
+}
+
+/// `path` or its closest ancestor that exists (the storage dir may not exist before the first run).
+pub fn nearest_existing(path: &Path) -> &Path {
+    path.ancestors().find(|p| p.exists()).unwrap_or(Path::new("/"))
 }

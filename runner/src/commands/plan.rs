@@ -1,14 +1,13 @@
-//! `hookrun plan`: the resolved chain, each backup's sources with their sizes, and the free-space verdict.
-//! Reads only: no catalog, no storage dir, no hook is run.
+//! `hookrun plan`: the resolved chain, and for each backup the trees it takes with their sizes, what it does with
+//! each of the project's volumes and bind mounts, the archive size expected and the free-space verdict — the same
+//! numbers `hookrun estimate` shows. Reads only: no catalog, no storage dir, no hook is run.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use hookrun_hooks::archive::{estimate, free_space, measure, resolve_sources, Format, SourceStats};
-use hookrun_hooks::size::human_bytes;
+use hookrun_hooks::archive::Format;
 use serde::Serialize;
 
-use hookrun_hooks::builtin::Volumes;
-
+use crate::commands::estimate::{estimates, print_estimate, HookEstimate};
 use crate::config::{self, Builtin, Check, HookKind, OnError, When};
 use crate::exit::Exit;
 use crate::report::out;
@@ -26,58 +25,27 @@ struct PlannedHook {
 
 #[derive(Serialize)]
 struct PlannedBackup {
-    sources: Vec<PlannedSource>,
-    include_artifacts: bool,
-    /// Whether the project's volumes are added (see `hookrun estimate` for their sizes).
-    volumes: bool,
     /// `gzip` or `zstd`.
     compression: Format,
     compression_level: u32,
-    /// The archive size expected from a compressed sample of the configured paths: what the preflight uses.
-    estimate_bytes: u64,
-    need_bytes: u64,
-    free_bytes: u64,
-    enough_space: bool,
-}
-
-#[derive(Serialize)]
-struct PlannedSource {
-    path: PathBuf,
+    include_artifacts: bool,
     #[serde(flatten)]
-    stats: SourceStats,
+    estimate: HookEstimate,
 }
 
 /// Prints the plan.
-pub fn plan(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
+pub async fn plan(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
     let config = config::load(config_path, Check::Full)?;
-    let free = free_space(nearest_existing(&config.runner.storage_dir))?;
+    let mut estimates = estimates(&config).await?.into_iter();
     let mut hooks = Vec::new();
     for spec in &config.hooks {
         let backup = match &spec.kind {
-            HookKind::Builtin(Builtin::Backup(backup)) => {
-                let mut sources = Vec::new();
-                for path in &backup.sources {
-                    let roots = resolve_sources(&config.runner.work_dir, std::slice::from_ref(path))?;
-                    sources.push(PlannedSource {
-                        path: path.clone(),
-                        stats: measure(&roots)?,
-                    });
-                }
-                let roots = resolve_sources(&config.runner.work_dir, &backup.sources)?;
-                let estimate = estimate(&roots, backup.compression)?.estimated_archive_bytes;
-                let need = (estimate as f64 * backup.min_free_factor).ceil() as u64;
-                Some(PlannedBackup {
-                    sources,
-                    include_artifacts: backup.include_artifacts,
-                    compression: backup.compression.format,
-                    compression_level: backup.compression.level,
-                    estimate_bytes: estimate,
-                    volumes: backup.volumes != Volumes::None,
-                    need_bytes: need,
-                    free_bytes: free,
-                    enough_space: free >= need,
-                })
-            }
+            HookKind::Builtin(Builtin::Backup(backup)) => Some(PlannedBackup {
+                compression: backup.compression.format,
+                compression_level: backup.compression.level,
+                include_artifacts: backup.include_artifacts,
+                estimate: estimates.next().expect("one estimate per backup hook, in order"),
+            }),
             _ => None,
         };
         hooks.push(PlannedHook {
@@ -91,17 +59,12 @@ pub fn plan(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
     }
 
     if json {
-        let doc = serde_json::json!({ "config": config.path, "runner": config.runner, "hooks": hooks });
-        out::document(&doc);
+        out::document(&serde_json::json!({ "config": config.path, "runner": config.runner, "hooks": hooks }));
         return Ok(Exit::Success);
     }
     crate::say!("config   {}", config.path.display());
     crate::say!("work dir {}", config.runner.work_dir.display());
-    crate::say!(
-        "storage  {} ({} free)",
-        config.runner.storage_dir.display(),
-        human_bytes(free)
-    );
+    crate::say!("storage  {}", config.runner.storage_dir.display());
     crate::say!("catalog  {}", config.runner.catalog.display());
     for (index, hook) in hooks.iter().enumerate() {
         let timeout = humantime::format_duration(std::time::Duration::from_secs(hook.timeout_secs));
@@ -116,37 +79,18 @@ pub fn plan(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
             hook.kind
         );
         if let Some(backup) = &hook.backup {
-            for source in &backup.sources {
-                let (files, bytes) = (source.stats.files, human_bytes(source.stats.bytes));
-                crate::say!(
-                    "      source {:<24} {files:>8} files {bytes:>10}",
-                    source.path.display()
-                );
-            }
-            if backup.volumes {
-                crate::say!("      + the Compose project's volumes and bind mounts (sizes: `hookrun estimate`)");
-            }
-            if backup.include_artifacts {
-                crate::say!("      + the hooks' artifacts, under hooks/<name>/");
-            }
-            let verdict = if backup.enough_space {
-                "ok"
-            } else {
-                "NOT ENOUGH: the backup would fail"
-            };
             crate::say!(
-                "      archive ~{} as {} level {} (from a compressed sample); needs {} free: {verdict}",
-                human_bytes(backup.estimate_bytes),
+                "      as {} level {}{}",
                 backup.compression.name(),
                 backup.compression_level,
-                human_bytes(backup.need_bytes)
+                if backup.include_artifacts {
+                    ", with the hooks' artifacts under hooks/<name>/"
+                } else {
+                    ""
+                }
             );
+            print_estimate(&backup.estimate, "      ");
         }
     }
     Ok(Exit::Success)
-}
-
-/// `path` or its closest ancestor that exists (the storage dir may not exist before the first run).
-fn nearest_existing(path: &Path) -> &Path {
-    path.ancestors().find(|p| p.exists()).unwrap_or(Path::new("/"))
 }

@@ -60,7 +60,7 @@ pub async fn restore(
     let chain = chain(config, backup.clone(), targets);
     let outcome = run_chain(&session, RunKind::Restore, &backup.version, &chain, json).await;
     let (run_id, error) = match &outcome {
-        Ok((_, report)) => (Some(report.run_id), report.error.clone()),
+        Ok((_, report)) => (report.run_id, report.error.clone()),
         Err(e) => (None, Some(format!("{e:#}"))),
     };
     catalog.finish_restore(restore_id, run_id, error.as_deref(), Utc::now())?;

@@ -80,6 +80,7 @@ pub async fn run_chain(
         failure: None,
         stopped: Vec::new(),
         snapshot: Vec::new(),
+        mounts: Vec::new(),
         archived_by_snapshot: None,
         cancel: CancellationToken::new(),
         progress: ProgressSink::discard(),
@@ -118,25 +119,36 @@ pub async fn run_chain(
         RunStatus::Failed
     };
     let duration_ms = clock.elapsed().as_millis() as u64;
-    catalog.finish_run(run_id, status, error.as_deref(), Utc::now(), duration_ms)?;
     let exit = outcome
         .failure
         .as_ref()
         .map_or(Exit::Success, |f| Exit::for_class(f.class));
+    if outcome.refused {
+        // Refused before anything was touched: nothing is recorded.
+        catalog.discard_run(run_id)?;
+    } else {
+        catalog.finish_run(run_id, status, error.as_deref(), Utc::now(), duration_ms)?;
+    }
+    let recorded = (!outcome.refused).then_some(run_id);
 
     let report = RunReport {
-        run_id,
+        run_id: recorded,
         kind: kind.as_str().to_string(),
         version,
-        status: status.as_str().to_string(),
+        status: if outcome.refused {
+            "refused".to_string()
+        } else {
+            status.as_str().to_string()
+        },
         exit_code: exit.code(),
         error,
         interrupted: outcome.interrupted.map(str::to_string),
         duration_ms,
-        backup: catalog.backup_of_run(run_id)?,
+        backup: recorded.map(|id| catalog.backup_of_run(id)).transpose()?.flatten(),
         hooks: catalog.hook_results(run_id)?,
         services: catalog.services(run_id)?,
         recovered: session.recovered.iter().map(|r| r.run_id).collect(),
+        mounts: ctx.mounts.clone(),
     };
     if json {
         out::document(&report);

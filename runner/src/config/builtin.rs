@@ -127,12 +127,25 @@ fn backup(mut fields: Fields, runner: &RunnerFacts<'_>) -> Result<BackupConfig, 
             match value.into_inner() {
                 toml::Value::String(s) if s == "auto" => Volumes::Auto,
                 toml::Value::Array(names) if names.iter().all(toml::Value::is_str) => {
-                    Volumes::Named(names.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
+                    let names: Vec<String> = names.iter().filter_map(|n| n.as_str().map(str::to_string)).collect();
+                    if let Some(bad) = names
+                        .iter()
+                        .find(|n| n.is_empty() || (n.contains('/') && !n.starts_with('/')))
+                    {
+                        return Err(SpanError::new(
+                            span,
+                            format!(
+                                "`volumes`: `{bad}` is neither a volume name nor an absolute host path of a bind mount"
+                            ),
+                        ));
+                    }
+                    Volumes::Named(names)
                 }
                 _ => {
                     return Err(SpanError::new(
                         span,
-                        "`volumes` must be \"auto\" or a list of volume names",
+                        "`volumes` must be \"auto\" or a list of volume names and bind mount host paths \
+                         (which may hold \"auto\")",
                     ))
                 }
             }
@@ -159,6 +172,9 @@ fn backup(mut fields: Fields, runner: &RunnerFacts<'_>) -> Result<BackupConfig, 
     let include_artifacts = fields
         .take::<bool>("include_artifacts")?
         .map_or(defaults.include_artifacts, Spanned::into_inner);
+    let allow_empty = fields
+        .take::<bool>("allow_empty")?
+        .map_or(defaults.allow_empty, Spanned::into_inner);
     fields.finish(
         "backup",
         &[
@@ -168,6 +184,7 @@ fn backup(mut fields: Fields, runner: &RunnerFacts<'_>) -> Result<BackupConfig, 
             "compression_level",
             "min_free_factor",
             "include_artifacts",
+            "allow_empty",
         ],
     )?;
     Ok(BackupConfig {
@@ -176,6 +193,7 @@ fn backup(mut fields: Fields, runner: &RunnerFacts<'_>) -> Result<BackupConfig, 
         min_free_factor,
         include_artifacts,
         volumes,
+        allow_empty,
     })
 }
 

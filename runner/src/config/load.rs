@@ -108,10 +108,13 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
             format!("work_dir {} is not a folder", work_dir.display()),
         ));
     }
-    let storage_dir = base.join(runner.storage_dir.get_ref());
+    // The work dir as the engine reports mounts in it: `..` and symlinks resolved (`work_dir = ".."` must still
+    // find the bind mounts under it).
+    let work_dir = std::fs::canonicalize(&work_dir).unwrap_or(work_dir);
+    let storage_dir = normalize(&base.join(runner.storage_dir.get_ref()));
     let catalog = runner
         .catalog
-        .map_or_else(|| storage_dir.join("catalog.db"), |c| base.join(c));
+        .map_or_else(|| storage_dir.join("catalog.db"), |c| normalize(&base.join(c)));
     let default_timeout = runner.defaults.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0);
     let compose_file = runner.compose_file.as_ref().map(|f| base.join(f.get_ref()));
     if let (Some(file), Some(spanned), Check::Full) = (&compose_file, &runner.compose_file, check) {
@@ -347,6 +350,21 @@ fn check_name(name: &Spanned<String>) -> Result<(), SpanError> {
             ),
         ))
     }
+}
+
+/// `path` with `.` and `..` resolved lexically (the folder need not exist yet).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.

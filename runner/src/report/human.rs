@@ -32,6 +32,9 @@ impl HumanReporter {
 
     /// The closing lines of a run.
     pub fn summary(&self, report: &RunReport) {
+        for mount in &report.mounts {
+            self.line(mount.describe());
+        }
         for service in &report.services {
             let downtime = service
                 .downtime_ms
@@ -51,9 +54,13 @@ impl HumanReporter {
             }
         }
         let took = humantime::format_duration(Duration::from_millis(report.duration_ms - report.duration_ms % 10));
-        match &report.error {
-            None => self.line(format!("run {} {} in {took}", report.run_id, report.status)),
-            Some(error) => self.line(format!("run {} {} in {took}: {error}", report.run_id, report.status)),
+        match (report.run_id, &report.error) {
+            (None, error) => self.line(format!(
+                "run refused before anything was touched (nothing recorded): {}",
+                error.as_deref().unwrap_or("a preflight check failed")
+            )),
+            (Some(id), None) => self.line(format!("run {id} {} in {took}", report.status)),
+            (Some(id), Some(error)) => self.line(format!("run {id} {} in {took}: {error}", report.status)),
         }
     }
 }

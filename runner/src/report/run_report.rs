@@ -1,15 +1,17 @@
 //! The result of one run, as `--json` prints it and the human reporter sums it up.
 
 use hookrun_hooks::catalog::{BackupRow, HookResultRow, ServiceRow};
+use hookrun_hooks::MountFate;
 use serde::Serialize;
 
 /// Everything a pipeline needs to know about a finished run.
 #[derive(Debug, Serialize)]
 pub struct RunReport {
-    pub run_id: i64,
+    /// Its id in the catalog; none when a preflight check refused it (nothing touched, nothing recorded).
+    pub run_id: Option<i64>,
     pub kind: String,
     pub version: String,
-    /// `completed`, `failed`.
+    /// `completed`, `failed`, or `refused` (by a preflight check, before anything was touched).
     pub status: String,
     /// The process's exit code.
     pub exit_code: u8,
@@ -24,6 +26,8 @@ pub struct RunReport {
     pub hooks: Vec<HookResultRow>,
     /// The containers the run stopped, their state now and their downtime.
     pub services: Vec<ServiceRow>,
+    /// Every volume and bind mount of the project, and what the backup did with it (archived where, or why not).
+    pub mounts: Vec<MountFate>,
     /// Runs that had died before this one and were recovered first (services started, files accounted for).
     pub recovered: Vec<i64>,
 }
