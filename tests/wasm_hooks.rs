@@ -2,7 +2,7 @@
 //! scaffolded hook, all built here for wasm32-wasip1 — run by hookrun's wasmtime host against a real run context.
 //! They pin down what a hook can do (context, config, logs, artifacts, exec, outputs), that everything else is
 //! refused, and that a hostile hook is contained with a one-line message naming it. Docker is replaced by a fake
-//! `ServiceExec` that only records what reaches it.
+//! `ServiceExec` that only records what reaches it. `hookrun hooks new` is driven through the built binary.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use hookrun::wasm::{
     check, ModuleSource, Permissions, WasmEngine, WasmError, WasmHook, WasmHookSpec, DEFAULT_MEMORY_LIMIT,
 };
+use hookrun_e2e::Sandbox;
 use hookrun_hooks::catalog::Catalog;
 use hookrun_hooks::exec::{ExecOutcome, ServiceExec};
 use hookrun_hooks::{Hook, HookError, ProgressSink, RunContext, RunKind};
@@ -569,6 +570,65 @@ async fn a_scaffolded_hook_builds_and_runs() {
         "bonjour"
     );
     assert_eq!(world.outputs("greeter")["greeting"], "bonjour");
+}
+
+#[test]
+fn hooks_new_prints_the_build_command_and_the_module_it_writes() {
+    let sandbox = Sandbox::new();
+    let mut command = sandbox.command(&["hooks", "new", "my-hook"]);
+    command.env_remove("CARGO_TARGET_DIR");
+    let run = sandbox.run_command(command);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    let build = "cd my-hook && cargo build --target wasm32-wasip1 --release";
+    assert!(run.stdout.contains(build), "names the cd and the build: {}", run.stdout);
+    let module = sandbox.path().join("my-hook/target/wasm32-wasip1/release/my-hook.wasm");
+    let printed: Vec<&str> = run.stdout.split_whitespace().filter(|w| w.ends_with(".wasm")).collect();
+    assert_eq!(printed, [module.to_str().unwrap()], "{}", run.stdout);
+    let readme = std::fs::read_to_string(sandbox.path().join("my-hook/README.md")).unwrap();
+    assert!(readme.contains("target/wasm32-wasip1/release/my-hook.wasm"), "{readme}");
+    assert!(!readme.contains("my_hook"), "{readme}");
+
+    // The printed command, as a user would paste it, writes exactly the printed file.
+    assert!(!module.exists());
+    let output = Command::new("sh")
+        .args(["-c", build])
+        .current_dir(sandbox.path())
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(module.is_file(), "{} was not written", module.display());
+    assert!(std::fs::read(&module).unwrap().starts_with(b"\0asm"));
+}
+
+#[test]
+fn hooks_new_refuses_a_bad_name_or_a_folder_in_use_with_exit_2() {
+    let sandbox = Sandbox::new();
+    let bad_name = sandbox.run(&["hooks", "new", "Bad Name"]);
+    assert_eq!(bad_name.code, 2, "{}", bad_name.stderr);
+    assert!(
+        bad_name.stderr.contains("`Bad Name` is not a valid hook name"),
+        "{}",
+        bad_name.stderr
+    );
+    assert!(!sandbox.path().join("Bad Name").exists());
+
+    let taken = sandbox.path().join("taken");
+    std::fs::create_dir_all(&taken).unwrap();
+    std::fs::write(taken.join("mine.txt"), b"keep me").unwrap();
+    let in_use = sandbox.run(&["hooks", "new", "taken"]);
+    assert_eq!(in_use.code, 2, "{}", in_use.stderr);
+    assert!(
+        in_use.stderr.contains("already exists and is not empty"),
+        "{}",
+        in_use.stderr
+    );
+    assert_eq!(
+        std::fs::read_dir(&taken).unwrap().count(),
+        1,
+        "nothing was written into it"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------------

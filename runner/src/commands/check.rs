@@ -37,12 +37,28 @@ pub fn check(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-/// Writes a new WASM hook crate called `name` into `dir`.
+/// Writes a new WASM hook crate called `name` into `dir`, and says how to build it and where the module lands.
 pub fn new_hook(name: &str, dir: &Path) -> anyhow::Result<Exit> {
     wasm::scaffold::scaffold(name, dir)?;
+    let module = wasm::scaffold::module_path(dir, name, std::env::var_os("CARGO_TARGET_DIR").as_deref());
+    println!("created {}: a WASM hook crate (see its README.md)", dir.display());
     println!(
-        "created {} — build it with: cargo build --target wasm32-wasip1 --release",
-        dir.display()
+        "build it:  cd {} && cargo build --target wasm32-wasip1 --release",
+        shell_word(&dir.to_string_lossy())
     );
+    println!("module:    {}", module.display());
     Ok(Exit::Success)
+}
+
+/// `word` as one shell word: as it is when it holds nothing the shell would split or expand, else single-quoted.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%,".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
