@@ -48,6 +48,7 @@ struct PlannedSource {
 
 /// Prints the plan.
 pub fn plan(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
+    super::check::validate(config_path, crate::wasm::CacheMode::ReadOnly)?;
     let config = config::load(config_path, Check::Full)?;
     let free = free_space(nearest_existing(&config.runner.storage_dir))?;
     let mut hooks = Vec::new();
