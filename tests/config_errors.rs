@@ -5,11 +5,20 @@ use hookrun_e2e::Sandbox;
 
 const RUNNER: &str = "[runner]\nwork_dir = \"work\"\nstorage_dir = \"storage\"\n";
 
+/// The smallest module hookrun accepts: a WASI command that imports nothing.
+const EMPTY_MODULE: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
+
+/// A WASM hook (the module `error_for` writes beside hooks.toml) whose `[hook.permissions]` table starts on line 9.
+const WASM_HOOK: &str = "\n[[hook]]\nname = \"w\"\nwasm = \"hook.wasm\"\n[hook.permissions]\n";
+
 /// Runs `hookrun hooks check` (and `pre-upgrade` and `plan`, which must refuse it the same way) on `text` and
 /// returns the error line.
 fn error_for(text: &str) -> String {
     let sandbox = Sandbox::new();
     std::fs::create_dir_all(sandbox.work().join("data")).unwrap();
+    // A folder beside hooks.toml that the work dir does not have.
+    std::fs::create_dir_all(sandbox.path().join("beside")).unwrap();
+    std::fs::write(sandbox.path().join("hook.wasm"), wat::parse_str(EMPTY_MODULE).unwrap()).unwrap();
     sandbox.raw_config(text);
     for args in [&["hooks", "check"][..], &["pre-upgrade", "--version", "1"], &["plan"]] {
         let run = sandbox.run(args);
@@ -95,6 +104,56 @@ fn a_missing_source_is_refused() {
 fn a_missing_wasm_module_is_refused() {
     let text = format!("{RUNNER}\n[[hook]]\nname = \"w\"\nwasm = \"hooks/missing.wasm\"\n");
     assert_error(&text, "7:8", "WASM module");
+}
+
+#[test]
+fn a_mistake_in_a_wasm_hooks_permissions_is_pointed_at_its_key_or_value() {
+    let cases = [
+        (
+            "network = true",
+            "9:1",
+            "permissions: unknown key `network` (known keys: read, write, env, exec)",
+        ),
+        (
+            "read = [\"data\", 7]",
+            "9:17",
+            "permissions.read[1]: expected a string, found integer",
+        ),
+        (
+            "env = \"TZ\"",
+            "9:7",
+            "permissions.env: expected an array, found string",
+        ),
+        (
+            "exec = [{ service = \"db\", programs = [\"pg_dump\"], user = \"root\" }]",
+            "9:51",
+            "permissions.exec[0]: unknown key `user` (known keys: service, programs)",
+        ),
+        (
+            "exec = [{ service = \"db\", programs = [\"pg_dump\"] },\n  { programs = [\"sh\"] }]",
+            "10:3",
+            "permissions.exec[1]: missing `service`",
+        ),
+        (
+            "read = [\"data\"]\nwrite = [\"data\"]",
+            "10:10",
+            "permissions: `<sandbox>/work/data` is in both read and write",
+        ),
+    ];
+    for (permissions, location, message) in cases {
+        assert_error(&format!("{RUNNER}{WASM_HOOK}{permissions}\n"), location, message);
+    }
+}
+
+#[test]
+fn a_relative_grant_is_a_folder_of_the_work_dir_not_of_the_config_file() {
+    // `beside` is next to hooks.toml, `data` in the work dir: only the second is a relative grant that exists.
+    let text = format!("{RUNNER}{WASM_HOOK}read = [\"data\", \"beside\"]\n");
+    assert_error(
+        &text,
+        "9:17",
+        "permissions.read[1]: `<sandbox>/work/beside`: No such file or directory",
+    );
 }
 
 #[test]

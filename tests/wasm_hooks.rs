@@ -410,6 +410,40 @@ async fn a_hook_sees_its_context_and_config_and_only_its_granted_world() {
 }
 
 #[tokio::test]
+async fn a_granted_folder_is_read_by_its_path_relative_to_the_work_dir_as_in_hooks_toml() {
+    let mut world = World::new();
+    let uploads = world.folder("work/data/uploads");
+    std::fs::write(uploads.join("a.txt"), b"one folder, two names").unwrap();
+    // A folder of the same relative path beside the work dir: a relative path must never mean it.
+    let decoy = world.folder("data/uploads");
+    std::fs::write(decoy.join("a.txt"), b"wrong folder").unwrap();
+    let granted: toml::Value = toml::from_str(r#"read = ["data/uploads"]"#).unwrap();
+    let permissions = Permissions::from_toml(&granted, &world.ctx.work_dir).unwrap();
+    assert_eq!(permissions.read, std::slice::from_ref(&uploads), "resolved against the work dir");
+    let config = json!({ "copy": {
+        "relative.txt": "data/uploads/a.txt",
+        "dot-relative.txt": "./data/uploads/a.txt",
+        "absolute.txt": uploads.join("a.txt"),
+    } });
+    let h = hook(
+        WasmHookSpec {
+            permissions,
+            ..spec("paths", &guests().well_behaved, config, "")
+        },
+        None,
+    );
+    world.run(&h).await.unwrap();
+    let artifacts = world.ctx.artifact_dir("paths");
+    for name in ["relative.txt", "dot-relative.txt", "absolute.txt"] {
+        assert_eq!(
+            std::fs::read(artifacts.join(name)).unwrap(),
+            b"one folder, two names",
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_failing_hook_reports_its_own_message() {
     let mut world = World::new();
     let h = hook(
