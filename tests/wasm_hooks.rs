@@ -419,7 +419,11 @@ async fn a_granted_folder_is_read_by_its_path_relative_to_the_work_dir_as_in_hoo
     std::fs::write(decoy.join("a.txt"), b"wrong folder").unwrap();
     let granted: toml::Value = toml::from_str(r#"read = ["data/uploads"]"#).unwrap();
     let permissions = Permissions::from_toml(&granted, &world.ctx.work_dir).unwrap();
-    assert_eq!(permissions.read, std::slice::from_ref(&uploads), "resolved against the work dir");
+    assert_eq!(
+        permissions.read,
+        std::slice::from_ref(&uploads),
+        "resolved against the work dir"
+    );
     let config = json!({ "copy": {
         "relative.txt": "data/uploads/a.txt",
         "dot-relative.txt": "./data/uploads/a.txt",
@@ -778,6 +782,55 @@ async fn reading_outside_the_granted_folders_is_refused() {
         assert_failed(world.run(&h).await, &name, &["cannot read", path]);
         assert!(!world.ctx.artifact_dir(&name).join("leak").exists(), "{path} leaked");
     }
+}
+
+#[tokio::test]
+async fn a_read_the_sandbox_refuses_says_the_path_is_not_granted_and_what_would_grant_it() {
+    let mut world = World::new();
+    let granted = world.folder("granted");
+    let out = world.folder("out");
+    let permissions = format!(
+        "read = [{:?}]\nwrite = [{:?}]",
+        granted.to_str().unwrap(),
+        out.to_str().unwrap()
+    );
+    let h = hook(
+        spec(
+            "nosy",
+            &guests().hostile,
+            json!({ "attack": "read", "path": "/etc/hostname" }),
+            &permissions,
+        ),
+        None,
+    );
+    let message = assert_failed(
+        world.run(&h).await,
+        "nosy",
+        &[
+            "cannot read /etc/hostname: No such file or directory (os error 44)",
+            "not granted",
+            &format!("permissions.read: {}", granted.display()),
+            &format!("permissions.write: {}", out.display()),
+            "/artifacts",
+            "[hook.permissions]",
+        ],
+    );
+    // Without grants, the hint says so.
+    let h = hook(
+        spec(
+            "nosier",
+            &guests().hostile,
+            json!({ "attack": "read", "path": "data/x" }),
+            "",
+        ),
+        None,
+    );
+    let bare = assert_failed(
+        world.run(&h).await,
+        "nosier",
+        &["permissions.read: none", "permissions.write: none"],
+    );
+    assert_ne!(message, bare);
 }
 
 #[tokio::test]

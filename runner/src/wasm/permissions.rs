@@ -200,6 +200,30 @@ impl Permissions {
         preopens
     }
 
+    /// What to add to a failure that carries WASI's ENOENT, `os error 44`: inside the sandbox a path that is not
+    /// granted does not exist, so it fails as a missing file would (wasi-libc matches paths against the granted
+    /// folders inside the guest; the host never sees the path). One line naming what this hook was granted and how
+    /// to grant more.
+    pub fn not_granted_hint(&self) -> String {
+        let list = |dirs: &[PathBuf]| {
+            if dirs.is_empty() {
+                "none".to_string()
+            } else {
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        format!(
+            "(in the sandbox a path that is not granted does not exist: this hook has {GUEST_ARTIFACT_DIR}, \
+             permissions.read: {}, permissions.write: {}; to reach another folder, add it to `read` or `write` \
+             under [hook.permissions] in hooks.toml)",
+            list(&self.read),
+            list(&self.write)
+        )
+    }
+
     /// The granted variables that are set in `lookup`'s world (hookrun's environment), in order.
     pub fn environment(&self, lookup: impl Fn(&str) -> Option<String>) -> Vec<(String, String)> {
         self.env
