@@ -1,29 +1,37 @@
 //! Every class of broken `hooks.toml` is refused with exit 2 and an error that names the file, line and column,
-//! before anything is touched.
+//! before anything is touched, by `hooks check`, `plan` and a run alike.
 
 use hookrun_e2e::Sandbox;
 
 const RUNNER: &str = "[runner]\nwork_dir = \"work\"\nstorage_dir = \"storage\"\n";
 
-/// Runs `hookrun hooks check` (and `pre-upgrade`) on `text` and returns the error line.
+/// The smallest module hookrun accepts: a WASI command that imports nothing.
+const EMPTY_MODULE: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
+
+/// A WASM hook (the module `error_for` writes beside hooks.toml) whose `[hook.permissions]` table starts on line 9.
+const WASM_HOOK: &str = "\n[[hook]]\nname = \"w\"\nwasm = \"hook.wasm\"\n[hook.permissions]\n";
+
+/// Runs `hookrun hooks check` (and `pre-upgrade` and `plan`, which must refuse it the same way) on `text` and
+/// returns the error line.
 fn error_for(text: &str) -> String {
     let sandbox = Sandbox::new();
     std::fs::create_dir_all(sandbox.work().join("data")).unwrap();
+    // A folder beside hooks.toml that the work dir does not have.
+    std::fs::create_dir_all(sandbox.path().join("beside")).unwrap();
+    std::fs::write(sandbox.path().join("hook.wasm"), wat::parse_str(EMPTY_MODULE).unwrap()).unwrap();
     sandbox.raw_config(text);
-    for args in [&["hooks", "check"][..], &["pre-upgrade", "--version", "1"]] {
+    for args in [&["hooks", "check"][..], &["pre-upgrade", "--version", "1"], &["plan"]] {
         let run = sandbox.run(args);
         assert_eq!(run.code, 2, "{args:?} exits 2 on a bad config\nstderr:\n{}", run.stderr);
         assert!(!sandbox.storage().exists(), "{args:?} touched nothing");
     }
-    let run = sandbox.run(&["hooks", "check"]);
-    let line = run
-        .stderr
-        .lines()
-        .find(|l| l.starts_with("hookrun: "))
-        .expect("an error line")
-        .to_string();
-    let file = sandbox.config_path().display().to_string();
-    line.strip_prefix("hookrun: ").unwrap().replace(&file, "hooks.toml")
+    let line = error_line(&sandbox, &sandbox.run(&["hooks", "check"]));
+    assert_eq!(
+        error_line(&sandbox, &sandbox.run(&["plan"])),
+        line,
+        "plan says what hooks check says"
+    );
+    line.replace("<sandbox>/hooks.toml", "hooks.toml")
 }
 
 fn assert_error(text: &str, location: &str, message: &str) {
@@ -189,6 +197,56 @@ fn a_missing_wasm_module_is_refused() {
 }
 
 #[test]
+fn a_mistake_in_a_wasm_hooks_permissions_is_pointed_at_its_key_or_value() {
+    let cases = [
+        (
+            "network = true",
+            "9:1",
+            "permissions: unknown key `network` (known keys: read, write, env, exec)",
+        ),
+        (
+            "read = [\"data\", 7]",
+            "9:17",
+            "permissions.read[1]: expected a string, found integer",
+        ),
+        (
+            "env = \"TZ\"",
+            "9:7",
+            "permissions.env: expected an array, found string",
+        ),
+        (
+            "exec = [{ service = \"db\", programs = [\"pg_dump\"], user = \"root\" }]",
+            "9:51",
+            "permissions.exec[0]: unknown key `user` (known keys: service, programs)",
+        ),
+        (
+            "exec = [{ service = \"db\", programs = [\"pg_dump\"] },\n  { programs = [\"sh\"] }]",
+            "10:3",
+            "permissions.exec[1]: missing `service`",
+        ),
+        (
+            "read = [\"data\"]\nwrite = [\"data\"]",
+            "10:10",
+            "permissions: `<sandbox>/work/data` is in both read and write",
+        ),
+    ];
+    for (permissions, location, message) in cases {
+        assert_error(&format!("{RUNNER}{WASM_HOOK}{permissions}\n"), location, message);
+    }
+}
+
+#[test]
+fn a_relative_grant_is_a_folder_of_the_work_dir_not_of_the_config_file() {
+    // `beside` is next to hooks.toml, `data` in the work dir: only the second is a relative grant that exists.
+    let text = format!("{RUNNER}{WASM_HOOK}read = [\"data\", \"beside\"]\n");
+    assert_error(
+        &text,
+        "9:17",
+        "permissions.read[1]: `<sandbox>/work/beside`: No such file or directory",
+    );
+}
+
+#[test]
 fn a_missing_work_dir_is_refused() {
     let text = "[runner]\nwork_dir = \"nowhere\"\nstorage_dir = \"storage\"\n";
     assert_error(text, "2:12", "is not a folder");
@@ -233,4 +291,61 @@ fn a_snapshot_must_name_a_backup_hook_that_comes_after_it() {
         "5:1",
         "snapshot needs `backup = \"archive\"` to name a backup hook that comes after it",
     );
+}
+
+/// The line `hookrun` printed for its error, with the sandbox's folder written as `<sandbox>`.
+fn error_line(sandbox: &Sandbox, run: &hookrun_e2e::Run) -> String {
+    run.stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("hookrun: "))
+        .unwrap_or_else(|| panic!("no error line in:\n{}", run.stderr))
+        .replace(&sandbox.path().display().to_string(), "<sandbox>")
+}
+
+#[test]
+fn plan_refuses_a_wasm_module_that_hooks_check_refuses_with_the_same_line() {
+    let start = r#"(memory (export "memory") 1) (func (export "_start"))"#;
+    let cases = [
+        (
+            format!(r#"(module (import "hookrun_v2" "call" (func (param i32 i32) (result i32))) {start})"#),
+            "hook w (<sandbox>/hook.wasm): needs ABI v2 (imports `hookrun_v2`); this hookrun speaks ABI v1",
+        ),
+        (
+            format!(r#"(module (import "hookrun_v1" "call" (func (param i64))) {start})"#),
+            "hook w (<sandbox>/hook.wasm): cannot be linked:",
+        ),
+    ];
+    for (wat, expected) in cases {
+        let sandbox = Sandbox::new();
+        std::fs::write(sandbox.path().join("hook.wasm"), wat::parse_str(&wat).unwrap()).unwrap();
+        sandbox.raw_config(&format!("{RUNNER}\n[[hook]]\nname = \"w\"\nwasm = \"hook.wasm\"\n"));
+
+        let plan = sandbox.run(&["plan"]);
+        assert!(!sandbox.storage().exists(), "plan touched the storage dir");
+        let check = sandbox.run(&["hooks", "check"]);
+
+        assert_eq!(check.code, 2, "hooks check: {}", check.stderr);
+        assert_eq!(plan.code, 2, "plan: {}\n{}", plan.stdout, plan.stderr);
+        let line = error_line(&sandbox, &check);
+        assert!(line.starts_with(expected), "{line}");
+        assert_eq!(error_line(&sandbox, &plan), line);
+    }
+}
+
+#[test]
+fn plan_accepts_a_module_that_hooks_check_accepts_and_still_touches_nothing() {
+    let sandbox = Sandbox::new();
+    let module = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
+    std::fs::write(sandbox.path().join("hook.wasm"), wat::parse_str(module).unwrap()).unwrap();
+    sandbox.raw_config(&format!("{RUNNER}\n[[hook]]\nname = \"w\"\nwasm = \"hook.wasm\"\n"));
+
+    let plan = sandbox.run(&["plan"]);
+
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(plan.stdout.contains("w "), "{}", plan.stdout);
+    assert!(
+        !sandbox.storage().exists(),
+        "plan created the storage dir (the module cache)"
+    );
+    assert_eq!(sandbox.run(&["hooks", "check"]).code, 0);
 }

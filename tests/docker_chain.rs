@@ -1,6 +1,7 @@
 //! The chain against a real Docker Engine and a real Compose project: dependency order seen in the engine's own
 //! event stream, volumes and bind mounts in the archive, services back whatever fails, `recover` after kill -9,
-//! one run at a time, and a project name that matches nothing.
+//! one run at a time, a project name that matches nothing, and a WASM hook's exec killed (with its children)
+//! however the hook ends early: timeout, signal, or its exec dropped.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -420,6 +421,118 @@ fn hostile_wasm_hooks_are_contained_and_the_services_come_back() {
         run.stderr.len()
     );
     assert_all_back(&world);
+}
+
+/// A program tree that outlives any short hook: a shell and its two children.
+const SLEEPERS: &str = "sleep 100 & sleep 100; wait";
+
+/// Replaces the world's chain with one WASM hook (timeout `timeout`) that runs [`SLEEPERS`] in service `cache`
+/// through the exec API and waits for it.
+fn sleeper_chain(world: &World, timeout: &str) {
+    let module = hookrun_e2e::build_wasm("tests/wasm-modules", "well-behaved");
+    world.sandbox.raw_config(&format!(
+        "[runner]\nproject = \"{}\"\nwork_dir = \"work\"\nstorage_dir = \"storage\"\ncatalog = \"catalog.db\"\n\n\
+         [[hook]]\nname = \"sleeper\"\nwasm = \"{}\"\ntimeout = \"{timeout}\"\n\
+         config = {{ exec = {{ service = \"cache\", argv = [\"sh\", \"-c\", \"{SLEEPERS}\"] }} }}\n\
+         permissions = {{ exec = [{{ service = \"cache\", programs = [\"sh\"] }}] }}\n",
+        world.project.name,
+        module.display()
+    ));
+}
+
+/// The processes of [`SLEEPERS`] still running in `cache`.
+fn sleepers(world: &World) -> Vec<String> {
+    world
+        .project
+        .processes(&world.docker, "cache")
+        .into_iter()
+        .filter(|p| p.contains("sleep 100"))
+        .collect()
+}
+
+/// Waits (bounded) until [`SLEEPERS`] runs in `cache`, all three processes of it.
+fn wait_for_sleepers(world: &World) {
+    for _ in 0..200 {
+        if sleepers(world).len() == 3 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "the exec never started: {:?}",
+        world.project.processes(&world.docker, "cache")
+    );
+}
+
+/// Asserts that nothing of [`SLEEPERS`] runs in `cache` (allowing the engine a moment to notice the exits).
+#[track_caller]
+fn assert_no_sleepers(world: &World, after: &str) {
+    let mut left = sleepers(world);
+    for _ in 0..10 {
+        if left.is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        left = sleepers(world);
+    }
+    panic!("{after}, still running in the container: {left:?}");
+}
+
+#[test]
+fn a_wasm_hooks_exec_that_times_out_is_killed_with_its_children() {
+    let Some(world) = world("") else { return };
+    sleeper_chain(&world, "2s");
+
+    let run = world.sandbox.run(&["backup"]);
+
+    assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("timed out after 2s"), "{}", run.stdout);
+    assert_no_sleepers(&world, "hookrun exited after the hook timed out");
+    assert!(!run.stderr.contains("left running"), "{}", run.stderr);
+}
+
+#[test]
+fn a_signal_during_a_wasm_hooks_exec_kills_the_execd_processes() {
+    let Some(world) = world("") else { return };
+    sleeper_chain(&world, "5m");
+    let child = world
+        .sandbox
+        .command(&["backup"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_sleepers(&world);
+
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let output = child.wait_with_output().unwrap();
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("interrupted by SIGTERM"), "{stdout}");
+    assert_no_sleepers(&world, "hookrun exited after SIGTERM");
+}
+
+#[test]
+fn an_exec_dropped_before_its_program_ends_kills_the_program() {
+    use hookrun_hooks::docker::ProjectExec;
+    use hookrun_hooks::exec::ServiceExec;
+
+    let Some(world) = world("") else { return };
+    let exec = ProjectExec {
+        project: world.project.name.clone(),
+    };
+    let argv = ["sh", "-c", SLEEPERS].map(String::from);
+
+    let finished = hookrun_e2e::docker::runtime().block_on(async {
+        let mut stdout = tokio::io::sink();
+        // Dropped when the timeout fires, as a WASM hook's exec is when the hook is dropped.
+        tokio::time::timeout(Duration::from_secs(2), exec.exec("cache", &argv, &mut stdout))
+            .await
+            .is_ok()
+    });
+
+    assert!(!finished, "the program ran for less than 2 s");
+    assert_no_sleepers(&world, "the exec's future was dropped");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use bollard::container::ListContainersOptions;
+use bollard::container::{ListContainersOptions, TopOptions};
 use bollard::image::BuildImageOptions;
 use bollard::system::EventsOptions;
 use bollard::Docker;
@@ -154,6 +154,43 @@ impl ComposeProject {
                 states.insert(labels["com.docker.compose.service"].clone(), (status, health));
             }
             states
+        })
+    }
+
+    /// The command lines of the processes running in `service`'s container, as the engine's `top` lists them.
+    pub fn processes(&self, docker: &Docker, service: &str) -> Vec<String> {
+        runtime().block_on(async {
+            let filters = HashMap::from([(
+                "label".to_string(),
+                vec![
+                    format!("com.docker.compose.project={}", self.name),
+                    format!("com.docker.compose.service={service}"),
+                ],
+            )]);
+            let options = ListContainersOptions {
+                filters,
+                ..Default::default()
+            };
+            let containers = docker.list_containers(Some(options)).await.unwrap();
+            let id = containers
+                .first()
+                .and_then(|c| c.id.clone())
+                .unwrap_or_else(|| panic!("service {service} has no running container"));
+            let top = docker
+                .top_processes(&id, Some(TopOptions { ps_args: "-o pid,args" }))
+                .await
+                .unwrap();
+            let column = top
+                .titles
+                .unwrap_or_default()
+                .iter()
+                .position(|t| t == "COMMAND")
+                .expect("a COMMAND column");
+            top.processes
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|row| row.get(column).cloned())
+                .collect()
         })
     }
 

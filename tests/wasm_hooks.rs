@@ -2,7 +2,7 @@
 //! scaffolded hook, all built here for wasm32-wasip1 — run by hookrun's wasmtime host against a real run context.
 //! They pin down what a hook can do (context, config, logs, artifacts, exec, outputs), that everything else is
 //! refused, and that a hostile hook is contained with a one-line message naming it. Docker is replaced by a fake
-//! `ServiceExec` that only records what reaches it.
+//! `ServiceExec` that only records what reaches it. `hookrun hooks new` is driven through the built binary.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use hookrun::wasm::{
     check, ModuleSource, Permissions, WasmEngine, WasmError, WasmHook, WasmHookSpec, DEFAULT_MEMORY_LIMIT,
 };
+use hookrun_e2e::Sandbox;
 use hookrun_hooks::catalog::Catalog;
 use hookrun_hooks::exec::{ExecOutcome, ServiceExec};
 use hookrun_hooks::{Hook, HookError, ProgressSink, RunContext, RunKind};
@@ -410,6 +411,44 @@ async fn a_hook_sees_its_context_and_config_and_only_its_granted_world() {
 }
 
 #[tokio::test]
+async fn a_granted_folder_is_read_by_its_path_relative_to_the_work_dir_as_in_hooks_toml() {
+    let mut world = World::new();
+    let uploads = world.folder("work/data/uploads");
+    std::fs::write(uploads.join("a.txt"), b"one folder, two names").unwrap();
+    // A folder of the same relative path beside the work dir: a relative path must never mean it.
+    let decoy = world.folder("data/uploads");
+    std::fs::write(decoy.join("a.txt"), b"wrong folder").unwrap();
+    let granted: toml::Value = toml::from_str(r#"read = ["data/uploads"]"#).unwrap();
+    let permissions = Permissions::from_toml(&granted, &world.ctx.work_dir).unwrap();
+    assert_eq!(
+        permissions.read,
+        std::slice::from_ref(&uploads),
+        "resolved against the work dir"
+    );
+    let config = json!({ "copy": {
+        "relative.txt": "data/uploads/a.txt",
+        "dot-relative.txt": "./data/uploads/a.txt",
+        "absolute.txt": uploads.join("a.txt"),
+    } });
+    let h = hook(
+        WasmHookSpec {
+            permissions,
+            ..spec("paths", &guests().well_behaved, config, "")
+        },
+        None,
+    );
+    world.run(&h).await.unwrap();
+    let artifacts = world.ctx.artifact_dir("paths");
+    for name in ["relative.txt", "dot-relative.txt", "absolute.txt"] {
+        assert_eq!(
+            std::fs::read(artifacts.join(name)).unwrap(),
+            b"one folder, two names",
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_failing_hook_reports_its_own_message() {
     let mut world = World::new();
     let h = hook(
@@ -572,6 +611,65 @@ async fn a_scaffolded_hook_builds_and_runs() {
     assert_eq!(world.outputs("greeter")["greeting"], "bonjour");
 }
 
+#[test]
+fn hooks_new_prints_the_build_command_and_the_module_it_writes() {
+    let sandbox = Sandbox::new();
+    let mut command = sandbox.command(&["hooks", "new", "my-hook"]);
+    command.env_remove("CARGO_TARGET_DIR");
+    let run = sandbox.run_command(command);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    let build = "cd my-hook && cargo build --target wasm32-wasip1 --release";
+    assert!(run.stdout.contains(build), "names the cd and the build: {}", run.stdout);
+    let module = sandbox.path().join("my-hook/target/wasm32-wasip1/release/my-hook.wasm");
+    let printed: Vec<&str> = run.stdout.split_whitespace().filter(|w| w.ends_with(".wasm")).collect();
+    assert_eq!(printed, [module.to_str().unwrap()], "{}", run.stdout);
+    let readme = std::fs::read_to_string(sandbox.path().join("my-hook/README.md")).unwrap();
+    assert!(readme.contains("target/wasm32-wasip1/release/my-hook.wasm"), "{readme}");
+    assert!(!readme.contains("my_hook"), "{readme}");
+
+    // The printed command, as a user would paste it, writes exactly the printed file.
+    assert!(!module.exists());
+    let output = Command::new("sh")
+        .args(["-c", build])
+        .current_dir(sandbox.path())
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(module.is_file(), "{} was not written", module.display());
+    assert!(std::fs::read(&module).unwrap().starts_with(b"\0asm"));
+}
+
+#[test]
+fn hooks_new_refuses_a_bad_name_or_a_folder_in_use_with_exit_2() {
+    let sandbox = Sandbox::new();
+    let bad_name = sandbox.run(&["hooks", "new", "Bad Name"]);
+    assert_eq!(bad_name.code, 2, "{}", bad_name.stderr);
+    assert!(
+        bad_name.stderr.contains("`Bad Name` is not a valid hook name"),
+        "{}",
+        bad_name.stderr
+    );
+    assert!(!sandbox.path().join("Bad Name").exists());
+
+    let taken = sandbox.path().join("taken");
+    std::fs::create_dir_all(&taken).unwrap();
+    std::fs::write(taken.join("mine.txt"), b"keep me").unwrap();
+    let in_use = sandbox.run(&["hooks", "new", "taken"]);
+    assert_eq!(in_use.code, 2, "{}", in_use.stderr);
+    assert!(
+        in_use.stderr.contains("already exists and is not empty"),
+        "{}",
+        in_use.stderr
+    );
+    assert_eq!(
+        std::fs::read_dir(&taken).unwrap().count(),
+        1,
+        "nothing was written into it"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // What a hook cannot do: each permission's negative
 
@@ -685,6 +783,55 @@ async fn reading_outside_the_granted_folders_is_refused() {
         assert_failed(world.run(&h).await, &name, &["cannot read", path]);
         assert!(!world.ctx.artifact_dir(&name).join("leak").exists(), "{path} leaked");
     }
+}
+
+#[tokio::test]
+async fn a_read_the_sandbox_refuses_says_the_path_is_not_granted_and_what_would_grant_it() {
+    let mut world = World::new();
+    let granted = world.folder("granted");
+    let out = world.folder("out");
+    let permissions = format!(
+        "read = [{:?}]\nwrite = [{:?}]",
+        granted.to_str().unwrap(),
+        out.to_str().unwrap()
+    );
+    let h = hook(
+        spec(
+            "nosy",
+            &guests().hostile,
+            json!({ "attack": "read", "path": "/etc/hostname" }),
+            &permissions,
+        ),
+        None,
+    );
+    let message = assert_failed(
+        world.run(&h).await,
+        "nosy",
+        &[
+            "cannot read /etc/hostname: No such file or directory (os error 44)",
+            "not granted",
+            &format!("permissions.read: {}", granted.display()),
+            &format!("permissions.write: {}", out.display()),
+            "/artifacts",
+            "[hook.permissions]",
+        ],
+    );
+    // Without grants, the hint says so.
+    let h = hook(
+        spec(
+            "nosier",
+            &guests().hostile,
+            json!({ "attack": "read", "path": "data/x" }),
+            "",
+        ),
+        None,
+    );
+    let bare = assert_failed(
+        world.run(&h).await,
+        "nosier",
+        &["permissions.read: none", "permissions.write: none"],
+    );
+    assert_ne!(message, bare);
 }
 
 #[tokio::test]

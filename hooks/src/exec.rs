@@ -21,7 +21,9 @@ pub struct ExecOutcome {
 #[async_trait]
 pub trait ServiceExec: Send + Sync {
     /// Runs `argv` in a running container of `service`, streaming its stdout into `stdout` as it comes (never
-    /// buffered whole), and returns its exit code and the tail of its stderr.
+    /// buffered whole), and returns its exit code and the tail of its stderr. If the future is dropped before the
+    /// program ends (the hook timed out, the run was interrupted) or returns an error while it runs, the program
+    /// and its descendants are killed before the drop or the error returns.
     async fn exec(
         &self,
         service: &str,

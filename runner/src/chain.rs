@@ -9,11 +9,11 @@ use hookrun_hooks::Hook;
 
 use crate::config::{Builtin, Config, HookKind, HookSpec};
 use crate::executor::ChainHook;
-use crate::wasm::{WasmEngine, WasmHook};
+use crate::wasm::{CacheMode, WasmEngine, WasmHook};
 
 /// The chain of `config`, in order.
 pub fn build(config: &Config) -> anyhow::Result<Vec<ChainHook>> {
-    let wasm = wasm_engine(config)?;
+    let wasm = wasm_engine(config, CacheMode::ReadWrite)?;
     let exec: Option<Arc<dyn ServiceExec>> = config
         .runner
         .project
@@ -32,13 +32,15 @@ pub fn build(config: &Config) -> anyhow::Result<Vec<ChainHook>> {
         .collect())
 }
 
-/// The WASM engine, when the chain has WASM hooks; compiled modules are cached in the storage dir.
-pub fn wasm_engine(config: &Config) -> anyhow::Result<Option<Arc<WasmEngine>>> {
+/// The WASM engine, when the chain has WASM hooks; compiled modules are cached in the storage dir (read only in
+/// [`CacheMode::ReadOnly`]).
+pub fn wasm_engine(config: &Config, cache: CacheMode) -> anyhow::Result<Option<Arc<WasmEngine>>> {
     if !config.hooks.iter().any(|h| matches!(h.kind, HookKind::Wasm(_))) {
         return Ok(None);
     }
-    Ok(Some(WasmEngine::new(
+    Ok(Some(WasmEngine::with_cache(
         config.runner.storage_dir.join(".cache").join("wasm"),
+        cache,
     )?))
 }
 

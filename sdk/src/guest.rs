@@ -181,6 +181,14 @@ impl<C> Hook<C> {
         Ok(path)
     }
 
+    /// Reads the file at `path` whole (a path in a granted folder, relative paths meaning the work dir's). Its error
+    /// names the path; a path outside every granted folder fails as "No such file or directory (os error 44)",
+    /// which hookrun follows with what the hook was granted.
+    pub fn read(&self, path: impl AsRef<std::path::Path>) -> Result<Vec<u8>> {
+        let path = path.as_ref();
+        std::fs::read(path).context(format!("cannot read {}", path.display()))
+    }
+
     /// Prepares running `argv` in `service`; the hook's `exec` permission must name both.
     pub fn exec<S: Into<String>>(&self, service: impl Into<String>, argv: impl IntoIterator<Item = S>) -> Exec<'_, C> {
         Exec {
@@ -299,4 +307,26 @@ macro_rules! main {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TestHost;
+
+    #[test]
+    fn a_failed_read_names_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("here.txt"), b"yes").unwrap();
+        let hook: Hook = Hook::connect(Arc::new(TestHost::new(serde_json::json!({}), dir.path()))).unwrap();
+        assert_eq!(hook.read(dir.path().join("here.txt")).unwrap(), b"yes");
+        let missing = dir.path().join("gone.txt");
+        let error = hook.read(&missing).unwrap_err();
+        assert!(
+            error
+                .message()
+                .starts_with(&format!("cannot read {}: ", missing.display())),
+            "{error}"
+        );
+    }
 }

@@ -48,10 +48,17 @@
 //!
 //! # The sandbox
 //!
-//! A hook sees nothing it was not granted: folders named in `permissions.read` / `permissions.write` (at the same
-//! paths as on the host), environment variables named in `permissions.env`, programs named per service in
-//! `permissions.exec`, and always its own artifact folder at [`abi::GUEST_ARTIFACT_DIR`]. Memory and time are
-//! bounded. Plain `std::fs` works inside the granted folders; `std::process` and networking do not exist.
+//! A hook sees nothing it was not granted: folders named in `permissions.read` / `permissions.write`, environment
+//! variables named in `permissions.env`, programs named per service in `permissions.exec`, and always its own
+//! artifact folder at [`abi::GUEST_ARTIFACT_DIR`]. Memory and time are bounded. Plain `std::fs` works inside the
+//! granted folders; `std::process` and networking do not exist.
+//!
+//! Paths follow one rule, the work dir's: a relative folder in `hooks.toml` is resolved against `[runner] work_dir`,
+//! and a relative path inside the hook means the same. A granted folder is seen at its absolute path on the host
+//! and, when it is under the work dir, at its path relative to it too: with `read = ["data"]`,
+//! `std::fs::read("data/a.txt")` and `std::fs::read(format!("{}/data/a.txt", hook.context().work_dir))` read the same
+//! file. A path outside every granted folder fails with `NotFound` ("No such file or directory (os error 44)"),
+//! since for the hook it does not exist.
 //!
 //! # Testing a hook
 //!

@@ -1,4 +1,6 @@
-//! Running a program inside a service through the Docker exec API, its stdout streamed to the caller.
+//! Running a program inside a service through the Docker exec API, its stdout streamed to the caller. A program
+//! still running when the caller stops waiting for it (the future is dropped, or its output cannot be written) is
+//! killed with its descendants (see [`super::exec_kill`]).
 
 use async_trait::async_trait;
 use bollard::container::LogOutput;
@@ -7,6 +9,7 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::engine::{request_failed, Engine};
+use super::exec_kill::ExecGuard;
 use crate::exec::{ExecOutcome, ServiceExec};
 use crate::HookError;
 
@@ -50,6 +53,12 @@ impl ServiceExec for ProjectExec {
             .create_exec(&container.id, options)
             .await
             .map_err(request_failed(action.clone()))?;
+        // From here on every way out but the program's own end kills it.
+        let guard = ExecGuard::new(
+            created.id.clone(),
+            container.id.clone(),
+            format!("`{}` in service {service}", argv.first().map_or("", String::as_str)),
+        );
         let StartExecResults::Attached { mut output, .. } = docker
             .start_exec(&created.id, None)
             .await
@@ -79,11 +88,14 @@ impl ServiceExec for ProjectExec {
                 _ => {}
             }
         }
-        stdout.flush().await.map_err(write_failed)?;
         let inspect = docker
             .inspect_exec(&created.id)
             .await
             .map_err(request_failed(action.clone()))?;
+        if inspect.running != Some(true) {
+            guard.ended();
+        }
+        stdout.flush().await.map_err(write_failed)?;
         Ok(ExecOutcome {
             exit_code: inspect.exit_code.unwrap_or(-1),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),

@@ -4,6 +4,7 @@
 mod compose_file;
 mod engine;
 mod exec;
+mod exec_kill;
 mod lifecycle;
 mod mounts;
 mod order;

@@ -8,7 +8,7 @@ use hookrun_hooks::archive::Format;
 use serde::Serialize;
 
 use crate::commands::estimate::{estimates, print_estimate, HookEstimate};
-use crate::config::{self, Builtin, Check, HookKind, OnError, When};
+use crate::config::{Builtin, HookKind, OnError, When};
 use crate::exit::Exit;
 use crate::report::out;
 
@@ -35,7 +35,8 @@ struct PlannedBackup {
 
 /// Prints the plan.
 pub async fn plan(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
-    let config = config::load(config_path, Check::Full)?;
+    // First what `hooks check` checks: the two accept and refuse the same files with the same message.
+    let config = super::check::validate(config_path, crate::wasm::CacheMode::ReadOnly)?;
     let mut estimates = estimates(&config).await?.into_iter();
     let mut hooks = Vec::new();
     for spec in &config.hooks {

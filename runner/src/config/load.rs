@@ -1,5 +1,5 @@
-//! Loading `hooks.toml`: parse with spans, resolve paths against the file's folder, validate, and point every
-//! error at its file, line and column.
+//! Loading `hooks.toml`: parse with spans, resolve paths against the file's folder (a WASM hook's granted folders
+//! against the work dir), validate, and point every error at its file, line and column.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -12,6 +12,7 @@ use toml::Spanned;
 use super::builtin;
 use super::duration::HumanDuration;
 use super::fields::{Fields, RawTable, SpanError};
+use super::located::Located;
 use super::{Builtin, Config, ConfigError, HookKind, HookSpec, OnError, RunnerConfig, When};
 use crate::wasm::{Permissions, WasmHookSpec, DEFAULT_MEMORY_LIMIT};
 
@@ -55,7 +56,7 @@ struct RawHook {
     on_error: Option<OnError>,
     timeout: Option<HumanDuration>,
     config: Option<Spanned<RawTable>>,
-    permissions: Option<Spanned<toml::Value>>,
+    permissions: Option<Located>,
     memory_limit: Option<Spanned<toml::Value>>,
     artifacts: Option<Spanned<bool>>,
 }
@@ -154,9 +155,13 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
         }
         let (kind, default_when) = match (hook.builtin, hook.wasm) {
             (Some(kind), None) => {
-                if let Some(extra) = hook.permissions.as_ref().or(hook.memory_limit.as_ref()) {
+                let permissions = hook
+                    .permissions
+                    .as_ref()
+                    .map(|p| p.span.clone().unwrap_or(hook_span.clone()));
+                if let Some(extra) = permissions.or(hook.memory_limit.as_ref().map(Spanned::span)) {
                     return Err(at(
-                        extra.span(),
+                        extra,
                         "`permissions` and `memory_limit` apply to WASM hooks only".into(),
                     ));
                 }
@@ -169,9 +174,16 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
                 if check == Check::Full && !file.is_file() {
                     return Err(at(module.span(), format!("WASM module {} not found", file.display())));
                 }
+                // Granted folders, like every path the chain works on, are relative to the work dir.
                 let permissions = match &hook.permissions {
-                    Some(table) => Permissions::from_toml(table.get_ref(), &base).map_err(|m| at(table.span(), m))?,
-                    None => Permissions::default(),
+                    Some(table) => Permissions::from_located(table, &work_dir, check == Check::Full).map_err(|e| {
+                        let span = e.span.or_else(|| table.span.clone()).unwrap_or(hook_span.clone());
+                        at(span, e.message)
+                    })?,
+                    None => Permissions {
+                        work_dir: Some(work_dir.clone()),
+                        ..Permissions::default()
+                    },
                 };
                 let memory_limit = match &hook.memory_limit {
                     Some(limit) => parse_size(limit.get_ref()).map_err(|m| at(limit.span(), m))?,

@@ -4,6 +4,7 @@ mod builtin;
 mod duration;
 mod fields;
 mod load;
+mod located;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use serde::Serialize;
 use crate::wasm::WasmHookSpec;
 
 pub use load::{load, parse, Check};
+pub use located::{Located, LocatedKey, Node};
 
 /// A `hooks.toml` that passed validation; every path is absolute.
 #[derive(Debug, Clone)]

@@ -21,6 +21,16 @@ const MAGIC: &[u8] = b"hookrun compiled module v1\n";
 pub(crate) struct ModuleCache {
     dir: PathBuf,
     engine_key: String,
+    mode: CacheMode,
+}
+
+/// Whether a module compiled now is written into the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheMode {
+    /// Read cached modules and cache the ones compiled now (creating the folder).
+    ReadWrite,
+    /// Read cached modules, never write (for commands that touch nothing, like `plan`).
+    ReadOnly,
 }
 
 /// How a module was obtained.
@@ -46,11 +56,11 @@ impl Hasher for ShaHasher {
 }
 
 impl ModuleCache {
-    pub(crate) fn new(dir: PathBuf, engine: &Engine) -> Self {
+    pub(crate) fn new(dir: PathBuf, engine: &Engine, mode: CacheMode) -> Self {
         let mut hasher = ShaHasher(Context::new(&SHA256));
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let engine_key = hex::encode(&hasher.0.finish().as_ref()[..8]);
-        Self { dir, engine_key }
+        Self { dir, engine_key, mode }
     }
 
     /// The file that holds (or will hold) the compiled form of `wasm`.
@@ -66,6 +76,9 @@ impl ModuleCache {
             return Ok((module, ModuleSource::Cache));
         }
         let module = Module::from_binary(engine, wasm)?;
+        if self.mode == CacheMode::ReadOnly {
+            return Ok((module, ModuleSource::Compiled));
+        }
         match module.serialize() {
             Ok(compiled) => {
                 if let Err(e) = self.write(&path, &compiled) {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use hookrun_sdk::abi::{requested_major, ABI_VERSION};
 use wasmtime::{Config, Engine, Linker, Module, Store};
 
-use super::cache::{ModuleCache, ModuleSource};
+use super::cache::{CacheMode, ModuleCache, ModuleSource};
 use super::host::{self, HostState, MemoryLimiter};
 use super::WasmError;
 
@@ -41,6 +41,12 @@ pub struct LoadedModule {
 impl WasmEngine {
     /// An engine that keeps compiled modules in `cache_dir` (created when first needed).
     pub fn new(cache_dir: PathBuf) -> Result<Arc<Self>, WasmError> {
+        Self::with_cache(cache_dir, CacheMode::ReadWrite)
+    }
+
+    /// An engine that reads compiled modules from `cache_dir` and, in [`CacheMode::ReadWrite`], writes there the
+    /// ones it compiles.
+    pub fn with_cache(cache_dir: PathBuf, mode: CacheMode) -> Result<Arc<Self>, WasmError> {
         let engine_error = |e: wasmtime::Error| WasmError::Engine(e.to_string());
         let mut config = Config::new();
         config.epoch_interruption(true);
@@ -68,7 +74,7 @@ impl WasmEngine {
             })
             .map_err(|e| WasmError::Engine(format!("cannot start the epoch ticker: {e}")))?;
 
-        let cache = ModuleCache::new(cache_dir, &engine);
+        let cache = ModuleCache::new(cache_dir, &engine, mode);
         Ok(Arc::new(Self {
             engine,
             linker,

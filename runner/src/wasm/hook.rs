@@ -1,6 +1,6 @@
 //! [`WasmHook`]: a chain hook backed by a WebAssembly module. It builds the hook's sandbox from its permissions,
 //! runs the module's `_start` under its memory limit until it ends or the run's cancel token fires, and turns
-//! whatever happened into one line naming the hook.
+//! whatever happened into one line naming the hook (a "No such file" one saying what the sandbox was granted).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -151,7 +151,31 @@ impl WasmHook {
         let Some(result) = result else {
             return Err(WasmError::Cancelled);
         };
-        outcome(result, state, &guest.stderr.tail())
+        outcome(result, state, &guest.stderr.tail()).map_err(|e| with_sandbox_hint(e, &guest.permissions))
+    }
+}
+
+/// What WASI's ENOENT looks like in a Rust guest's error text (`std::io::Error`'s "(os error 44)").
+const WASI_ENOENT: &str = "(os error 44)";
+
+/// `error` with [`Permissions::not_granted_hint`] added when the guest's words carry WASI's ENOENT.
+fn with_sandbox_hint(error: WasmError, permissions: &Permissions) -> WasmError {
+    let hint = |text: Option<String>| {
+        text.map(|t| match t.contains(WASI_ENOENT) {
+            true => format!("{t} {}", permissions.not_granted_hint()),
+            false => t,
+        })
+    };
+    match error {
+        WasmError::Exit { code, message } => WasmError::Exit {
+            code,
+            message: hint(message),
+        },
+        WasmError::Trap { reason, detail } => WasmError::Trap {
+            reason,
+            detail: hint(detail),
+        },
+        other => other,
     }
 }
 

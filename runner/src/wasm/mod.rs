@@ -16,7 +16,7 @@ mod output;
 mod permissions;
 pub mod scaffold;
 
-pub use cache::ModuleSource;
+pub use cache::{CacheMode, ModuleSource};
 pub use engine::{LoadedModule, WasmEngine};
 pub use error::WasmError;
 pub use hook::{WasmHook, WasmHookSpec, DEFAULT_MEMORY_LIMIT};

@@ -1,12 +1,17 @@
 //! `hookrun hooks new NAME`: writes a new WASM hook crate that builds with
 //! `cargo build --target wasm32-wasip1 --release`, uses the SDK, and has a unit test running its logic natively.
+//! The build writes `target/wasm32-wasip1/release/NAME.wasm` in the crate's folder ([`module_path`]): cargo keeps
+//! the crate's name as it is, hyphens included.
 //!
 //! The SDK is not on a registry: the crate gets a copy of this hookrun's SDK in `hookrun-sdk/`, so its ABI is the
 //! one this hookrun speaks.
 
-use std::path::Path;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+
+use crate::exit::UsageError;
 
 /// The SDK version new hooks depend on.
 const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -23,7 +28,8 @@ const SDK_FILES: [(&str, &str); 6] = [
 
 /// Writes a hook crate called `name` into `dir` (created; it must not exist or be empty): `Cargo.toml`,
 /// `src/main.rs` (a working hook with a unit test), `.cargo/config.toml` (default target wasm32-wasip1),
-/// `.gitignore`, a `README.md` with the `hooks.toml` snippet, and the SDK in `hookrun-sdk/`.
+/// `.gitignore`, a `README.md` with the `hooks.toml` snippet, and the SDK in `hookrun-sdk/`. A bad name, or a `dir`
+/// that is a file or a folder with something in it, is a [`UsageError`] (exit 2).
 pub fn scaffold(name: &str, dir: &Path) -> anyhow::Result<()> {
     let valid = !name.is_empty()
         && name.len() <= 64
@@ -32,26 +38,26 @@ pub fn scaffold(name: &str, dir: &Path) -> anyhow::Result<()> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if !valid {
-        bail!("`{name}` is not a valid hook name: use lowercase letters, digits, `-` and `_`, starting with a letter");
+        return Err(UsageError(format!(
+            "`{name}` is not a valid hook name: use lowercase letters, digits, `-` and `_`, starting with a letter"
+        ))
+        .into());
     }
-    if dir.exists()
-        && std::fs::read_dir(dir)
-            .with_context(|| format!("cannot read {}", dir.display()))?
-            .next()
-            .is_some()
-    {
-        bail!("{} already exists and is not empty", dir.display());
+    if dir.exists() {
+        if !dir.is_dir() {
+            return Err(UsageError(format!("{} already exists and is not a folder", dir.display())).into());
+        }
+        let mut entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        if entries.next().is_some() {
+            return Err(UsageError(format!("{} already exists and is not empty", dir.display())).into());
+        }
     }
-    let binary = name.replace('-', "_");
     let mut files = vec![
         ("Cargo.toml".to_string(), cargo_toml(name)),
         ("src/main.rs".to_string(), MAIN_RS.replace("{name}", name)),
         (".cargo/config.toml".to_string(), CARGO_CONFIG.to_string()),
         (".gitignore".to_string(), "/target\n".to_string()),
-        (
-            "README.md".to_string(),
-            README.replace("{name}", name).replace("{binary}", &binary),
-        ),
+        ("README.md".to_string(), README.replace("{name}", name)),
         ("hookrun-sdk/Cargo.toml".to_string(), sdk_cargo_toml()),
     ];
     for (file, contents) in SDK_FILES {
@@ -65,6 +71,18 @@ pub fn scaffold(name: &str, dir: &Path) -> anyhow::Result<()> {
         std::fs::write(&path, contents).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
+}
+
+/// The module `cargo build --target wasm32-wasip1 --release`, run in the crate's folder `dir`, writes for hook
+/// `name`: `<target dir>/wasm32-wasip1/release/<name>.wasm`, the target dir being `cargo_target_dir` (the
+/// `CARGO_TARGET_DIR` the build will see; relative to `dir`) or else `dir/target`. Absolute when `dir` can be made so.
+pub fn module_path(dir: &Path, name: &str, cargo_target_dir: Option<&OsStr>) -> PathBuf {
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let target = match cargo_target_dir {
+        Some(target) if !target.is_empty() => dir.join(target),
+        _ => dir.join("target"),
+    };
+    target.join("wasm32-wasip1/release").join(format!("{name}.wasm"))
 }
 
 fn cargo_toml(name: &str) -> String {
@@ -173,15 +191,15 @@ const README: &str = r#"# {name}
 
 A hookrun WASM hook.
 
-    cargo build --release          # target/wasm32-wasip1/release/{binary}.wasm
-    cargo test --target x86_64-unknown-linux-gnu
+    cargo build --target wasm32-wasip1 --release   # writes target/wasm32-wasip1/release/{name}.wasm
+    cargo test --target x86_64-unknown-linux-gnu      # the unit tests, natively
 
-In hooks.toml:
+In hooks.toml (`wasm` is relative to the folder of hooks.toml):
 
 ```toml
 [[hook]]
 name = "{name}"
-wasm = "path/to/{binary}.wasm"
+wasm = "path/to/{name}/target/wasm32-wasip1/release/{name}.wasm"
 timeout = "1m"
 config = { greeting = "hello" }
 # permissions = { read = ["data"], env = ["TZ"], exec = [{ service = "db", programs = ["pg_dump"] }] }
@@ -204,10 +222,34 @@ mod tests {
         assert!(main.contains("hookrun_sdk::main!(run);"));
         let abi = std::fs::read_to_string(target.join("hookrun-sdk/src/abi.rs")).unwrap();
         assert!(abi.contains(hookrun_sdk::abi::IMPORT_MODULE));
-        assert!(scaffold("my-hook", &target)
-            .unwrap_err()
-            .to_string()
-            .contains("not empty"));
-        assert!(scaffold("Bad Name", &dir.path().join("x")).is_err());
+        let readme = std::fs::read_to_string(target.join("README.md")).unwrap();
+        assert!(readme.contains("release/my-hook.wasm"), "{readme}");
+        let again = scaffold("my-hook", &target).unwrap_err();
+        assert!(again.to_string().contains("not empty"));
+        assert!(again.downcast_ref::<UsageError>().is_some(), "exit 2");
+        let bad = scaffold("Bad Name", &dir.path().join("x")).unwrap_err();
+        assert!(bad.downcast_ref::<UsageError>().is_some(), "exit 2");
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"").unwrap();
+        let not_a_folder = scaffold("a-file", &file).unwrap_err();
+        assert!(not_a_folder.to_string().contains("is not a folder"));
+        assert!(not_a_folder.downcast_ref::<UsageError>().is_some(), "exit 2");
+    }
+
+    #[test]
+    fn the_module_is_named_after_the_crate_under_its_target_dir() {
+        let dir = Path::new("/src/my-hook");
+        assert_eq!(
+            module_path(dir, "my-hook", None),
+            Path::new("/src/my-hook/target/wasm32-wasip1/release/my-hook.wasm")
+        );
+        assert_eq!(
+            module_path(dir, "my-hook", Some(OsStr::new("/cache/target"))),
+            Path::new("/cache/target/wasm32-wasip1/release/my-hook.wasm")
+        );
+        assert_eq!(
+            module_path(dir, "my-hook", Some(OsStr::new("out"))),
+            Path::new("/src/my-hook/out/wasm32-wasip1/release/my-hook.wasm")
+        );
     }
 }

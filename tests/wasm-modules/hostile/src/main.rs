@@ -48,7 +48,7 @@ fn run(hook: &Hook<Attack>) -> Result<()> {
             }
         }
         Attack::Read { path } => {
-            let stolen = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+            let stolen = hook.read(path)?;
             leak(hook, &stolen)
         }
         Attack::Write { path } => {
