@@ -21,7 +21,7 @@ mod writer;
 pub use compression::{Compression, Format};
 pub use durable::{create_private, fsync_dir, place_without_replacing};
 pub use estimate::{estimate, Estimate};
-pub use extract::{extract, ExtractPlan, ExtractSummary};
+pub use extract::{check_extraction, extract, ExtractPlan, ExtractSummary};
 pub use naming::archive_file_name;
 pub use pack::{PackWriter, PACKED_BELOW};
 pub use parallel_gzip::{ParallelGzip, BLOCK_SIZE};
