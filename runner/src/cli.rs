@@ -60,7 +60,8 @@ pub enum Command {
     },
     /// After a run died (kill -9, power loss): start what it left stopped, clean up, mark it interrupted.
     Recover,
-    /// Read archives to the end and check them against the catalog; records the result.
+    /// Read archives to the end, check them against the catalog and that a restore would accept them; records the
+    /// result.
     Verify {
         /// The backup to verify.
         id: Option<i64>,
