@@ -26,6 +26,6 @@ pub use naming::archive_file_name;
 pub use pack::{PackWriter, PACKED_BELOW};
 pub use parallel_gzip::{ParallelGzip, BLOCK_SIZE};
 pub use reader::{read_archive, ArchiveContents};
-pub use sources::{measure, resolve_sources, SourceRoot, SourceStats};
+pub use sources::{measure, overlapping, resolve_sources, SourceRoot, SourceStats};
 pub use space::{check_free_space, free_space};
 pub use writer::{temporary_path, write_archive, ArchiveSummary};

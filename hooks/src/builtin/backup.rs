@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 
 use crate::archive::{
-    archive_file_name, check_free_space, estimate, measure, place_without_replacing, resolve_sources, temporary_path,
-    write_archive, Compression, SourceRoot,
+    archive_file_name, check_free_space, estimate, measure, overlapping, place_without_replacing, resolve_sources,
+    temporary_path, write_archive, Compression, SourceRoot,
 };
 use crate::blocking::blocking;
 use crate::context::ARTIFACTS_DIR;
@@ -88,6 +88,19 @@ impl BackupHook {
         } else {
             ctx.snapshot.iter().map(|tree| tree.source.clone()).collect()
         };
+        // Trees that overlap would put entries in the archive twice, which no restore accepts; checked here, in the
+        // preflight too, so that such a chain stops nothing.
+        let mut paths: Vec<&str> = sources.iter().map(|s| s.archive_path.as_str()).collect();
+        if self.config.include_artifacts {
+            paths.push(ARTIFACTS_DIR);
+        }
+        if let Some((a, b)) = overlapping(&paths) {
+            return Err(HookError::Misconfigured(format!(
+                "backup `{}`: the archive would hold `{}` and `{}`, one inside the other, and a restore refuses such \
+                 a backup; rename or drop one of them",
+                self.name, paths[a], paths[b]
+            )));
+        }
         let artifacts = ctx.artifacts_root();
         let has_artifacts = std::fs::read_dir(&artifacts).is_ok_and(|mut entries| entries.next().is_some());
         if self.config.include_artifacts && has_artifacts {
@@ -122,7 +135,7 @@ impl BackupConfig {
     }
 
     /// The project's volumes (under `volumes/<name>`) and bind mounts under the work dir (under
-    /// `binds/<path in the work dir>`), as `volumes` selects them.
+    /// `binds/<path in the work dir>`), as `volumes` selects them; a bind mount inside another is part of that one.
     async fn mounts(&self, work_dir: &Path, project: Option<&str>) -> Result<Vec<ArchivedSource>, HookError> {
         let project = project.ok_or_else(|| {
             HookError::Misconfigured("`volumes` needs the Compose project: set `[runner] project`".into())
@@ -151,8 +164,26 @@ impl BackupConfig {
                 )));
             }
         }
+        // The bind mounts archived: those under the work dir.
+        let binds: Vec<&Path> = mounts
+            .iter()
+            .filter(|m| m.kind == MountKind::Bind && wanted(m))
+            .map(|m| m.host_path.as_path())
+            .filter(|p| {
+                p.strip_prefix(work_dir)
+                    .is_ok_and(|inside| !inside.as_os_str().is_empty())
+            })
+            .collect();
         let mut sources = Vec::new();
         for mount in mounts.iter().filter(|m| wanted(m)) {
+            // A bind mount inside another one is archived as part of it (twice would make the backup unrestorable).
+            if mount.kind == MountKind::Bind
+                && binds
+                    .iter()
+                    .any(|outer| *outer != mount.host_path && mount.host_path.starts_with(outer))
+            {
+                continue;
+            }
             let archive_path = match mount.kind {
                 MountKind::Volume => format!("volumes/{}", mount.name),
                 MountKind::Bind => match mount.host_path.strip_prefix(work_dir) {
