@@ -325,6 +325,58 @@ fn an_archive_the_extraction_would_refuse_fails_verify_naming_the_entry_and_roll
     assert!(!Path::new("/etc/written-through").exists());
 }
 
+#[test]
+fn a_restore_that_would_put_a_file_where_a_folder_is_is_refused_and_changes_nothing() {
+    let sandbox = deployment();
+    let archive = crafted_archive(sandbox.path(), &[("data", b'0', "", b"a file, not a folder")]);
+    let (_, id) = register(&sandbox, &archive, "backup");
+    let live = tree_manifest(&sandbox.work());
+
+    let run = sandbox.run(&["restore", &id.to_string()]);
+
+    assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let line = format!(
+        "cannot restore {}: it is a folder, and the archive holds a file for it (`data`)",
+        sandbox.work().join("data").display()
+    );
+    assert!(run.stdout.contains(&line), "expected `{line}` in:\n{}", run.stdout);
+    assert_eq!(
+        tree_manifest(&sandbox.work()),
+        live,
+        "live data untouched, no staged copy left beside it"
+    );
+    let restored: String = sandbox.catalog_value("SELECT status FROM restores");
+    assert_eq!(restored, "failed");
+}
+
+#[test]
+fn a_restore_of_part_of_a_tree_never_goes_through_a_symlink_in_the_live_data() {
+    let sandbox = deployment();
+    let id = backup(&sandbox, "backup").to_string();
+    // The live `uploads` became a link to a folder outside the deployment (a restored link may point anywhere).
+    let outside = sandbox.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("with space.txt"), b"not the deployment's").unwrap();
+    let uploads = sandbox.work().join("data/uploads");
+    std::fs::remove_dir_all(&uploads).unwrap();
+    std::os::unix::fs::symlink(&outside, &uploads).unwrap();
+    let before = outside_storage(&sandbox);
+
+    let run = sandbox.run(&["restore", &id, "--only", "data/uploads/with space.txt"]);
+
+    assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(&format!("{} is a symlink", uploads.display())),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        outside_storage(&sandbox),
+        before,
+        "nothing written through the link, nor anywhere else"
+    );
+}
+
 /// Everything in the sandbox but hookrun's own files (storage, catalog) and the work dir's own mtime (the staging
 /// folder beside the target is created and removed in it).
 fn outside_storage(sandbox: &Sandbox) -> std::collections::BTreeMap<PathBuf, String> {

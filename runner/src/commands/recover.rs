@@ -1,13 +1,17 @@
 //! `hookrun recover`: after a run died (SIGKILL, power loss), start what it left stopped, in dependency order,
-//! remove its temporary files and mark it `interrupted`. Also the warning every run gives about such runs.
+//! remove its temporary files and mark it `interrupted`; remove what finished restores left beside their targets.
+//! Also the warning every run gives about such runs.
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use hookrun_hooks::archive::{temporary_path, Format};
 use hookrun_hooks::builtin::{bring_back, DEFAULT_START_TIMEOUT};
-use hookrun_hooks::catalog::{Catalog, RunRow, RunStatus};
-use hookrun_hooks::restore::{remove_any, swaps_for};
+use hookrun_hooks::catalog::{BackupFilter, Catalog, RunRow, RunStatus};
+use hookrun_hooks::restore::{
+    finished_restore_run, leftover_name, leftovers_beside, remove_any, swaps_for, LeftoverKind,
+};
 use hookrun_hooks::{RunKind, StoppedService};
 use serde::Serialize;
 
@@ -75,6 +79,8 @@ pub async fn recover(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
         });
     }
 
+    let removed = remove_leftovers_of_finished_restores(&catalog)?;
+
     let exit = if report.iter().any(|r| r.error.is_some()) {
         Exit::ServicesDown
     } else {
@@ -83,7 +89,7 @@ pub async fn recover(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "recovered": report }))?
+            serde_json::to_string_pretty(&serde_json::json!({ "recovered": report, "removed": removed }))?
         );
     } else if report.is_empty() {
         println!("nothing to recover: no run was interrupted");
@@ -99,6 +105,9 @@ pub async fn recover(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
                 Some(e) => println!("run {} (interrupted during {}): {e}", r.run_id, r.phase),
             }
         }
+    }
+    if !json {
+        print_removed(&removed);
     }
     Ok(exit)
 }
@@ -141,9 +150,9 @@ fn finish_interrupted_restore(catalog: &Catalog, run: &RunRow) -> anyhow::Result
                 remove_any(&swap.old)?;
             } else if swap.target.symlink_metadata().is_ok() {
                 // The target holds restored data (its swap was made): put the old data back.
-                let parent = swap.target.parent().expect("a target beside its staged copy");
-                let name = swap.target.file_name().unwrap_or_default().to_string_lossy();
-                let undone = parent.join(format!(".hookrun-undone-{}-{index}-{name}", run.id));
+                let undone =
+                    swap.target
+                        .with_file_name(leftover_name(LeftoverKind::Undone, run.id, index, &swap.target));
                 std::fs::rename(&swap.target, &undone)?;
                 std::fs::rename(&swap.old, &swap.target)?;
                 remove_any(&undone)?;
@@ -164,6 +173,64 @@ fn finish_interrupted_restore(catalog: &Catalog, run: &RunRow) -> anyhow::Result
         Utc::now(),
     )?;
     Ok(())
+}
+
+/// A copy a finished restore had left beside a target, which `hookrun recover` removed.
+#[derive(Serialize)]
+struct RemovedLeftover {
+    path: String,
+    what: String,
+}
+
+/// Removes what finished restores left beside their targets (the old copies a failed restore kept as the way back,
+/// anything a restore that died left), looking beside the targets of every finished restore and every recorded tree.
+/// Copies of a restore run still marked running are left to `finish_interrupted_restore`. A copy that cannot be
+/// removed is warned about and left.
+fn remove_leftovers_of_finished_restores(catalog: &Catalog) -> anyhow::Result<Vec<RemovedLeftover>> {
+    let mut targets: BTreeSet<PathBuf> = BTreeSet::new();
+    for (backup_id, _, only) in catalog.finished_restores()? {
+        if let Some(backup) = catalog.backup(backup_id)? {
+            if let Ok(restored) = super::restore::targets(catalog, &backup, &only) {
+                targets.extend(restored.into_iter().map(|t| t.host_path));
+            }
+        }
+    }
+    for backup in catalog.list_backups(&BackupFilter::default())? {
+        let trees = catalog.backup_sources(backup.id)?;
+        targets.extend(
+            trees
+                .into_iter()
+                .filter(|s| s.kind != "artifacts")
+                .map(|s| s.host_path.into()),
+        );
+    }
+    let mut removed = Vec::new();
+    for target in targets {
+        let beside = match leftovers_beside(&target) {
+            Ok(beside) => beside,
+            Err(e) => {
+                tracing::warn!("cannot look for restore leftovers beside {}: {e}", target.display());
+                continue;
+            }
+        };
+        for leftover in beside.into_iter().filter(|l| finished_restore_run(catalog, l.run_id)) {
+            match remove_any(&leftover.path) {
+                Ok(()) => removed.push(RemovedLeftover {
+                    path: leftover.path.display().to_string(),
+                    what: leftover.describe(),
+                }),
+                Err(e) => tracing::warn!("cannot remove {}: {e}", leftover.path.display()),
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// The lines that say what `remove_leftovers_of_finished_restores` removed.
+fn print_removed(removed: &[RemovedLeftover]) {
+    for leftover in removed {
+        println!("removed {}: {}", leftover.path, leftover.what);
+    }
 }
 
 /// Warns on stderr about runs that died without finishing.

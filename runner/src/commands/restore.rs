@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use hookrun_hooks::builtin::{StartHook, StopConfig, StopHook};
 use hookrun_hooks::catalog::{BackupRow, BackupStatus, Catalog};
-use hookrun_hooks::restore::{CleanupHook, RestoreHook, RestoreTarget, SharedLeftovers};
+use hookrun_hooks::restore::{CleanupHook, RestoreHook, RestoreTarget, SharedLeftovers, KEPT, REMOVED};
 use hookrun_hooks::{Hook, RunKind};
 
 use crate::commands::recover::{describe_holder, warn_about_interrupted_runs};
@@ -18,6 +18,7 @@ use crate::config::{self, Builtin, Check, Config, HookKind, OnError, When};
 use crate::executor::ChainHook;
 use crate::exit::{Exit, UsageError};
 use crate::lock::RunLock;
+use crate::report::RunReport;
 
 /// What to restore.
 pub enum Pick {
@@ -67,7 +68,22 @@ pub async fn restore(
         Err(e) => (None, Some(format!("{e:#}"))),
     };
     catalog.finish_restore(restore_id, run_id, error.as_deref(), Utc::now())?;
+    if let (Ok((_, report)), false) = (&outcome, json) {
+        print_leftovers(report);
+    }
     outcome.map(|(exit, _)| exit)
+}
+
+/// Names the copies the clean-up kept beside the targets (after a failure: the data they held, the way back) and
+/// the ones earlier restores had left that it removed, one line each.
+fn print_leftovers(report: &RunReport) {
+    let cleanup = report.hooks.iter().find(|h| h.hook_type == "cleanup");
+    for key in [KEPT, REMOVED] {
+        let lines = cleanup.and_then(|h| h.outputs.get(key)).and_then(|v| v.as_str());
+        for line in lines.into_iter().flat_map(str::lines) {
+            println!("{line}");
+        }
+    }
 }
 
 /// The newest completed pre-upgrade backup whose archive is there and whose last verification (if any) passed.
@@ -101,6 +117,7 @@ pub(crate) fn targets(catalog: &Catalog, backup: &BackupRow, only: &[String]) ->
             .into_iter()
             .map(|s| RestoreTarget {
                 archive_prefix: s.archive_path.into(),
+                tree: s.host_path.clone().into(),
                 host_path: s.host_path.into(),
             })
             .collect());
@@ -118,6 +135,7 @@ pub(crate) fn targets(catalog: &Catalog, backup: &BackupRow, only: &[String]) ->
                     Some(RestoreTarget {
                         archive_prefix: wanted.into(),
                         host_path: Path::new(&s.host_path).join(rest),
+                        tree: s.host_path.clone().into(),
                     })
                 })
                 .ok_or_else(|| {
