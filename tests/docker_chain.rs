@@ -615,6 +615,40 @@ fn a_restore_killed_while_it_extracts_leaves_the_live_data_unchanged_and_recover
 }
 
 #[test]
+fn a_restore_killed_after_its_swap_is_recorded_completed_by_recover_and_its_data_stays() {
+    let Some(world) = world("") else { return };
+    let backup = world.sandbox.run(&["pre-upgrade", "--version", "1", "--json"]);
+    assert_eq!(backup.code, 0, "{}{}", backup.stdout, backup.stderr);
+    let id = backup.json()["backup"]["id"].as_i64().unwrap().to_string();
+    let app_env = world.sandbox.work().join("config/app.env");
+    std::fs::write(&app_env, b"MODE=after-the-upgrade\n").unwrap();
+
+    let mut restore = world
+        .sandbox
+        .command(&["restore", &id])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The services come back one by one (db must be healthy first): the swap is made, the run is not finished.
+    wait_for_phase(&world.sandbox, "hook start");
+    restore.kill().unwrap(); // SIGKILL: no clean-up code runs
+    restore.wait().unwrap();
+    let recover = world.sandbox.run(&["recover"]);
+
+    assert_eq!(recover.code, 0, "{}{}", recover.stdout, recover.stderr);
+    let status: String = world.sandbox.catalog_value("SELECT status FROM restores");
+    assert_eq!(status, "completed", "the data was restored");
+    let note: String = world.sandbox.catalog_value("SELECT note FROM restores");
+    assert!(
+        note.contains("interrupted during hook start, after the swap") && note.contains("the restored data stays"),
+        "{note}"
+    );
+    assert_eq!(std::fs::read_to_string(&app_env).unwrap(), "MODE=production\n");
+    assert!(beside_targets(&world).is_empty(), "{:?}", beside_targets(&world));
+    assert_all_back(&world);
+}
+
+#[test]
 fn a_restore_whose_tree_is_not_the_kind_of_its_target_is_refused_before_anything_stops() {
     let Some(world) = world("") else { return };
     let backup = world.sandbox.run(&["pre-upgrade", "--version", "1", "--json"]);

@@ -161,17 +161,17 @@ fn finish_interrupted_restore(catalog: &Catalog, run: &RunRow) -> anyhow::Result
             }
         }
     }
-    let outcome = if swapped {
-        "the restored data stays"
+    if swapped {
+        // Every target holds the backup's data: the restore did what it was for, only its run was cut short.
+        let note = format!(
+            "interrupted during {}, after the swap; the restored data stays",
+            run.phase
+        );
+        catalog.complete_interrupted_restore(restore_id, run.id, &note, Utc::now())?;
     } else {
-        "the live data is as it was before"
-    };
-    catalog.finish_restore(
-        restore_id,
-        Some(run.id),
-        Some(&format!("interrupted during {}; {outcome}", run.phase)),
-        Utc::now(),
-    )?;
+        let error = format!("interrupted during {}; the live data is as it was before", run.phase);
+        catalog.finish_restore(restore_id, Some(run.id), Some(&error), Utc::now())?;
+    }
     Ok(())
 }
 
