@@ -191,6 +191,20 @@ fn a_missing_source_is_refused() {
 }
 
 #[test]
+fn overlapping_sources_are_refused_naming_both() {
+    for (sources, message) in [
+        ("\"data\", \"data\"", "sources `data` and `data` overlap"),
+        ("\"data\", \"data/sub\"", "sources `data` and `data/sub` overlap"),
+        ("\"data/sub\", \"data\"", "sources `data/sub` and `data` overlap"),
+        ("\"./data\", \"data/\"", "sources `./data` and `data/` overlap"),
+    ] {
+        let text =
+            format!("{RUNNER}\n[[hook]]\nname = \"b\"\nbuiltin = \"backup\"\nconfig = {{ sources = [{sources}] }}\n");
+        assert_error(&text, "8:22", message);
+    }
+}
+
+#[test]
 fn a_missing_wasm_module_is_refused() {
     let text = format!("{RUNNER}\n[[hook]]\nname = \"w\"\nwasm = \"hooks/missing.wasm\"\n");
     assert_error(&text, "7:8", "WASM module");

@@ -141,10 +141,11 @@ fn a_flipped_byte_fails_verify_and_restore_refuses_it_without_touching_live_data
     assert_eq!(ok, Some(false), "the failed verification is recorded");
 }
 
-/// Records `archive` in the catalog as a completed backup of `data` (as hookrun would have), returning its id.
-fn register(sandbox: &Sandbox, archive: &Path) -> i64 {
+/// Records `archive` in the catalog as a completed `kind` backup of `data` (as hookrun would have), after a real
+/// backup of that kind; returns the real backup's id and the crafted one's.
+fn register(sandbox: &Sandbox, archive: &Path, kind: &str) -> (i64, i64) {
     // A first real backup creates the catalog and its schema; the crafted one is recorded like it.
-    let real = backup(sandbox, "backup");
+    let real = backup(sandbox, kind);
     let catalog = rusqlite::Connection::open(sandbox.path().join("catalog.db")).unwrap();
     let sha = hookrun_e2e::sha256_file(archive);
     let size = std::fs::metadata(archive).unwrap().len() as i64;
@@ -175,7 +176,7 @@ fn register(sandbox: &Sandbox, archive: &Path) -> i64 {
             rusqlite::params![id, sandbox.work().join("data").to_str().unwrap()],
         )
         .unwrap();
-    id
+    (real, id)
 }
 
 /// A tar.gz whose entries are written byte by byte, so that names tar libraries refuse can be in it.
@@ -232,7 +233,7 @@ fn malicious_archives_are_refused_and_nothing_is_written_outside() {
         std::fs::create_dir_all(sandbox.path().join("outside")).unwrap();
         std::fs::write(sandbox.path().join("outside/secret"), b"secret").unwrap();
         let archive = crafted_archive(sandbox.path(), entries);
-        let id = register(&sandbox, &archive);
+        let (_, id) = register(&sandbox, &archive, "backup");
         let before = outside_storage(&sandbox);
 
         let run = sandbox.run(&["restore", &id.to_string()]);
@@ -255,6 +256,125 @@ fn malicious_archives_are_refused_and_nothing_is_written_outside() {
             "{attack}"
         );
     }
+}
+
+#[test]
+fn links_pointing_anywhere_are_backed_up_verified_and_restored_as_links() {
+    let sandbox = deployment();
+    let data = sandbox.work().join("data");
+    std::os::unix::fs::symlink("/etc/hostname", data.join("absolute")).unwrap();
+    std::os::unix::fs::symlink("../config/run.sh", data.join("leaves-its-folder")).unwrap();
+    std::os::unix::fs::symlink("uploads/../db/table.dat", data.join("climbs-out-of-a-name")).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/anywhere", data.join("uploads/dangling")).unwrap();
+    let before = tree_manifest(&sandbox.work());
+    let id = backup(&sandbox, "pre-upgrade").to_string();
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::write(sandbox.work().join("config/run.sh"), b"changed by the upgrade").unwrap();
+
+    let verify = sandbox.run(&["verify", &id]);
+    let restore = sandbox.run(&["restore", &id]);
+
+    assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+    assert_eq!(
+        restore.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        restore.stdout, restore.stderr
+    );
+    assert_eq!(
+        tree_manifest(&sandbox.work()),
+        before,
+        "every link restored as the link it was, the rest byte for byte"
+    );
+    assert_eq!(
+        std::fs::read_link(data.join("absolute")).unwrap(),
+        Path::new("/etc/hostname")
+    );
+    let restored: String = sandbox.catalog_value("SELECT status FROM restores");
+    assert_eq!(restored, "completed");
+}
+
+#[test]
+fn an_archive_the_extraction_would_refuse_fails_verify_naming_the_entry_and_rollback_passes_it_over() {
+    let sandbox = deployment();
+    let archive = crafted_archive(
+        sandbox.path(),
+        &[
+            ("data", b'5', "", b""),
+            ("data/link", b'2', "/etc", b""),
+            ("data/link/written-through", b'0', "", b"pwned"),
+        ],
+    );
+    let (good, crafted) = register(&sandbox, &archive, "pre-upgrade");
+
+    let verify = sandbox.run(&["verify", &crafted.to_string()]);
+    let rollback = sandbox.run(&["rollback", "--yes"]);
+
+    assert_eq!(verify.code, 1, "{}{}", verify.stdout, verify.stderr);
+    assert!(
+        verify
+            .stdout
+            .contains("entry `data/link/written-through` would be written through symlink `data/link`"),
+        "names the entry: {}",
+        verify.stdout
+    );
+    let ok: Option<bool> = sandbox.catalog_value(&format!("SELECT verify_ok FROM backups WHERE id = {crafted}"));
+    assert_eq!(ok, Some(false), "the failed verification is recorded");
+    assert_eq!(rollback.code, 0, "{}{}", rollback.stdout, rollback.stderr);
+    let restored: i64 = sandbox.catalog_value("SELECT backup_id FROM restores");
+    assert_eq!(restored, good, "rollback took the older backup that restores");
+    assert!(!Path::new("/etc/written-through").exists());
+}
+
+#[test]
+fn a_restore_that_would_put_a_file_where_a_folder_is_is_refused_and_changes_nothing() {
+    let sandbox = deployment();
+    let archive = crafted_archive(sandbox.path(), &[("data", b'0', "", b"a file, not a folder")]);
+    let (_, id) = register(&sandbox, &archive, "backup");
+    let live = tree_manifest(&sandbox.work());
+
+    let run = sandbox.run(&["restore", &id.to_string()]);
+
+    assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let line = format!(
+        "cannot restore {}: it is a folder, and the archive holds a file for it (`data`)",
+        sandbox.work().join("data").display()
+    );
+    assert!(run.stdout.contains(&line), "expected `{line}` in:\n{}", run.stdout);
+    assert_eq!(
+        tree_manifest(&sandbox.work()),
+        live,
+        "live data untouched, no staged copy left beside it"
+    );
+    let restored: String = sandbox.catalog_value("SELECT status FROM restores");
+    assert_eq!(restored, "failed");
+}
+
+#[test]
+fn a_restore_of_part_of_a_tree_never_goes_through_a_symlink_in_the_live_data() {
+    let sandbox = deployment();
+    let id = backup(&sandbox, "backup").to_string();
+    // The live `uploads` became a link to a folder outside the deployment (a restored link may point anywhere).
+    let outside = sandbox.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("with space.txt"), b"not the deployment's").unwrap();
+    let uploads = sandbox.work().join("data/uploads");
+    std::fs::remove_dir_all(&uploads).unwrap();
+    std::os::unix::fs::symlink(&outside, &uploads).unwrap();
+    let before = outside_storage(&sandbox);
+
+    let run = sandbox.run(&["restore", &id, "--only", "data/uploads/with space.txt"]);
+
+    assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(&format!("{} is a symlink", uploads.display())),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        outside_storage(&sandbox),
+        before,
+        "nothing written through the link, nor anywhere else"
+    );
 }
 
 /// Everything in the sandbox but hookrun's own files (storage, catalog) and the work dir's own mtime (the staging

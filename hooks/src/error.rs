@@ -42,6 +42,11 @@ pub enum HookError {
         available: u64,
     },
 
+    /// A restore cannot put a tree in place: its target is not the kind of thing the archive holds for it, or the
+    /// way to it goes through a symlink. Found before anything is stopped.
+    #[error("cannot restore {target}: {reason}")]
+    Unrestorable { target: PathBuf, reason: String },
+
     /// A folder of the run (staging, storage) could not be prepared.
     #[error("cannot prepare {path}: {source}")]
     Prepare { path: PathBuf, source: io::Error },

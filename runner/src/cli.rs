@@ -59,9 +59,11 @@ pub enum Command {
         /// The backup's id (see `hookrun list`).
         id: i64,
     },
-    /// After a run died (kill -9, power loss): start what it left stopped, clean up, mark it interrupted.
+    /// After a run died (kill -9, power loss): start what it left stopped, clean up, mark it interrupted; remove
+    /// what finished restores left beside their targets.
     Recover,
-    /// Read archives to the end and check them against the catalog; records the result.
+    /// Read archives to the end, check them against the catalog and that a restore would accept them; records the
+    /// result.
     Verify {
         /// The backup to verify.
         id: Option<i64>,

@@ -47,10 +47,11 @@ pub struct SourceStats {
     pub bytes: u64,
 }
 
-/// Resolves configured source paths (relative to `work_dir`) to roots, refusing absolute paths, `..`, and paths
-/// that do not exist. Each keeps its relative path inside the archive.
+/// Resolves configured source paths (relative to `work_dir`) to roots, refusing absolute paths, `..`, sources that
+/// overlap (the same tree twice, or one inside another: its entries would be archived twice and no restore could put
+/// them back), and paths that do not exist. Each keeps its relative path inside the archive.
 pub fn resolve_sources(work_dir: &Path, sources: &[PathBuf]) -> Result<Vec<SourceRoot>, HookError> {
-    sources
+    let relatives = sources
         .iter()
         .map(|source| {
             let bad = |reason: &str| HookError::BadSource {
@@ -70,13 +71,58 @@ pub fn resolve_sources(work_dir: &Path, sources: &[PathBuf]) -> Result<Vec<Sourc
             if relative.as_os_str().is_empty() {
                 return Err(bad("names the work dir itself; list the folders to back up"));
             }
+            Ok(relative)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some((a, b)) = overlapping(&relatives) {
+        let inner = if relatives[a].components().count() >= relatives[b].components().count() {
+            &relatives[a]
+        } else {
+            &relatives[b]
+        };
+        return Err(HookError::Misconfigured(format!(
+            "sources `{}` and `{}` overlap: `{}` would be archived twice, and a restore refuses such a backup; \
+             list each tree once",
+            sources[a].display(),
+            sources[b].display(),
+            inner.display()
+        )));
+    }
+    sources
+        .iter()
+        .zip(relatives)
+        .map(|(source, relative)| {
             let fs_path = work_dir.join(&relative);
-            fs_path
-                .symlink_metadata()
-                .map_err(|e| bad(&format!("not found under the work dir {} ({e})", work_dir.display())))?;
+            fs_path.symlink_metadata().map_err(|e| HookError::BadSource {
+                path: source.clone(),
+                reason: format!("not found under the work dir {} ({e})", work_dir.display()),
+            })?;
             Ok(SourceRoot::new(fs_path, relative))
         })
         .collect()
+}
+
+/// The first two of `paths` (relative archive paths) where one is the other or lies inside it, as their indexes in
+/// `paths`; `None` when the trees they name are disjoint. Compared component by component (`./a/` is `a`).
+pub fn overlapping(paths: &[impl AsRef<Path>]) -> Option<(usize, usize)> {
+    let parts: Vec<Vec<Component<'_>>> = paths
+        .iter()
+        .map(|p| {
+            p.as_ref()
+                .components()
+                .filter(|c| matches!(c, Component::Normal(_)))
+                .collect()
+        })
+        .collect();
+    for (j, b) in parts.iter().enumerate() {
+        for (i, a) in parts[..j].iter().enumerate() {
+            let n = a.len().min(b.len());
+            if a[..n] == b[..n] {
+                return Some((i, j));
+            }
+        }
+    }
+    None
 }
 
 /// Walks the roots (without following symlinks) and counts what they hold.
@@ -113,6 +159,43 @@ mod tests {
             let err = resolve_sources(work.path(), &[PathBuf::from(bad)]).unwrap_err();
             assert!(matches!(err, HookError::BadSource { .. }), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn overlapping_sources_are_refused_naming_both_before_the_disk_is_looked_at() {
+        let work = tempfile::tempdir().unwrap();
+        for (sources, message) in [
+            (
+                &["data", "data"][..],
+                "sources `data` and `data` overlap: `data` would be archived twice",
+            ),
+            (
+                &["data", "data/sub"],
+                "sources `data` and `data/sub` overlap: `data/sub` would be archived twice",
+            ),
+            (
+                &["data/sub", "x", "data"],
+                "sources `data/sub` and `data` overlap: `data/sub` would be archived twice",
+            ),
+            (
+                &["./data", "data/"],
+                "sources `./data` and `data/` overlap: `data` would be archived twice",
+            ),
+        ] {
+            let sources: Vec<PathBuf> = sources.iter().map(PathBuf::from).collect();
+            let err = resolve_sources(work.path(), &sources).unwrap_err();
+            assert!(matches!(err, HookError::Misconfigured(_)), "{err}");
+            assert!(err.to_string().starts_with(message), "{err}");
+        }
+    }
+
+    #[test]
+    fn trees_overlap_when_one_is_or_holds_the_other() {
+        assert_eq!(overlapping(&["a", "b", "c/d"]), None);
+        assert_eq!(overlapping(&["data", "database"]), None, "components, not bytes");
+        assert_eq!(overlapping(&["a", "b", "b/c"]), Some((1, 2)));
+        assert_eq!(overlapping(&["b/c", "a", "b"]), Some((0, 2)));
+        assert_eq!(overlapping(&["./a/", "a"]), Some((0, 1)));
     }
 
     #[test]

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 
 use crate::archive::{
-    archive_file_name, check_free_space, estimate, measure, place_without_replacing, resolve_sources, temporary_path,
-    write_archive, Compression, SourceRoot, SourceStats,
+    archive_file_name, check_free_space, estimate, measure, overlapping, place_without_replacing, resolve_sources,
+    temporary_path, write_archive, Compression, SourceRoot, SourceStats,
 };
 use crate::blocking::blocking;
 use crate::context::ARTIFACTS_DIR;
@@ -234,16 +234,26 @@ impl BackupConfig {
                 });
             }
         }
-        for (i, a) in sources.iter().enumerate() {
-            if let Some(b) = sources[i + 1..]
-                .iter()
-                .find(|b| overlap(&a.archive_path, &b.archive_path))
-            {
-                return Err(HookError::Misconfigured(format!(
-                    "{} ({}) and {} ({}) would both be archived under `{}`: name one of them differently",
-                    a.host_path, a.kind, b.host_path, b.kind, a.archive_path
-                )));
-            }
+        // Trees that overlap would put entries in the archive twice, which no restore accepts: refused here, which
+        // the preflight and the snapshot go through, so that such a chain stops nothing.
+        let mut paths: Vec<&str> = sources.iter().map(|s| s.archive_path.as_str()).collect();
+        if self.include_artifacts {
+            paths.push(ARTIFACTS_DIR);
+        }
+        if let Some((a, b)) = overlapping(&paths) {
+            let from = |i: usize| {
+                sources
+                    .get(i)
+                    .map_or("the hooks' artifacts".to_string(), |s| s.host_path.clone())
+            };
+            return Err(HookError::Misconfigured(format!(
+                "the archive would hold `{}` (from {}) and `{}` (from {}), one inside the other, and a restore refuses \
+                 such a backup; rename or drop one of them",
+                paths[a],
+                from(a),
+                paths[b],
+                from(b)
+            )));
         }
         Ok(BackupPlan { trees: sources, mounts })
     }
@@ -300,7 +310,7 @@ impl BackupConfig {
                 "{what} `{missing}` is mounted in Compose project {project}"
             )));
         }
-        Ok(mounts
+        let mut fates: Vec<MountFate> = mounts
             .into_iter()
             .map(|mount| {
                 let inside = match mount.kind {
@@ -343,14 +353,31 @@ impl BackupConfig {
                     skipped,
                 }
             })
-            .collect())
+            .collect();
+        // A bind mount inside another archived one is archived as part of it: twice would make the backup
+        // unrestorable.
+        let archived_binds: Vec<(PathBuf, String)> = fates
+            .iter()
+            .filter(|f| f.mount.kind == MountKind::Bind)
+            .filter_map(|f| Some((f.mount.host_path.clone(), f.archived_as.clone()?)))
+            .collect();
+        for fate in fates
+            .iter_mut()
+            .filter(|f| f.mount.kind == MountKind::Bind && f.archived_as.is_some())
+        {
+            let outer = archived_binds
+                .iter()
+                .find(|(path, _)| *path != fate.mount.host_path && fate.mount.host_path.starts_with(path));
+            if let Some((path, place)) = outer {
+                fate.skipped = Some(format!(
+                    "inside bind mount {}, archived with it as {place}",
+                    path.display()
+                ));
+                fate.archived_as = None;
+            }
+        }
+        Ok(fates)
     }
-}
-
-/// Whether two archive paths overlap: one is the other, or inside it.
-fn overlap(a: &str, b: &str) -> bool {
-    let (a, b) = (Path::new(a), Path::new(b));
-    a.starts_with(b) || b.starts_with(a)
 }
 
 /// Whether two host paths name the same place (after resolving `.`, `..` and symlinks where they exist).

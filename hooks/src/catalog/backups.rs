@@ -372,6 +372,44 @@ impl Catalog {
         Ok(())
     }
 
+    /// Closes a restore whose data was put in place although its run did not finish (it died after its swap):
+    /// `completed`, with `note` saying so.
+    pub fn complete_interrupted_restore(
+        &self,
+        id: i64,
+        run_id: i64,
+        note: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), CatalogError> {
+        self.conn()
+            .execute(
+                "UPDATE restores SET status = 'completed', error = NULL, note = ?2, finished_at = ?3, run_id = ?4
+                 WHERE id = ?1",
+                params![id, note, timestamp(at), run_id],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The restores that finished (completed or failed) with a run, as (backup id, run id, only paths), oldest
+    /// first: whose copies beside their targets `hookrun recover` may remove.
+    pub fn finished_restores(&self) -> Result<Vec<(i64, i64, Vec<String>)>, CatalogError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT backup_id, run_id, only_paths FROM restores
+                 WHERE status != 'running' AND run_id IS NOT NULL ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let only: String = r.get(2)?;
+                Ok((r.get(0)?, r.get(1)?, serde_json::from_str(&only).unwrap_or_default()))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
     /// Backups matching `filter`, oldest first.
     pub fn list_backups(&self, filter: &BackupFilter) -> Result<Vec<BackupRow>, CatalogError> {
         let conn = self.conn();

@@ -97,6 +97,10 @@ const MIGRATIONS: &[&str] = &[
         error        TEXT
     );
     "#,
+    // 4: a note on a restore that completed although its run did not finish (it died after its swap).
+    r#"
+    ALTER TABLE restores ADD COLUMN note TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -7,7 +7,10 @@ mod hook;
 mod swap;
 mod verify;
 
-pub use cleanup::{CleanupHook, Leftovers, SharedLeftovers};
+pub use cleanup::{
+    finished_restore_run, leftover_name, leftovers_beside, Cleaned, CleanupHook, Leftover, LeftoverKind, Leftovers,
+    SharedLeftovers, KEPT, REMOVED,
+};
 pub use hook::{swaps_for, RestoreHook, RestoreTarget};
 pub use swap::{remove_any, swap_all, Swap};
 pub use verify::verify_backup;

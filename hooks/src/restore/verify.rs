@@ -1,18 +1,25 @@
-//! Verifying a backup against its catalog row: the archive read to the end, its SHA-256, size and counts compared.
+//! Verifying a backup against its catalog row: the archive read to the end, its SHA-256, size and counts compared,
+//! and every rule a restore applies applied to the trees it records, so that only a restorable backup passes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::archive::{read_archive, ArchiveContents};
+use crate::archive::{check_extraction, ArchiveContents};
 use crate::catalog::{BackupRow, BackupStatus};
 use crate::HookError;
 
-/// Reads backup `row`'s archive to the end and checks it against the row. Blocking: call it off the async threads.
-pub fn verify_backup(row: &BackupRow, cancel: &CancellationToken) -> Result<(), HookError> {
+/// Reads backup `row`'s archive to the end and checks it against the row, in one pass that also runs the
+/// extraction's rules over the entries under `trees` (the archive paths the catalog records for it) without writing
+/// anything: a backup a restore would refuse fails here. Blocking: call it off the async threads.
+pub fn verify_backup(row: &BackupRow, trees: &[PathBuf], cancel: &CancellationToken) -> Result<(), HookError> {
     let path = usable_archive(row)?;
-    let contents = read_archive(path, cancel, &|_| {})?;
-    check_against_row(row, &contents)
+    let checked = check_extraction(path, trees, cancel).map_err(|error| match error {
+        // Trees that overlap (recorded twice, or one inside another): no restore of the whole backup could run.
+        HookError::Misconfigured(why) => refuse(&path.to_string_lossy(), format!("cannot be restored: {why}")),
+        other => other,
+    })?;
+    check_against_row(row, &checked.archive)
 }
 
 /// The archive of a backup that may be read for a restore: a completed backup with a file.

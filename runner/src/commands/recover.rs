@@ -1,14 +1,18 @@
 //! Runs that died without finishing (SIGKILL, power loss): `hookrun recover` starts what such a run left stopped,
 //! in dependency order, removes its temporary files, accounts for its archive and marks it `interrupted`. Every
-//! command that takes the storage lock does the same first (see `session`); the others warn.
+//! command that takes the storage lock does the same first (see `session`); the others warn. `hookrun recover`
+//! also removes what finished restores left beside their targets.
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use hookrun_hooks::archive::{temporary_path, Format};
 use hookrun_hooks::builtin::{bring_back, DEFAULT_START_TIMEOUT};
-use hookrun_hooks::catalog::{Catalog, RunRow, RunStatus};
-use hookrun_hooks::restore::{remove_any, swaps_for};
+use hookrun_hooks::catalog::{BackupFilter, Catalog, RunRow, RunStatus};
+use hookrun_hooks::restore::{
+    finished_restore_run, leftover_name, leftovers_beside, remove_any, swaps_for, LeftoverKind,
+};
 use hookrun_hooks::{RunKind, StoppedService};
 use serde::Serialize;
 
@@ -64,20 +68,23 @@ impl Recovered {
 pub async fn recover(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
     let session = Session::lock(config_path, Check::Shape)?;
     let report = recover_interrupted(&session.config, &session.catalog).await?;
+    let removed = remove_leftovers_of_finished_restores(&session.catalog)?;
     let exit = if report.iter().any(|r| r.error.is_some()) {
         Exit::ServicesDown
     } else {
         Exit::Success
     };
     if json {
-        out::document(&serde_json::json!({ "recovered": report }));
-    } else if report.is_empty() {
-        crate::say!("nothing to recover: no run was interrupted");
-    } else {
-        for r in &report {
-            out::line(&r.describe());
-        }
+        out::document(&serde_json::json!({ "recovered": report, "removed": removed }));
+        return Ok(exit);
     }
+    if report.is_empty() {
+        crate::say!("nothing to recover: no run was interrupted");
+    }
+    for r in &report {
+        out::line(&r.describe());
+    }
+    print_removed(&removed);
     Ok(exit)
 }
 
@@ -194,9 +201,9 @@ fn finish_interrupted_restore(catalog: &Catalog, run: &RunRow) -> anyhow::Result
                 remove_any(&swap.old)?;
             } else if swap.target.symlink_metadata().is_ok() {
                 // The target holds restored data (its swap was made): put the old data back.
-                let parent = swap.target.parent().expect("a target beside its staged copy");
-                let name = swap.target.file_name().unwrap_or_default().to_string_lossy();
-                let undone = parent.join(format!(".hookrun-undone-{}-{index}-{name}", run.id));
+                let undone =
+                    swap.target
+                        .with_file_name(leftover_name(LeftoverKind::Undone, run.id, index, &swap.target));
                 std::fs::rename(&swap.target, &undone)?;
                 std::fs::rename(&swap.old, &swap.target)?;
                 remove_any(&undone)?;
@@ -205,18 +212,76 @@ fn finish_interrupted_restore(catalog: &Catalog, run: &RunRow) -> anyhow::Result
             }
         }
     }
-    let outcome = if swapped {
-        "the restored data stays"
+    if swapped {
+        // Every target holds the backup's data: the restore did what it was for, only its run was cut short.
+        let note = format!(
+            "interrupted during {}, after the swap; the restored data stays",
+            run.phase
+        );
+        catalog.complete_interrupted_restore(restore_id, run.id, &note, Utc::now())?;
     } else {
-        "the live data is as it was before"
-    };
-    catalog.finish_restore(
-        restore_id,
-        Some(run.id),
-        Some(&format!("interrupted during {}; {outcome}", run.phase)),
-        Utc::now(),
-    )?;
+        let error = format!("interrupted during {}; the live data is as it was before", run.phase);
+        catalog.finish_restore(restore_id, Some(run.id), Some(&error), Utc::now())?;
+    }
     Ok(())
+}
+
+/// A copy a finished restore had left beside a target, which `hookrun recover` removed.
+#[derive(Serialize)]
+struct RemovedLeftover {
+    path: String,
+    what: String,
+}
+
+/// Removes what finished restores left beside their targets (the old copies a failed restore kept as the way back,
+/// anything a restore that died left), looking beside the targets of every finished restore and every recorded tree.
+/// Copies of a restore run still marked running are left to `finish_interrupted_restore`. A copy that cannot be
+/// removed is warned about and left.
+fn remove_leftovers_of_finished_restores(catalog: &Catalog) -> anyhow::Result<Vec<RemovedLeftover>> {
+    let mut targets: BTreeSet<PathBuf> = BTreeSet::new();
+    for (backup_id, _, only) in catalog.finished_restores()? {
+        if let Some(backup) = catalog.backup(backup_id)? {
+            if let Ok(restored) = super::restore::targets(catalog, &backup, &only) {
+                targets.extend(restored.into_iter().map(|t| t.host_path));
+            }
+        }
+    }
+    for backup in catalog.list_backups(&BackupFilter::default())? {
+        let trees = catalog.backup_sources(backup.id)?;
+        targets.extend(
+            trees
+                .into_iter()
+                .filter(|s| s.kind != "artifacts")
+                .map(|s| s.host_path.into()),
+        );
+    }
+    let mut removed = Vec::new();
+    for target in targets {
+        let beside = match leftovers_beside(&target) {
+            Ok(beside) => beside,
+            Err(e) => {
+                tracing::warn!("cannot look for restore leftovers beside {}: {e}", target.display());
+                continue;
+            }
+        };
+        for leftover in beside.into_iter().filter(|l| finished_restore_run(catalog, l.run_id)) {
+            match remove_any(&leftover.path) {
+                Ok(()) => removed.push(RemovedLeftover {
+                    path: leftover.path.display().to_string(),
+                    what: leftover.describe(),
+                }),
+                Err(e) => tracing::warn!("cannot remove {}: {e}", leftover.path.display()),
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// The lines that say what `remove_leftovers_of_finished_restores` removed.
+fn print_removed(removed: &[RemovedLeftover]) {
+    for leftover in removed {
+        crate::say!("removed {}: {}", leftover.path, leftover.what);
+    }
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {

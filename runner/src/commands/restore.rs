@@ -8,14 +8,14 @@ use std::path::Path;
 use chrono::Utc;
 use hookrun_hooks::builtin::{StartHook, StopConfig, StopHook};
 use hookrun_hooks::catalog::{BackupRow, BackupStatus, Catalog};
-use hookrun_hooks::restore::{CleanupHook, RestoreHook, RestoreTarget, SharedLeftovers};
+use hookrun_hooks::restore::{CleanupHook, RestoreHook, RestoreTarget, SharedLeftovers, KEPT, REMOVED};
 use hookrun_hooks::{Hook, RunKind};
 
 use crate::commands::run::run_chain;
 use crate::config::{Builtin, Check, Config, HookKind, OnError, When};
 use crate::executor::ChainHook;
 use crate::exit::{Exit, UsageError};
-use crate::report::out;
+use crate::report::{out, RunReport};
 use crate::session::Session;
 
 /// What to restore.
@@ -64,7 +64,22 @@ pub async fn restore(
         Err(e) => (None, Some(format!("{e:#}"))),
     };
     catalog.finish_restore(restore_id, run_id, error.as_deref(), Utc::now())?;
+    if let (Ok((_, report)), false) = (&outcome, json) {
+        print_leftovers(report);
+    }
     outcome.map(|(exit, _)| exit)
+}
+
+/// Names the copies the clean-up kept beside the targets (after a failure: the data they held, the way back) and
+/// the ones earlier restores had left that it removed, one line each.
+fn print_leftovers(report: &RunReport) {
+    let cleanup = report.hooks.iter().find(|h| h.hook_type == "cleanup");
+    for key in [KEPT, REMOVED] {
+        let lines = cleanup.and_then(|h| h.outputs.get(key)).and_then(|v| v.as_str());
+        for line in lines.into_iter().flat_map(str::lines) {
+            out::line(line);
+        }
+    }
 }
 
 /// The newest completed pre-upgrade backup whose archive is there and whose last verification (if any) passed.
@@ -98,6 +113,7 @@ pub(crate) fn targets(catalog: &Catalog, backup: &BackupRow, only: &[String]) ->
             .into_iter()
             .map(|s| RestoreTarget {
                 archive_prefix: s.archive_path.into(),
+                tree: s.host_path.clone().into(),
                 host_path: s.host_path.into(),
             })
             .collect());
@@ -115,6 +131,7 @@ pub(crate) fn targets(catalog: &Catalog, backup: &BackupRow, only: &[String]) ->
                     Some(RestoreTarget {
                         archive_prefix: wanted.into(),
                         host_path: Path::new(&s.host_path).join(rest),
+                        tree: s.host_path.clone().into(),
                     })
                 })
                 .ok_or_else(|| {

@@ -1,7 +1,8 @@
 //! `hookrun verify [ID | --all]`: reads each archive to the end — SHA-256, every entry, the gzip trailer — compares
-//! it with the catalog, and records the result.
+//! it with the catalog, checks on the way that a restore of its trees would accept every entry, and records the
+//! result.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use hookrun_hooks::catalog::{BackupFilter, BackupRow, BackupStatus, Catalog};
@@ -61,13 +62,21 @@ pub async fn verify(config_path: &Path, id: Option<i64>, all: bool, json: bool) 
     })
 }
 
-/// Verifies backup `row` and records the result. The error is one line naming the archive.
+/// Verifies backup `row` (its archive, and that a restore of every tree the catalog records for it would accept
+/// it) and records the result. The error is one line naming the archive.
 pub async fn verify_backup(catalog: &Catalog, row: &BackupRow) -> Result<(), String> {
     let checked = row.clone();
-    let result = tokio::task::spawn_blocking(move || restore::verify_backup(&checked, &CancellationToken::new()))
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()));
+    let trees: Vec<PathBuf> = catalog
+        .backup_sources(row.id)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|source| source.archive_path.into())
+        .collect();
+    let result =
+        tokio::task::spawn_blocking(move || restore::verify_backup(&checked, &trees, &CancellationToken::new()))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
     let error = result.as_ref().err().map(String::as_str);
     if let Err(e) = catalog.record_verification(row.id, result.is_ok(), error, Utc::now()) {
         tracing::error!("cannot record the verification of backup {}: {e}", row.id);
