@@ -294,6 +294,18 @@ fn a_missing_config_file_names_itself() {
         "{}",
         run.stderr
     );
+    assert_eq!(
+        run.stderr.matches("No such file or directory").count(),
+        1,
+        "said once: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("run hookrun in the folder that holds it, or pass --config PATH"),
+        "with a hint: {}",
+        run.stderr
+    );
 }
 
 #[test]

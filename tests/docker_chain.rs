@@ -345,7 +345,10 @@ fn a_project_name_that_matches_no_container_is_a_configuration_error() {
         "nothing touched, no hook ran: {}",
         typo.stdout
     );
-    let recorded: i64 = sandbox.catalog_value("SELECT count(*) FROM runs");
+    let catalog = rusqlite::Connection::open(sandbox.storage().join("catalog.db")).unwrap();
+    let recorded: i64 = catalog
+        .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(recorded, 1, "only the opted-out run is recorded, not the refused one");
     assert!(
         sandbox.archives().len() == 1,

@@ -14,6 +14,8 @@ pub mod deployment;
 pub mod docker;
 #[path = "postgres_image.rs"]
 pub mod postgres_image;
+#[path = "terminal.rs"]
+pub mod terminal;
 
 /// The `hookrun` binary of this workspace, built (once per test process) in the same profile as the tests.
 pub fn hookrun_bin() -> &'static Path {

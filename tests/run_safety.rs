@@ -2,13 +2,14 @@
 //! stdout, a hung-up terminal (SIGHUP), a run that died before, a kill between placing the archive and recording
 //! it, concurrent first runs, a deleted lock file, a permissive umask.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use hookrun_e2e::deployment::{assert_all_back, paused_run, wait_for_phase, world, PAUSE};
+use hookrun_e2e::terminal::Terminal;
 use hookrun_e2e::Sandbox;
 
 /// The run of a world whose stdout nobody can read: a pipe whose reader is gone, or `/dev/full`.
@@ -65,49 +66,14 @@ fn a_stdout_that_cannot_be_written_does_not_stop_the_chain_and_the_exit_code_say
     );
 }
 
-/// Starts `pre-upgrade` as the session leader of a new pseudo-terminal (as under an SSH session), returning the
-/// child and the terminal's master side: closing it hangs the terminal up.
-fn run_on_a_terminal(sandbox: &Sandbox) -> (Child, OwnedFd) {
-    // Both ends close-on-exec from the start: a process another test spawns meanwhile must not keep the master open.
-    let master = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
-    assert!(master >= 0, "posix_openpt");
-    let master = unsafe { OwnedFd::from_raw_fd(master) };
-    assert_eq!(unsafe { libc::grantpt(master.as_raw_fd()) }, 0, "grantpt");
-    assert_eq!(unsafe { libc::unlockpt(master.as_raw_fd()) }, 0, "unlockpt");
-    let mut name = [0 as libc::c_char; 128];
-    assert_eq!(
-        unsafe { libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()) },
-        0
-    );
-    let slave = unsafe { libc::open(name.as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
-    assert!(slave >= 0, "open the terminal's slave side");
-    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
-    let mut command = sandbox.command(&["pre-upgrade", "--version", "1"]);
-    command
-        .stdin(Stdio::from(slave.try_clone().unwrap()))
-        .stdout(Stdio::from(slave.try_clone().unwrap()))
-        .stderr(Stdio::from(slave));
-    unsafe {
-        command.pre_exec(|| {
-            // A session of its own with the terminal as its controlling terminal: a hang-up is sent to it.
-            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let child = command.spawn().unwrap();
-    (child, master)
-}
-
 #[test]
 fn a_terminal_that_hangs_up_stops_the_run_like_sigterm_and_the_services_come_back() {
     let Some(world) = world(PAUSE) else { return };
-    let (mut child, master) = run_on_a_terminal(&world.sandbox);
+    let mut terminal = Terminal::spawn(world.sandbox.command(&["pre-upgrade", "--version", "1"]));
     wait_for_phase(&world.sandbox, "hook pause");
 
-    drop(master); // the SSH session drops: SIGHUP, and the terminal is gone for every later write
-    let status = child.wait().unwrap();
+    terminal.hang_up(); // the SSH session drops: SIGHUP, and the terminal is gone for every later write
+    let status = terminal.child.wait().unwrap();
     std::fs::write(world.sandbox.path().join("go"), b"").unwrap();
 
     assert_eq!(status.code(), Some(1), "exits 1 (not killed by SIGHUP): {status:?}");
@@ -357,4 +323,37 @@ fn storage_staging_lock_and_catalog_are_private_whatever_the_umask() {
     .unwrap();
     assert_eq!(sandbox.run(&["list"]).code, 0);
     assert_eq!(mode(&sandbox.path().join("catalog.db")), 0o600);
+}
+
+#[test]
+fn an_archive_in_storage_the_catalog_does_not_know_is_named_by_list_and_fails_verify_all() {
+    let sandbox = paused_after_backup();
+    std::fs::write(sandbox.path().join("go"), b"").unwrap();
+    assert_eq!(sandbox.run(&["backup", "--version", "1"]).code, 0);
+    let known = sandbox.archives().pop().unwrap();
+    let stray = sandbox.storage().join("backup_manual_v0.9_2026-01-01_00-00-00.tar.gz");
+    std::fs::copy(&known, &stray).unwrap();
+
+    let list = sandbox.run(&["list"]);
+    let verify = sandbox.run(&["verify", "--all"]);
+    let verify_json = sandbox.run(&["verify", "--all", "--json"]);
+
+    let said = format!("{} (", stray.display());
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    assert!(
+        list.stdout.contains(&said) && list.stdout.contains("is in storage but not in the catalog"),
+        "{}",
+        list.stdout
+    );
+    assert_eq!(verify.code, 1, "{}", verify.stdout);
+    assert!(verify.stdout.contains(&format!("FAILED  {said}")), "{}", verify.stdout);
+    assert!(
+        verify.stdout.contains(&format!("ok      1 {}", known.display())),
+        "{}",
+        verify.stdout
+    );
+    assert_eq!(
+        verify_json.json()["unknown_archives"][0]["path"],
+        stray.to_str().unwrap()
+    );
 }

@@ -87,6 +87,37 @@ fn by_default_the_snapshot_copies_only_where_storage_clones_and_archives_in_plac
 }
 
 #[test]
+fn a_snapshot_that_archives_in_place_says_so_once_in_plain_words_and_the_backup_is_not_shown_as_work() {
+    let sandbox = deployment(None);
+    if storage_clones(&sandbox) {
+        return; // here the snapshot copies: nothing to say
+    }
+
+    let run = sandbox.run(&["backup", "--version", "1"]);
+
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        !run.stderr.contains("WARN"),
+        "expected where storage cannot clone, so no warning: {}",
+        run.stderr
+    );
+    let said: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains("wrote the archive itself with the services stopped"))
+        .collect();
+    assert_eq!(said.len(), 1, "said once:\n{}", run.stdout);
+    assert!(said[0].contains("cannot clone"), "{}", said[0]);
+    assert!(
+        run.stdout
+            .contains("- backup (backup) had nothing left to do: the snapshot already wrote the archive"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("✓ backup"), "{}", run.stdout);
+}
+
+#[test]
 fn with_copies_any_the_snapshot_copies_even_where_storage_cannot_clone() {
     let sandbox = deployment(Some("any"));
 

@@ -214,5 +214,12 @@ impl RunContext {
     }
 }
 
+/// The output a hook sets to a plain sentence that the run's human summary says once (e.g. why a snapshot archived
+/// in place).
+pub const SUMMARY_OUTPUT: &str = "summary";
+
+/// The output a hook sets when it found nothing to do, saying why: reports show it as skipped, not as work done.
+pub const NOTHING_TO_DO_OUTPUT: &str = "nothing_to_do";
+
 /// The folder, in the staging dir and in the archive, that holds the hooks' artifacts.
 pub const ARTIFACTS_DIR: &str = "hooks";

@@ -8,7 +8,7 @@ use hookrun_hooks::RunKind;
 use tracing_subscriber::EnvFilter;
 
 use crate::commands;
-use crate::commands::restore::Pick;
+use crate::commands::restore::{Confirm, Pick};
 use crate::exit::Exit;
 use crate::report::out;
 use crate::retention::Rules;
@@ -81,6 +81,9 @@ pub enum Command {
         /// Say what would change, change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Do not ask (on a terminal, restore asks first).
+        #[arg(long)]
+        yes: bool,
     },
     /// Restore the newest verified, completed pre-upgrade backup (or --to ID); asks first on a terminal.
     Rollback {
@@ -201,12 +204,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::List { kind, status } => commands::list::list(config, kind, status, json),
         Command::Recover => commands::recover::recover(config, json).await,
         Command::Verify { id, all } => commands::verify::verify(config, id, all, json).await,
-        Command::Restore { id, only, dry_run } => {
-            commands::restore::restore(config, Pick::Id(id), only, dry_run, false, json).await
+        Command::Restore { id, only, dry_run, yes } => {
+            let confirm = if yes { Confirm::No } else { Confirm::OnTerminal };
+            commands::restore::restore(config, Pick::Id(id), only, dry_run, confirm, json).await
         }
         Command::Rollback { to, yes, dry_run } => {
             let pick = to.map_or(Pick::NewestPreUpgrade, Pick::Id);
-            commands::restore::restore(config, pick, Vec::new(), dry_run, !yes && !dry_run, json).await
+            let confirm = if yes { Confirm::No } else { Confirm::Required };
+            commands::restore::restore(config, pick, Vec::new(), dry_run, confirm, json).await
         }
         Command::Prune {
             keep_last,

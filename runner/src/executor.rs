@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use hookrun_hooks::escape::escape_controls;
 use hookrun_hooks::{Failure, FailureClass, Hook, HookError, ProgressSink, RunContext};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -47,7 +48,8 @@ pub async fn execute(
     for entry in chain.iter().filter(|e| e.when != When::Failure) {
         if let Err(error) = entry.hook.preflight(ctx).await {
             let hook = entry.hook.name().to_string();
-            let message = error.to_string();
+            // What a hook reports may hold text from outside (its stderr, a file name): stored and shown escaped.
+            let message = escape_controls(&error.to_string()).into_owned();
             sink.emit(&Event::PreflightFailed {
                 hook: hook.clone(),
                 error: message.clone(),
@@ -104,7 +106,7 @@ pub async fn execute(
                         signal: signal.to_string(),
                     });
                 }
-                let error = stop.to_string();
+                let error = escape_controls(&stop.to_string()).into_owned();
                 if entry.on_error == OnError::Continue && !matches!(stop, Stop::Interrupted(_)) {
                     Outcome::Continued { error }
                 } else {

@@ -14,4 +14,5 @@ pub mod lock;
 pub mod report;
 pub mod retention;
 pub mod session;
+pub mod storage;
 pub mod wasm;

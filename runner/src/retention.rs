@@ -1,7 +1,7 @@
 //! Retention: which backups `hookrun prune` keeps. Rules combine with OR, time is measured from the newest backup
 //! (not from now, so an idle deployment does not lose its history), and the newest verified backup is always kept.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -31,39 +31,55 @@ pub struct Candidate {
 
 /// The ids to delete: everything no rule keeps.
 pub fn to_delete(candidates: &[Candidate], rules: &Rules) -> Vec<i64> {
-    let mut newest_first: Vec<&Candidate> = candidates.iter().collect();
-    newest_first.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-    let mut keep = BTreeSet::new();
-    if let Some(n) = rules.keep_last {
-        keep.extend(newest_first.iter().filter(|c| c.usable).take(n).map(|c| c.id));
-    }
-    if let Some(n) = rules.keep_pre_upgrade {
-        keep.extend(
-            newest_first
-                .iter()
-                .filter(|c| c.usable && c.pre_upgrade)
-                .take(n)
-                .map(|c| c.id),
-        );
-    }
-    if let (Some(window), Some(newest)) = (rules.keep_within, newest_first.first()) {
-        let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
-        let since = newest
-            .created_at
-            .checked_sub_signed(window)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        keep.extend(newest_first.iter().filter(|c| c.created_at >= since).map(|c| c.id));
-    }
-    if let Some(newest_verified) = newest_first.iter().find(|c| c.usable && c.verified) {
-        keep.insert(newest_verified.id);
-    }
+    let kept = kept(candidates, rules);
     let mut delete: Vec<i64> = candidates
         .iter()
         .map(|c| c.id)
-        .filter(|id| !keep.contains(id))
+        .filter(|id| !kept.contains_key(id))
         .collect();
     delete.sort_unstable();
     delete
+}
+
+/// Every backup a rule keeps, with the rules that keep it, in words (`keep-last 2`, `the newest verified backup`).
+pub fn kept(candidates: &[Candidate], rules: &Rules) -> BTreeMap<i64, Vec<String>> {
+    let mut newest_first: Vec<&Candidate> = candidates.iter().collect();
+    newest_first.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    let mut keep: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    let mut because = |id: i64, why: String| keep.entry(id).or_default().push(why);
+    if let Some(n) = rules.keep_last {
+        for c in newest_first.iter().filter(|c| c.usable).take(n) {
+            because(c.id, format!("--keep-last {n}"));
+        }
+    }
+    if let Some(n) = rules.keep_pre_upgrade {
+        for c in newest_first.iter().filter(|c| c.usable && c.pre_upgrade).take(n) {
+            because(c.id, format!("--keep-pre-upgrade {n}"));
+        }
+    }
+    if let (Some(window), Some(newest)) = (rules.keep_within, newest_first.first()) {
+        let chrono_window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+        let since = newest
+            .created_at
+            .checked_sub_signed(chrono_window)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        for c in newest_first.iter().filter(|c| c.created_at >= since) {
+            because(
+                c.id,
+                format!(
+                    "--keep-within {} (of the newest backup)",
+                    humantime::format_duration(window)
+                ),
+            );
+        }
+    }
+    if let Some(newest_verified) = newest_first.iter().find(|c| c.usable && c.verified) {
+        because(
+            newest_verified.id,
+            "the newest verified backup, which is always kept".to_string(),
+        );
+    }
+    keep
 }
 
 #[cfg(test)]
@@ -115,6 +131,20 @@ mod tests {
     fn rules_combine_with_or() {
         let backups = history(8, &[2], &[], &[]);
         assert_eq!(to_delete(&backups, &rules(Some(1), Some(1), Some(1))), [1, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn each_kept_backup_says_which_rules_keep_it() {
+        let backups = history(4, &[1], &[2], &[]);
+        let kept = kept(&backups, &rules(Some(1), None, Some(1)));
+        assert_eq!(
+            kept,
+            BTreeMap::from([
+                (1, vec!["--keep-pre-upgrade 1".to_string()]),
+                (2, vec!["the newest verified backup, which is always kept".to_string()]),
+                (4, vec!["--keep-last 1".to_string()]),
+            ])
+        );
     }
 
     #[test]

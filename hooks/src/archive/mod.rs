@@ -22,7 +22,7 @@ pub use compression::{Compression, Format};
 pub use durable::{create_private, create_private_dir, fsync_dir, place_without_replacing};
 pub use estimate::{estimate, Estimate};
 pub use extract::{check_extraction, extract, ExtractPlan, ExtractSummary};
-pub use naming::archive_file_name;
+pub use naming::{archive_file_name, is_archive_name};
 pub use pack::{PackWriter, PACKED_BELOW};
 pub use parallel_gzip::{ParallelGzip, BLOCK_SIZE};
 pub use reader::{read_archive, ArchiveContents};

@@ -18,6 +18,15 @@ pub fn archive_file_name(kind: &str, version: &str, at: DateTime<Utc>, attempt: 
     }
 }
 
+/// Whether `name` is one `archive_file_name` gives: a backup archive in storage (complete; temporary ones start
+/// with a dot).
+pub fn is_archive_name(name: &str) -> bool {
+    name.starts_with("backup_")
+        && Format::ALL
+            .iter()
+            .any(|f| name.ends_with(&format!(".{}", f.extension())))
+}
+
 /// Keeps a version usable inside a file name: anything but letters, digits, `.`, `-`, `+` becomes `_`.
 fn sanitize(version: &str) -> String {
     version
@@ -34,9 +43,19 @@ fn sanitize(version: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::archive_file_name;
+    use super::{archive_file_name, is_archive_name};
     use crate::archive::Format;
     use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn an_archive_is_told_by_its_name() {
+        let at = Utc.with_ymd_and_hms(2023, 12, 1, 14, 30, 25).unwrap();
+        for format in Format::ALL {
+            assert!(is_archive_name(&archive_file_name("manual", "1", at, 2, format)));
+        }
+        assert!(!is_archive_name(".backup_manual_v1.tar.gz.partial"));
+        assert!(!is_archive_name("catalog.db"));
+    }
 
     #[test]
     fn first_attempt_has_the_seeds_name() {

@@ -13,7 +13,7 @@ use crate::archive::{
     temporary_path, write_archive, Compression, SourceRoot, SourceStats,
 };
 use crate::blocking::blocking;
-use crate::context::ARTIFACTS_DIR;
+use crate::context::{ARTIFACTS_DIR, NOTHING_TO_DO_OUTPUT};
 use crate::docker::{project_mounts, Engine, MountKind, ProjectMount};
 use crate::{ArchiveInfo, ArchivedSource, Hook, HookError, MountFate, Progress, RunContext};
 use serde::Serialize;
@@ -431,7 +431,10 @@ impl Hook for BackupHook {
     async fn run(&self, ctx: &mut RunContext) -> Result<(), HookError> {
         if ctx.archived_by_snapshot.as_deref() == Some(self.name.as_str()) {
             let outputs = ctx.outputs.entry(self.name.clone()).or_default();
-            outputs.insert("archived_by".into(), "snapshot, with the services stopped".into());
+            outputs.insert(
+                NOTHING_TO_DO_OUTPUT.into(),
+                "the snapshot already wrote the archive".into(),
+            );
             return Ok(());
         }
         let (sources, mounts) = self.sources(ctx).await?;

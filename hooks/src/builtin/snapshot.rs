@@ -21,6 +21,7 @@ use async_trait::async_trait;
 use super::{BackupConfig, BackupHook};
 use crate::archive::{free_space, measure, SourceRoot};
 use crate::blocking::blocking;
+use crate::context::SUMMARY_OUTPUT;
 use crate::restore::remove_any;
 use crate::snapshot::{can_clone, copy_tree};
 use crate::{Hook, HookError, RunContext, SnapshotTree};
@@ -83,12 +84,18 @@ impl SnapshotHook {
 
     /// Writes the backup's archive now, with the services stopped, and tells the backup hook it is done.
     async fn archive_in_place(&self, ctx: &mut RunContext, why: String) -> Result<(), HookError> {
-        tracing::warn!(hook = %self.name, "{why}: archiving with the services stopped");
+        // Expected wherever storage cannot clone (ext4): said once, in the run's summary, not as a warning.
+        tracing::info!(hook = %self.name, "{why}: archiving with the services stopped");
         self.backup.run(ctx).await?;
         ctx.archived_by_snapshot = Some(self.backup.name().to_string());
+        let summary = format!(
+            "`{}` wrote the archive itself with the services stopped, as a plain backup does: {why}",
+            self.name
+        );
         let outputs = ctx.outputs.entry(self.name.clone()).or_default();
         outputs.insert("mode".into(), "in place".into());
         outputs.insert("reason".into(), why);
+        outputs.insert(SUMMARY_OUTPUT.into(), summary);
         Ok(())
     }
 }

@@ -9,15 +9,22 @@ use crate::commands::delete::{delete_backup, finish_interrupted_deletions};
 use crate::config::Check;
 use crate::exit::{Exit, UsageError};
 use crate::report::out;
-use crate::retention::{to_delete, Candidate, Rules};
-use crate::session::Session;
+use crate::retention::{kept, to_delete, Candidate, Rules};
+use crate::session::{warn_about_interrupted_runs, Session};
 
-/// Applies `rules`; with `dry_run`, only says what it would delete.
+/// Applies `rules`; with `dry_run`, only says what it would delete. Either way it says why each kept backup is kept.
 pub async fn prune(config_path: &Path, rules: Rules, dry_run: bool, json: bool) -> anyhow::Result<Exit> {
     if rules.keep_last.is_none() && rules.keep_within.is_none() && rules.keep_pre_upgrade.is_none() {
         return Err(UsageError("give at least one of --keep-last, --keep-within, --keep-pre-upgrade".into()).into());
     }
-    let session = Session::open(config_path, Check::Shape, json).await?;
+    // A dry run changes nothing, not even what an interrupted run left: it only warns about it.
+    let session = if dry_run {
+        let session = Session::lock(config_path, Check::Shape)?;
+        warn_about_interrupted_runs(&session.catalog)?;
+        session
+    } else {
+        Session::open(config_path, Check::Shape, json).await?
+    };
     let catalog = &session.catalog;
     if !dry_run {
         finish_interrupted_deletions(catalog)?;
@@ -35,6 +42,7 @@ pub async fn prune(config_path: &Path, rules: Rules, dry_run: bool, json: bool) 
         })
         .collect();
     let doomed = to_delete(&candidates, &rules);
+    let kept = kept(&candidates, &rules);
     for row in rows.iter().filter(|r| doomed.contains(&r.id)) {
         if !dry_run {
             delete_backup(catalog, row)?;
@@ -51,10 +59,23 @@ pub async fn prune(config_path: &Path, rules: Rules, dry_run: bool, json: bool) 
         }
     }
     if json {
-        out::document(
-            &serde_json::json!({ "dry_run": dry_run, "deleted": doomed, "kept": candidates.len() - doomed.len() }),
+        let kept: Vec<_> = kept
+            .iter()
+            .map(|(id, because)| serde_json::json!({ "id": id, "because": because }))
+            .collect();
+        out::document(&serde_json::json!({ "dry_run": dry_run, "deleted": doomed, "kept": kept }));
+        return Ok(Exit::Success);
+    }
+    for row in rows.iter().filter(|r| kept.contains_key(&r.id)) {
+        crate::say!(
+            "keeps backup {} ({} {}): {}",
+            row.id,
+            row.kind,
+            row.created_at,
+            kept[&row.id].join("; ")
         );
-    } else if doomed.is_empty() {
+    }
+    if doomed.is_empty() {
         crate::say!("nothing to prune: every backup is kept by a rule");
     }
     Ok(Exit::Success)

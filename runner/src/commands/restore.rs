@@ -16,7 +16,7 @@ use crate::config::{Builtin, Check, Config, HookKind, OnError, When};
 use crate::executor::ChainHook;
 use crate::exit::{Exit, UsageError};
 use crate::report::{out, RunReport};
-use crate::session::Session;
+use crate::session::{warn_about_interrupted_runs, Session};
 
 /// What to restore.
 pub enum Pick {
@@ -26,16 +26,34 @@ pub enum Pick {
     NewestPreUpgrade,
 }
 
+/// Whether a restore asks before it changes anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirm {
+    /// `--yes`: never.
+    No,
+    /// `restore ID`: on a terminal; elsewhere (a script named the backup) it goes on.
+    OnTerminal,
+    /// `rollback` (which picks the backup itself): on a terminal; elsewhere it refuses without `--yes`.
+    Required,
+}
+
 /// Restores a backup (all of it, or the archive paths in `only`).
 pub async fn restore(
     config_path: &Path,
     pick: Pick,
     only: Vec<String>,
     dry_run: bool,
-    confirm: bool,
+    confirm: Confirm,
     json: bool,
 ) -> anyhow::Result<Exit> {
-    let session = Session::open(config_path, Check::Shape, json).await?;
+    // A dry run changes nothing, not even what an interrupted run left: it only warns about it.
+    let session = if dry_run {
+        let session = Session::lock(config_path, Check::Shape)?;
+        warn_about_interrupted_runs(&session.catalog)?;
+        session
+    } else {
+        Session::open(config_path, Check::Shape, json).await?
+    };
     let (config, catalog) = (&session.config, &session.catalog);
     let backup = match pick {
         Pick::Id(id) => catalog
@@ -49,16 +67,37 @@ pub async fn restore(
     }
     let targets = targets(catalog, &backup, &only)?;
 
+    let project = config.runner.project.as_deref();
     if dry_run {
-        print_plan(&backup, &targets, json)?;
+        print_plan(&backup, &targets, project, json);
         return Ok(Exit::Success);
     }
-    if confirm && !ask(&backup, &targets)? {
-        return Err(UsageError("not confirmed: nothing was changed".into()).into());
+    let on_terminal = std::io::stdin().is_terminal();
+    match (confirm, on_terminal) {
+        (Confirm::No, _) | (Confirm::OnTerminal, false) => {}
+        (Confirm::Required, false) => {
+            return Err(UsageError("not on a terminal: pass --yes to roll back without asking".into()).into());
+        }
+        (Confirm::OnTerminal | Confirm::Required, true) => {
+            if !ask(&backup, &targets, project)? {
+                return Err(UsageError("not confirmed: nothing was changed".into()).into());
+            }
+        }
+    }
+    if !json {
+        crate::say!("restoring backup {}", describe(&backup));
     }
     let restore_id = catalog.begin_restore(backup.id, &only, Utc::now())?;
     let chain = chain(config, backup.clone(), targets);
-    let outcome = run_chain(&session, RunKind::Restore, &backup.version, &chain, json).await;
+    let outcome = run_chain(
+        &session,
+        RunKind::Restore,
+        &backup.version,
+        &chain,
+        Some(backup.id),
+        json,
+    )
+    .await;
     let (run_id, error) = match &outcome {
         Ok((_, report)) => (report.run_id, report.error.clone()),
         Err(e) => (None, Some(format!("{e:#}"))),
@@ -191,22 +230,34 @@ fn chain(config: &Config, backup: BackupRow, targets: Vec<RestoreTarget>) -> Vec
     chain
 }
 
-fn print_plan(backup: &BackupRow, targets: &[RestoreTarget], json: bool) -> anyhow::Result<()> {
+/// A backup in words: `3 (pre-upgrade v1.2.3, created 2026-12-02T03:25:58.123Z)`.
+fn describe(backup: &BackupRow) -> String {
+    format!(
+        "{} ({} v{}, created {})",
+        backup.id, backup.kind, backup.version, backup.created_at
+    )
+}
+
+/// What a restore would do, step by step, the stop and start of the project included.
+fn print_plan(backup: &BackupRow, targets: &[RestoreTarget], project: Option<&str>, json: bool) {
     if json {
         let targets: Vec<_> = targets
             .iter()
             .map(|t| serde_json::json!({ "from": t.archive_prefix, "to": t.host_path, "replaces": t.host_path.exists() }))
             .collect();
-        out::document(&serde_json::json!({ "backup": backup.id, "dry_run": true, "targets": targets }));
-        return Ok(());
+        out::document(&serde_json::json!({
+            "backup": backup.id,
+            "dry_run": true,
+            "stops_project": project,
+            "targets": targets,
+        }));
+        return;
     }
-    crate::say!(
-        "restore of backup {} ({} v{}, {}) would:",
-        backup.id,
-        backup.kind,
-        backup.version,
-        backup.created_at
-    );
+    crate::say!("restore of backup {} would:", describe(backup));
+    crate::say!("  check the archive and extract every tree beside its target, with the services still running");
+    if let Some(project) = project {
+        crate::say!("  stop the running services of Compose project {project}, dependents first");
+    }
     for t in targets {
         let verb = if t.host_path.exists() { "replace" } else { "create" };
         crate::say!(
@@ -215,21 +266,21 @@ fn print_plan(backup: &BackupRow, targets: &[RestoreTarget], json: bool) -> anyh
             t.archive_prefix.display()
         );
     }
-    Ok(())
+    if let Some(project) = project {
+        crate::say!("  start the services of {project} again, dependencies first");
+    }
+    crate::say!("nothing was changed (dry run)");
 }
 
-/// Asks on the terminal; refuses (rather than assumes) when there is none.
-fn ask(backup: &BackupRow, targets: &[RestoreTarget]) -> anyhow::Result<bool> {
-    if !std::io::stdin().is_terminal() {
-        return Err(UsageError("not on a terminal: pass --yes to roll back without asking".into()).into());
-    }
+/// Asks on the terminal whether to go on.
+fn ask(backup: &BackupRow, targets: &[RestoreTarget], project: Option<&str>) -> anyhow::Result<bool> {
     let places: Vec<String> = targets.iter().map(|t| t.host_path.display().to_string()).collect();
+    let services = project.map_or(String::new(), |p| {
+        format!(", stopping the services of Compose project {p} meanwhile")
+    });
     out::prompt(&format!(
-        "Roll back to backup {} ({} v{}, {})? This replaces {} and restarts the services. [y/N] ",
-        backup.id,
-        backup.kind,
-        backup.version,
-        backup.created_at,
+        "Restore backup {}? This replaces {}{services}. [y/N] ",
+        describe(backup),
         places.join(", ")
     ));
     let mut answer = String::new();

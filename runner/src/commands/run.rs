@@ -33,16 +33,18 @@ pub async fn run(config_path: &Path, kind: RunKind, version: Option<String>, jso
         .or_else(|| session.config.runner.version.clone())
         .unwrap_or_else(|| "unknown".to_string());
     let chain = chain::build(&session.config)?;
-    let (exit, _) = run_chain(&session, kind, &version, &chain, json).await?;
+    let (exit, _) = run_chain(&session, kind, &version, &chain, None, json).await?;
     Ok(exit)
 }
 
 /// Journals a run of `chain`, executes it, closes the run and reports it. The session holds the storage lock.
+/// `restore_of` is the backup a restore run puts back.
 pub async fn run_chain(
     session: &Session,
     kind: RunKind,
     version: &str,
     chain: &[ChainHook],
+    restore_of: Option<i64>,
     json: bool,
 ) -> anyhow::Result<(Exit, RunReport)> {
     let (config, catalog) = (&session.config, &session.catalog);
@@ -148,6 +150,7 @@ pub async fn run_chain(
         hooks: catalog.hook_results(run_id)?,
         services: catalog.services(run_id)?,
         recovered: session.recovered.iter().map(|r| r.run_id).collect(),
+        restore_of,
         mounts: ctx.mounts.clone(),
     };
     if json {

@@ -35,16 +35,24 @@ pub fn show(config_path: &Path, id: i64, json: bool) -> anyhow::Result<Exit> {
     }
     let value = serde_json::to_value(&backup)?;
     for (key, value) in value.as_object().into_iter().flatten() {
-        if !value.is_null() {
+        // The archive's writing time is said in words below, not as a bare `duration_ms` one would take for the run's.
+        if !value.is_null() && key != "duration_ms" {
             crate::say!(
                 "{key:<12} {}",
                 value.as_str().map_or_else(|| value.to_string(), str::to_string)
             );
         }
     }
+    if let Some(ms) = backup.duration_ms {
+        crate::say!("written in   {:.2}s (the archive alone)", ms as f64 / 1000.0);
+    }
     if let Some(run) = run {
+        let took = run
+            .duration_ms
+            .map(|ms| format!(", took {:.2}s", ms as f64 / 1000.0))
+            .unwrap_or_default();
         crate::say!(
-            "run          {} ({}, {}, started {})",
+            "run          {} ({}, {}, started {}{took})",
             run.id,
             run.kind,
             run.status.as_str(),
@@ -66,12 +74,13 @@ pub fn show(config_path: &Path, id: i64, json: bool) -> anyhow::Result<Exit> {
         );
     }
     for source in sources {
-        crate::say!(
-            "  source {:<9} {:<32} from {}",
-            source.kind,
-            source.archive_path,
+        // The hooks' artifacts were staged for the run only: their folder is gone, the archive holds them.
+        let from = if source.kind == "artifacts" {
+            "the hooks' artifact folders (staged for the run, removed after it)".to_string()
+        } else {
             source.host_path
-        );
+        };
+        crate::say!("  source {:<9} {:<32} from {from}", source.kind, source.archive_path);
     }
     for service in services {
         let downtime = service

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{self, Check};
 use crate::exit::{Exit, UsageError};
 use crate::report::out;
+use crate::storage::unknown_archives;
 
 #[derive(Serialize)]
 struct Verified {
@@ -52,10 +53,20 @@ pub async fn verify(config_path: &Path, id: Option<i64>, all: bool, json: bool) 
             error: outcome.err(),
         });
     }
+    // Every archive in storage is the catalog's: with --all, one it does not know fails the check too.
+    let unknown = if all {
+        unknown_archives(&config.runner.storage_dir, &catalog)?
+    } else {
+        Vec::new()
+    };
     if json {
-        out::document(&serde_json::json!({ "verified": results }));
+        out::document(&serde_json::json!({ "verified": results, "unknown_archives": unknown }));
+    } else {
+        for file in &unknown {
+            out::line(&format!("FAILED  {}", file.describe()));
+        }
     }
-    Ok(if results.iter().all(|r| r.ok) {
+    Ok(if results.iter().all(|r| r.ok) && unknown.is_empty() {
         Exit::Success
     } else {
         Exit::Failed

@@ -73,9 +73,9 @@ pub enum Check {
 
 /// Reads and validates the file at `path`.
 pub fn load(path: &Path, check: Check) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
         file: path.to_path_buf(),
-        source,
+        error,
     })?;
     parse(&text, path, check)
 }

@@ -126,9 +126,9 @@ impl HookKind {
 /// A problem with the configuration: the file and, where it is known, the line and column.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{}: {source}", file.display())]
-    Read { file: PathBuf, source: std::io::Error },
+    /// The file could not be read. The I/O error is part of the message (not a source, which would print it twice).
+    #[error("{}: {error}{}", file.display(), read_hint(error))]
+    Read { file: PathBuf, error: std::io::Error },
     /// Something in the file is wrong.
     #[error("{}:{line}:{column}: {message}", file.display())]
     At {
@@ -137,4 +137,13 @@ pub enum ConfigError {
         column: usize,
         message: String,
     },
+}
+
+/// What to do about a configuration file that is not there: hookrun was most likely started outside the project.
+fn read_hint(error: &std::io::Error) -> &'static str {
+    if error.kind() == std::io::ErrorKind::NotFound {
+        "; run hookrun in the folder that holds it, or pass --config PATH (or set HOOKRUN_CONFIG)"
+    } else {
+        ""
+    }
 }

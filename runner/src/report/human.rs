@@ -3,6 +3,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use hookrun_hooks::context::{NOTHING_TO_DO_OUTPUT, SUMMARY_OUTPUT};
 use hookrun_hooks::size::human_bytes;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -13,6 +14,10 @@ use crate::event::{Event, EventSink, Outcome};
 #[derive(Default)]
 pub struct HumanReporter {
     bar: Mutex<Option<ProgressBar>>,
+    /// The hook running now: the progress bar is labelled with it (a snapshot runs its backup's work).
+    running: Mutex<String>,
+    /// Sentences hooks asked the summary to say once.
+    notes: Mutex<Vec<String>>,
 }
 
 impl HumanReporter {
@@ -32,6 +37,9 @@ impl HumanReporter {
 
     /// The closing lines of a run.
     pub fn summary(&self, report: &RunReport) {
+        for note in self.notes.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            self.line(note.clone());
+        }
         for mount in &report.mounts {
             self.line(mount.describe());
         }
@@ -54,6 +62,9 @@ impl HumanReporter {
             }
         }
         let took = humantime::format_duration(Duration::from_millis(report.duration_ms - report.duration_ms % 10));
+        if let (Some(backup), None) = (report.restore_of, &report.error) {
+            self.line(format!("restored backup {backup}"));
+        }
         match (report.run_id, &report.error) {
             (None, error) => self.line(format!(
                 "run refused before anything was touched (nothing recorded): {}",
@@ -69,16 +80,23 @@ impl EventSink for HumanReporter {
     fn emit(&self, event: &Event) {
         match event {
             Event::PreflightFailed { hook, error } => self.line(format!("! preflight of {hook} failed: {error}")),
-            Event::HookStarted { .. } => {}
+            Event::HookStarted { name, .. } => *self.running.lock().unwrap_or_else(|p| p.into_inner()) = name.clone(),
             Event::HookSkipped { name, kind, reason, .. } => self.line(format!("- {name} ({kind}) skipped: {reason}")),
             Event::HookFinished {
                 name,
                 kind,
                 outcome,
                 elapsed,
+                outputs,
                 ..
             } => {
                 self.finish_bar();
+                if let Some(note) = outputs.get(SUMMARY_OUTPUT) {
+                    self.notes.lock().unwrap_or_else(|p| p.into_inner()).push(note.clone());
+                }
+                if let (Outcome::Completed, Some(why)) = (outcome, outputs.get(NOTHING_TO_DO_OUTPUT)) {
+                    return self.line(format!("- {name} ({kind}) had nothing left to do: {why}"));
+                }
                 let took = format!("{:.2}s", elapsed.as_secs_f64());
                 self.line(match outcome {
                     Outcome::Completed => format!("✓ {name} ({kind}) {took}"),
@@ -97,7 +115,7 @@ impl EventSink for HumanReporter {
                             .expect("valid template")
                             .progress_chars("=> "),
                     );
-                    bar.set_prefix(progress.hook.clone());
+                    bar.set_prefix(self.running.lock().unwrap_or_else(|p| p.into_inner()).clone());
                     bar
                 });
                 bar.set_position(progress.done);

@@ -28,6 +28,8 @@ pub struct RunReport {
     pub services: Vec<ServiceRow>,
     /// Every volume and bind mount of the project, and what the backup did with it (archived where, or why not).
     pub mounts: Vec<MountFate>,
+    /// The backup a restore run put back (or tried to).
+    pub restore_of: Option<i64>,
     /// Runs that had died before this one and were recovered first (services started, files accounted for).
     pub recovered: Vec<i64>,
 }

@@ -1,0 +1,59 @@
+//! What the storage dir holds that the catalog does not know: archives no backup row points at (copied in by hand,
+//! or left by a hookrun older than the registration of archives before they are placed). `list` and `verify --all`
+//! name them, so that no file in storage is silently outside every rule (prune, rollback, verify).
+
+use std::path::{Path, PathBuf};
+
+use hookrun_hooks::archive::is_archive_name;
+use hookrun_hooks::catalog::Catalog;
+use serde::Serialize;
+
+/// An archive in storage that no backup in the catalog points at.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnknownArchive {
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+impl UnknownArchive {
+    /// One line for people.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({}) is in storage but not in the catalog: hookrun neither verifies, prunes nor restores it; \
+             delete it or move it away",
+            self.path.display(),
+            hookrun_hooks::size::human_bytes(self.size)
+        )
+    }
+}
+
+/// The archives in `storage_dir` that no backup row of `catalog` points at, by name. A storage dir that does not
+/// exist holds none.
+pub fn unknown_archives(storage_dir: &Path, catalog: &Catalog) -> anyhow::Result<Vec<UnknownArchive>> {
+    let entries = match std::fs::read_dir(storage_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => anyhow::bail!("cannot read storage dir {}: {e}", storage_dir.display()),
+    };
+    // Compared as real paths: the catalog may have recorded a storage dir written with `..` or through a link.
+    let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let known: Vec<PathBuf> = catalog
+        .list_backups(&Default::default())?
+        .into_iter()
+        .filter_map(|b| b.path.map(|p| real(Path::new(&p))))
+        .collect();
+    let mut unknown = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let path = entry.path();
+        let is_archive = entry.file_name().to_str().is_some_and(is_archive_name);
+        if is_archive && entry.file_type()?.is_file() && !known.contains(&real(&path)) {
+            unknown.push(UnknownArchive {
+                size: entry.metadata()?.len(),
+                path,
+            });
+        }
+    }
+    unknown.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(unknown)
+}
