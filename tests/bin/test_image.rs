@@ -1,5 +1,5 @@
-//! Builds the test images through the Docker API, if the engine lacks them: busybox (also the demo deployment's)
-//! and, with `--postgres`, PostgreSQL.
+//! Builds the test images through the Docker API, if the engine lacks them: busybox (also the one `bench/downtime.sh`
+//! uses) and, with `--postgres`, PostgreSQL.
 
 fn main() {
     let docker = hookrun_e2e::docker::engine().expect("the Docker engine is reachable");
