@@ -10,6 +10,47 @@ use hookrun_e2e::docker::{engine, ensure_test_image, unique_project, ComposeProj
 use hookrun_e2e::{hookrun_bin, sh, Run, Sandbox};
 
 #[test]
+fn plan_and_estimate_give_the_same_estimate_volumes_and_bind_mounts_included() {
+    let Some(world) = world("") else { return };
+
+    let plan = world.sandbox.run(&["plan", "--json"]);
+    let estimate = world.sandbox.run(&["estimate", "--json"]);
+
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert_eq!(estimate.code, 0, "{}", estimate.stderr);
+    let planned = plan.json()["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["kind"] == "backup")
+        .unwrap()["backup"]
+        .clone();
+    let estimated = estimate.json()["backups"][0].clone();
+    for field in [
+        "sources",
+        "mounts",
+        "files",
+        "bytes",
+        "estimated_archive_bytes",
+        "need_bytes",
+        "preflight",
+    ] {
+        assert_eq!(planned[field], estimated[field], "{field}");
+    }
+    let trees: Vec<&str> = planned["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["archive_path"].as_str().unwrap())
+        .collect();
+    assert!(trees.contains(&"binds/appdata"), "{trees:?}");
+    assert!(
+        trees.iter().any(|t| t.starts_with("volumes/")),
+        "the named volume counts too: {trees:?}"
+    );
+}
+
+#[test]
 fn a_work_dir_written_with_dot_dot_still_archives_the_bind_mounts_under_it() {
     let Some(world) = world("") else { return };
     // The operator keeps hooks.toml in a folder of the deployment and points up to it.
