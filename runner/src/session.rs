@@ -59,6 +59,22 @@ impl Session {
         }
         Ok(session)
     }
+
+    /// For a command that may only say what it would do: with `dry_run` it changes nothing, not even what an
+    /// interrupted run left ([`Session::lock`], then a warning about such runs); otherwise [`Session::open`].
+    pub async fn open_unless_dry_run(
+        config_path: &Path,
+        check: Check,
+        json: bool,
+        dry_run: bool,
+    ) -> anyhow::Result<Self> {
+        if !dry_run {
+            return Self::open(config_path, check, json).await;
+        }
+        let session = Self::lock(config_path, check)?;
+        warn_about_interrupted_runs(&session.catalog)?;
+        Ok(session)
+    }
 }
 
 /// Warns on stderr about runs that died without finishing (for the commands that only read).

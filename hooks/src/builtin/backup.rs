@@ -517,7 +517,7 @@ impl Hook for BackupHook {
                         None => catalog
                             .register_archive(run_id, kind.as_str(), &version, &info)
                             .map(|id| registered = Some(id)),
-                        Some(id) => catalog.rename_archive(id, name),
+                        Some(id) => catalog.move_backup(id, name),
                     };
                     done.map_err(std::io::Error::other)
                 };

@@ -141,17 +141,6 @@ impl Catalog {
         })
     }
 
-    /// Points a registered archive at another final name (its first one was taken meanwhile).
-    pub fn rename_archive(&self, id: i64, path: &std::path::Path) -> Result<(), CatalogError> {
-        self.conn()
-            .execute(
-                "UPDATE backups SET path = ?2 WHERE id = ?1",
-                params![id, path.to_string_lossy()],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
     /// Says what a registered backup is: `completed` (usable) or `failed` with why.
     pub fn record_backup(&self, id: i64, status: BackupStatus, error: Option<&str>) -> Result<(), CatalogError> {
         self.conn()
@@ -313,7 +302,8 @@ impl Catalog {
         tx.commit().map_err(|e| self.err(e))
     }
 
-    /// Points backup `id` at its archive's new place.
+    /// Points backup `id` at its archive's new place (moved to new storage, or a registered archive whose first
+    /// final name was taken meanwhile).
     pub fn move_backup(&self, id: i64, path: &std::path::Path) -> Result<(), CatalogError> {
         self.conn()
             .execute(

@@ -10,21 +10,14 @@ use crate::config::Check;
 use crate::exit::{Exit, UsageError};
 use crate::report::out;
 use crate::retention::{kept, to_delete, Candidate, Rules};
-use crate::session::{warn_about_interrupted_runs, Session};
+use crate::session::Session;
 
 /// Applies `rules`; with `dry_run`, only says what it would delete. Either way it says why each kept backup is kept.
 pub async fn prune(config_path: &Path, rules: Rules, dry_run: bool, json: bool) -> anyhow::Result<Exit> {
     if rules.keep_last.is_none() && rules.keep_within.is_none() && rules.keep_pre_upgrade.is_none() {
         return Err(UsageError("give at least one of --keep-last, --keep-within, --keep-pre-upgrade".into()).into());
     }
-    // A dry run changes nothing, not even what an interrupted run left: it only warns about it.
-    let session = if dry_run {
-        let session = Session::lock(config_path, Check::Shape)?;
-        warn_about_interrupted_runs(&session.catalog)?;
-        session
-    } else {
-        Session::open(config_path, Check::Shape, json).await?
-    };
+    let session = Session::open_unless_dry_run(config_path, Check::Shape, json, dry_run).await?;
     let catalog = &session.catalog;
     if !dry_run {
         finish_interrupted_deletions(catalog)?;

@@ -16,7 +16,7 @@ use crate::config::{Builtin, Check, Config, HookKind, OnError, When};
 use crate::executor::ChainHook;
 use crate::exit::{Exit, UsageError};
 use crate::report::{out, RunReport};
-use crate::session::{warn_about_interrupted_runs, Session};
+use crate::session::Session;
 
 /// What to restore.
 pub enum Pick {
@@ -46,14 +46,7 @@ pub async fn restore(
     confirm: Confirm,
     json: bool,
 ) -> anyhow::Result<Exit> {
-    // A dry run changes nothing, not even what an interrupted run left: it only warns about it.
-    let session = if dry_run {
-        let session = Session::lock(config_path, Check::Shape)?;
-        warn_about_interrupted_runs(&session.catalog)?;
-        session
-    } else {
-        Session::open(config_path, Check::Shape, json).await?
-    };
+    let session = Session::open_unless_dry_run(config_path, Check::Shape, json, dry_run).await?;
     let (config, catalog) = (&session.config, &session.catalog);
     let backup = match pick {
         Pick::Id(id) => catalog
