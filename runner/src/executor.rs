@@ -88,15 +88,9 @@ pub async fn execute(
         let started = Instant::now();
         // `always` hooks are the clean-up (bringing services back): a signal does not stop them, their timeout does.
         let watch = (interrupted.is_none() && entry.when != When::Always).then_some(interrupt);
-        let result = run_one(entry, ctx, sink, watch).await.and_then(|()| {
-            if entry.artifacts {
-                return Ok(());
-            }
-            match std::fs::read_dir(ctx.artifact_dir(&name)).map(|mut e| e.next().is_some()) {
-                Ok(true) => Err(Stop::Error(HookError::UnarchivedArtifacts)),
-                _ => Ok(()),
-            }
-        });
+        let result = run_one(entry, ctx, sink, watch)
+            .await
+            .and_then(|()| no_lost_artifacts(entry, ctx));
         let outcome = match result {
             Ok(()) => Outcome::Completed,
             Err(stop) => {
@@ -152,6 +146,20 @@ pub async fn execute(
         failure: ctx.failure.clone(),
         interrupted,
         refused: false,
+    }
+}
+
+/// A hook that runs after the archive is written (`artifacts = false`) fails if it wrote artifacts all the same:
+/// they would never reach a backup.
+fn no_lost_artifacts(entry: &ChainHook, ctx: &RunContext) -> Result<(), Stop> {
+    if entry.artifacts {
+        return Ok(());
+    }
+    let wrote = std::fs::read_dir(ctx.artifact_dir(entry.hook.name())).is_ok_and(|mut e| e.next().is_some());
+    if wrote {
+        Err(Stop::Error(HookError::UnarchivedArtifacts))
+    } else {
+        Ok(())
     }
 }
 
