@@ -73,6 +73,20 @@ start_timeout = "30s"
 pub const PAUSE: &str = "[[hook]]\nname = \"pause\"\nbuiltin = \"command\"\n[hook.config]\n\
                      command = [\"sh\", \"-c\", \"while [ ! -f ../go ]; do sleep 0.1; done\"]\n";
 
+/// A sandbox without Docker whose chain is backup → `pause` → record: the `pause` hook, after the archive is placed
+/// and before it is recorded, waits for `<sandbox>/go`.
+pub fn paused_after_backup() -> Sandbox {
+    let sandbox = Sandbox::new();
+    sandbox.file("data/table.dat", &[7u8; 100_000], 0o640);
+    // After the archive, a hook may not write artifacts: they could not reach it.
+    let pause = PAUSE.replace("[hook.config]", "artifacts = false\n[hook.config]");
+    sandbox.config(&format!(
+        "[[hook]]\nname = \"backup\"\nbuiltin = \"backup\"\n[hook.config]\nsources = [\"data\"]\n\n{pause}\n\
+         [[hook]]\nname = \"record\"\nbuiltin = \"record\"\n"
+    ));
+    sandbox
+}
+
 /// Fields drop in order: the project goes down before its folder is removed.
 pub struct World {
     pub project: ComposeProject,

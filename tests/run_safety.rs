@@ -8,7 +8,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use hookrun_e2e::deployment::{assert_all_back, paused_run, wait_for_phase, world, PAUSE};
+use hookrun_e2e::deployment::{assert_all_back, paused_after_backup, paused_run, wait_for_phase, world, PAUSE};
 use hookrun_e2e::terminal::Terminal;
 use hookrun_e2e::Sandbox;
 
@@ -142,19 +142,6 @@ fn a_run_after_one_that_died_recovers_it_first_and_ends_with_every_service_up() 
         .map(Result::unwrap)
         .collect();
     assert_eq!(statuses, ["interrupted", "completed"]);
-}
-
-/// A chain without Docker whose `pause` hook, after the backup and before `record`, waits for `<sandbox>/go`.
-fn paused_after_backup() -> Sandbox {
-    let sandbox = Sandbox::new();
-    sandbox.file("data/table.dat", &[7u8; 100_000], 0o640);
-    // After the archive, a hook may not write artifacts: they could not reach it.
-    let pause = PAUSE.replace("[hook.config]", "artifacts = false\n[hook.config]");
-    sandbox.config(&format!(
-        "[[hook]]\nname = \"backup\"\nbuiltin = \"backup\"\n[hook.config]\nsources = [\"data\"]\n\n{pause}\n\
-         [[hook]]\nname = \"record\"\nbuiltin = \"record\"\n"
-    ));
-    sandbox
 }
 
 #[test]

@@ -149,7 +149,7 @@ pub enum HooksCommand {
 /// (a closed pipe, a full disk) does not stop the command; it is reported once the command has ended, and a
 /// command that succeeded then exits 1.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|error| refuse_arguments(error));
     let colour = out::stderr_colour();
     tracing_subscriber::fmt()
         .with_writer(out::LogWriter { colour })
@@ -193,6 +193,34 @@ pub fn main() -> ExitCode {
         }
     };
     ExitCode::from(exit.code())
+}
+
+/// Arguments clap cannot parse: its message on stderr and its exit code (2), as always; under `--json` the error
+/// document on stdout too, so that a pipeline gets its one document whatever it passed. `--help` and `--version`
+/// are not errors and print what they print.
+fn refuse_arguments(error: clap::Error) -> ! {
+    let json = std::env::args_os().skip(1).any(|arg| arg == "--json");
+    if json && error.use_stderr() {
+        let message = match error.kind() {
+            // clap prints the help there, which holds no message.
+            clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                "a subcommand is missing (see --help)".to_string()
+            }
+            // Its message is the first paragraph (what follows is usage and advice), as one line.
+            _ => {
+                let rendered = error.render().to_string();
+                let paragraph: Vec<&str> = rendered
+                    .lines()
+                    .take_while(|l| !l.trim().is_empty())
+                    .map(str::trim)
+                    .collect();
+                let message = paragraph.join(" ");
+                message.strip_prefix("error: ").unwrap_or(&message).to_string()
+            }
+        };
+        out::document(&serde_json::json!({ "error": message, "exit_code": error.exit_code() }));
+    }
+    error.exit()
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
@@ -242,7 +270,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             command: HooksCommand::New { name, dir },
         } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
-            commands::check::new_hook(&name, &dir)
+            commands::check::new_hook(&name, &dir, json)
         }
     }
 }

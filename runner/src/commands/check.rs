@@ -47,14 +47,20 @@ pub fn validate(config_path: &Path, cache: CacheMode) -> anyhow::Result<Config> 
 }
 
 /// Writes a new WASM hook crate called `name` into `dir`, and says how to build it and where the module lands.
-pub fn new_hook(name: &str, dir: &Path) -> anyhow::Result<Exit> {
+pub fn new_hook(name: &str, dir: &Path, json: bool) -> anyhow::Result<Exit> {
     wasm::scaffold::scaffold(name, dir)?;
     let module = wasm::scaffold::module_path(dir, name, std::env::var_os("CARGO_TARGET_DIR").as_deref());
-    crate::say!("created {}: a WASM hook crate (see its README.md)", dir.display());
-    crate::say!(
-        "build it:  cd {} && cargo build --target wasm32-wasip1 --release",
+    let build = format!(
+        "cd {} && cargo build --target wasm32-wasip1 --release",
         shell_word(&dir.to_string_lossy())
     );
+    if json {
+        let created = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        out::document(&serde_json::json!({ "created": created, "build": build, "module": module }));
+        return Ok(Exit::Success);
+    }
+    crate::say!("created {}: a WASM hook crate (see its README.md)", dir.display());
+    crate::say!("build it:  {build}");
     crate::say!("module:    {}", module.display());
     Ok(Exit::Success)
 }
