@@ -12,7 +12,7 @@ if [ ! -x /bin/busybox ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends busybox-static
 fi
 if [ ! -x target/release/hookrun ]; then
-  say "building hookrun (release). The first build compiles wasmtime, the WASM hooks' runtime: ~5 minutes on 2 cores"
+  say "building hookrun (release). The first build compiles wasmtime, the WASM hooks' runtime: about 10 minutes on 2 cores"
 fi
 cargo build --release --quiet -p hookrun --bin hookrun
 cp /bin/busybox demo/image/busybox
