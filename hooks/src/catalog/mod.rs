@@ -38,6 +38,9 @@ pub enum CatalogError {
     TooNew { path: PathBuf, found: i64, known: i64 },
 }
 
+/// How long a catalog call waits for another process's lock before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// An open catalog. Shared between hooks behind an `Arc`; calls are serialized.
 #[derive(Debug)]
 pub struct Catalog {
@@ -75,11 +78,27 @@ impl Catalog {
             source,
         };
         let mut conn = Connection::open(path).map_err(sqlite)?;
-        conn.busy_timeout(Duration::from_secs(10)).map_err(sqlite)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sqlite)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(sqlite)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(sqlite)?;
-        migrations::migrate(&mut conn, path)?;
+        // Switching a new file to WAL and migrating it take locks SQLite may refuse at once rather than wait for
+        // (another process doing the same): such a refusal is waited out, up to the busy timeout.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            let set_up = conn
+                .pragma_update(None, "journal_mode", "WAL")
+                .map_err(sqlite)
+                .and_then(|()| migrations::migrate(&mut conn, path));
+            match set_up {
+                Err(CatalogError::Sqlite { source, .. })
+                    if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => break other?,
+            }
+        }
         Ok(Self {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
