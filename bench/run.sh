@@ -117,7 +117,8 @@ log "warming the page cache (tar -cf - | cat)"
 timed "read" 0 "" bash -c "tar -cf - -C '$work' data | cat >/dev/null"
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-# Nothing is deleted until every round is done: deleting (with `discard`) slows what runs next (DESIGN §9).
+# Nothing is deleted until every round is done: deleting (with `discard`) slows what runs next, for minutes
+# (measured here, 2026-11-26).
 outputs="$work/outputs"
 rm -rf "$outputs"
 mkdir -p "$outputs"
@@ -155,7 +156,8 @@ for round in $(seq 1 "$rounds"); do
     timed "pigz" "$round" "$outputs/pigz-$round.tar.gz" \
         bash -c "tar -cf - -C '$work' data | pigz -p $threads -6 >'$outputs/pigz-$round.tar.gz'"
 
-    # Into a new folder every time: extracting into one just emptied is several times slower (DESIGN §9).
+    # Into a new folder every time: extracting into one just emptied is several times slower (measured here,
+    # 2026-11-26: the file system is still discarding what was deleted).
     target="$outputs/extract-$round"
     mkdir "$target"
     timed "extract" "$round" "" tar -xzf "$gz_archive" -C "$target"
@@ -276,7 +278,7 @@ lines += [
     "  The target does not exist here (the data set is renamed aside), as `tar -xzf` extracts into a new folder;",
     "  over live data the old copy is deleted after the services are back, which this does not time.",
     "- Every round's time is listed: an outlier (such as an extraction while the filesystem still discards what an",
-    "  earlier run deleted, DESIGN §9) shows there, and the median leaves it out.",
+    "  earlier run deleted) shows there, and the median leaves it out.",
     "",
 ]
 open(out, "w").write("\n".join(lines))

@@ -517,8 +517,8 @@ fn a_signal_during_a_wasm_hooks_exec_kills_the_execd_processes() {
 
 #[test]
 fn an_exec_dropped_before_its_program_ends_kills_the_program() {
-    use hookrun_hooks::docker::ProjectExec;
-    use hookrun_hooks::exec::ServiceExec;
+    use hookrun_docker::ProjectExec;
+    use hookrun_docker::ServiceExec;
 
     let Some(world) = world("") else { return };
     let exec = ProjectExec {

@@ -14,10 +14,11 @@ use async_trait::async_trait;
 use hookrun::wasm::{
     check, ModuleSource, Permissions, WasmEngine, WasmError, WasmHook, WasmHookSpec, DEFAULT_MEMORY_LIMIT,
 };
+use hookrun_catalog::Catalog;
+use hookrun_catalog::RunKind;
+use hookrun_docker::{DockerError, ExecOutcome, ServiceExec};
 use hookrun_e2e::Sandbox;
-use hookrun_hooks::catalog::Catalog;
-use hookrun_hooks::exec::{ExecOutcome, ServiceExec};
-use hookrun_hooks::{Hook, HookError, ProgressSink, RunContext, RunKind};
+use hookrun_hooks::{Hook, HookError, ProgressSink, RunContext};
 use hookrun_sdk::abi::{MAX_LOG_LINES, MAX_LOG_MESSAGE};
 use serde_json::json;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -244,7 +245,7 @@ impl ServiceExec for FakeExec {
         service: &str,
         argv: &[String],
         stdout: &mut (dyn AsyncWrite + Unpin + Send),
-    ) -> Result<ExecOutcome, HookError> {
+    ) -> Result<ExecOutcome, DockerError> {
         self.calls.lock().unwrap().push((service.to_string(), argv.to_vec()));
         match &self.behaviour {
             FakeBehaviour::Hang => std::future::pending().await,
@@ -347,7 +348,7 @@ async fn a_hook_sees_its_context_and_config_and_only_its_granted_world() {
     // Variables cargo sets for every test process (the suite never calls set_var: tests run in parallel).
     let granted = std::env::var("CARGO_PKG_NAME").unwrap();
     assert!(std::env::var("CARGO_MANIFEST_DIR").is_ok());
-    world.ctx.stopped.push(hookrun_hooks::StoppedService {
+    world.ctx.stopped.push(hookrun_catalog::StoppedService {
         service: "web".into(),
         container_id: "c1".into(),
         container_name: "shop-web-1".into(),

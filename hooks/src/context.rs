@@ -8,89 +8,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::archive::Compression;
-use crate::catalog::Catalog;
-use crate::docker::{MountKind, ProjectMount};
 use crate::error::FailureClass;
 use crate::ProgressSink;
-
-/// Why a run was started; it names the archive and is stored in the catalog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RunKind {
-    /// `hookrun pre-upgrade`: before an upgrade, a rollback point.
-    PreUpgrade,
-    /// `hookrun backup`: asked for by an operator.
-    Manual,
-    /// `hookrun restore` / `hookrun rollback`: puts a backup's data back.
-    Restore,
-}
-
-impl RunKind {
-    /// The name used in archive names and the catalog.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunKind::PreUpgrade => "pre-upgrade",
-            RunKind::Manual => "manual",
-            RunKind::Restore => "restore",
-        }
-    }
-
-    /// Parses the catalog's spelling.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pre-upgrade" => Some(RunKind::PreUpgrade),
-            "manual" => Some(RunKind::Manual),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for RunKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The archive a `backup` hook produced, complete and in its final place.
-#[derive(Debug, Clone, Serialize)]
-pub struct ArchiveInfo {
-    /// Its row in the catalog, registered before the archive took its final name (see `record`).
-    pub backup_id: i64,
-    /// Full path of the archive in the storage dir.
-    pub path: PathBuf,
-    /// Size of the archive file in bytes.
-    pub size: u64,
-    /// SHA-256 of the archive file, lowercase hex.
-    pub sha256: String,
-    /// Regular files in the archive.
-    pub file_count: u64,
-    /// Entries of every kind (files, directories, links, …).
-    pub entry_count: u64,
-    /// Bytes of file content archived (before compression).
-    pub bytes: u64,
-    /// Format and level used.
-    pub compression: Compression,
-    /// When the archive was renamed into place.
-    pub created_at: DateTime<Utc>,
-    /// The trees in the archive and where each came from, so a restore knows where each goes.
-    pub sources: Vec<ArchivedSource>,
-    /// How long writing took, in milliseconds.
-    pub duration_ms: u64,
-}
-
-/// One tree in an archive: what it is, its path inside the archive, and where it lives on the host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ArchivedSource {
-    /// `path` (under the work dir), `volume` (a named volume), `bind` (a bind mount) or `artifacts`.
-    pub kind: String,
-    /// The configured path, the volume's name, the bind mount's host path, or `hooks`.
-    pub name: String,
-    /// Its path inside the archive.
-    pub archive_path: String,
-    /// Where it lives on the host.
-    pub host_path: String,
-}
+use hookrun_catalog::{ArchiveInfo, ArchivedSource, Catalog, RunKind, StoppedService};
+use hookrun_docker::{MountKind, ProjectMount};
 
 /// What a backup does with one of the Compose project's volumes and bind mounts: archive it (where in the archive)
 /// or leave it out (why). Shown by `plan`, `estimate` and the run's report, so that nothing is left out silently.
@@ -138,21 +59,6 @@ pub struct Failure {
     pub message: String,
     /// What it means for the run.
     pub class: FailureClass,
-}
-
-/// A container the `stop` hook stopped, which `start` (or `hookrun recover`) must bring back.
-#[derive(Debug, Clone, Serialize)]
-pub struct StoppedService {
-    /// The Compose service.
-    pub service: String,
-    /// The container's id.
-    pub container_id: String,
-    /// The container's name.
-    pub container_name: String,
-    /// Start in ascending layers: a service's dependencies are in lower layers.
-    pub start_layer: usize,
-    /// When it stopped.
-    pub stopped_at: DateTime<Utc>,
 }
 
 /// Everything one run's hooks share.

@@ -1,46 +1,31 @@
-//! Why a hook failed: one enum whose variants carry the file, hook or service concerned.
+//! Why a hook failed: one enum whose variants carry the file, hook or service concerned. The archive, catalog and
+//! Docker crates' errors are wrapped as they are (their messages and sources kept), at the hook boundary only.
 
 use std::io;
 use std::path::PathBuf;
 
-use crate::catalog::CatalogError;
-use crate::size::human_bytes;
+use hookrun_archive::ArchiveError;
+use hookrun_catalog::CatalogError;
+use hookrun_docker::DockerError;
 
 /// A hook's failure. `Display` is the one-line message an operator sees.
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
-    /// A source file or folder could not be read.
-    #[error("cannot read source {path}: {source}")]
-    ReadSource { path: PathBuf, source: io::Error },
+    /// An archive could not be written, read, checked or extracted.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
 
-    /// A file changed size while it was being archived.
-    #[error("source {path} changed while it was being archived (expected {expected} bytes)")]
-    SourceChanged { path: PathBuf, expected: u64 },
+    /// The catalog could not be read or written.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
 
-    /// A configured source is missing or outside the work dir.
-    #[error("source {path}: {reason}")]
-    BadSource { path: PathBuf, reason: String },
+    /// The Docker engine could not be reached, or refused or failed a request.
+    #[error(transparent)]
+    Docker(#[from] DockerError),
 
     /// The archive could not be written.
     #[error("cannot write archive {path}: {source}")]
     WriteArchive { path: PathBuf, source: io::Error },
-
-    /// The written archive did not pass its own check.
-    #[error("archive {path} failed its check: {reason}")]
-    ArchiveCheck { path: PathBuf, reason: String },
-
-    /// The free-space preflight failed.
-    #[error(
-        "not enough free space in {dir}: need {} ({factor} × estimated {}), have {}",
-        human_bytes(*need), human_bytes(*estimate), human_bytes(*available)
-    )]
-    NoSpace {
-        dir: PathBuf,
-        need: u64,
-        estimate: u64,
-        factor: f64,
-        available: u64,
-    },
 
     /// A restore cannot put a tree in place: its target is not the kind of thing the archive holds for it, or the
     /// way to it goes through a symlink. Found before anything is stopped.
@@ -50,6 +35,14 @@ pub enum HookError {
     /// A folder of the run (staging, storage) could not be prepared.
     #[error("cannot prepare {path}: {source}")]
     Prepare { path: PathBuf, source: io::Error },
+
+    /// A host command could not be started.
+    #[error("command `{program}` could not start: {source}")]
+    CommandStart { program: String, source: io::Error },
+
+    /// A host command could not be waited for.
+    #[error("command `{program}` could not be waited for: {source}")]
+    CommandWait { program: String, source: io::Error },
 
     /// A host command failed.
     #[error("command `{program}` {reason}")]
@@ -63,18 +56,6 @@ pub enum HookError {
     #[error("stopped before it finished")]
     Cancelled,
 
-    /// The catalog could not be read or written.
-    #[error(transparent)]
-    Catalog(#[from] CatalogError),
-
-    /// The Docker engine could not be reached.
-    #[error("cannot reach the Docker engine at {address}: {reason}")]
-    EngineUnreachable { address: String, reason: String },
-
-    /// The Docker engine refused or failed a request.
-    #[error("Docker engine: {action}: {reason}")]
-    Docker { action: String, reason: String },
-
     /// The Compose project has no containers: most likely a typo in its name.
     #[error(
         "no container has the label com.docker.compose.project={project}; check `[runner] project` \
@@ -85,14 +66,6 @@ pub enum HookError {
     /// Something the chain needs is not configured.
     #[error("{0}")]
     Misconfigured(String),
-
-    /// A service could not be stopped.
-    #[error("cannot stop service {service} (container {container}): {reason}")]
-    StopService {
-        service: String,
-        container: String,
-        reason: String,
-    },
 
     /// A hook set `artifacts = false` (it runs after the archive is written) wrote artifacts all the same.
     #[error(
@@ -123,8 +96,15 @@ impl HookError {
     pub fn class(&self) -> FailureClass {
         match self {
             HookError::NoContainers { .. } | HookError::Misconfigured(_) => FailureClass::Config,
+            HookError::Archive(e) if e.is_misconfiguration() => FailureClass::Config,
+            HookError::Docker(e) if e.is_misconfiguration() => FailureClass::Config,
             HookError::ServicesDown(_) => FailureClass::ServicesDown,
             _ => FailureClass::Failed,
         }
+    }
+
+    /// True when the hook was stopped (its timeout or a signal) rather than failing on its own.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, HookError::Cancelled | HookError::Archive(ArchiveError::Cancelled))
     }
 }

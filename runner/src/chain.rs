@@ -3,8 +3,8 @@
 use hookrun_hooks::builtin::{BackupHook, CommandHook, RecordHook, SnapshotHook, StartHook, StopHook};
 use std::sync::Arc;
 
-use hookrun_hooks::docker::ProjectExec;
-use hookrun_hooks::exec::ServiceExec;
+use hookrun_docker::ProjectExec;
+use hookrun_docker::ServiceExec;
 use hookrun_hooks::Hook;
 
 use crate::config::{Builtin, Config, HookKind, HookSpec};

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use hookrun_hooks::RunKind;
+use hookrun_catalog::RunKind;
 use tracing_subscriber::EnvFilter;
 
 use crate::commands;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hookrun_hooks::catalog::HookStatus;
+use hookrun_catalog::HookStatus;
 use hookrun_hooks::Progress;
 
 /// One thing that happened during a run.

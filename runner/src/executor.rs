@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use hookrun_hooks::escape::escape_controls;
+use hookrun_archive::escape::escape_controls;
 use hookrun_hooks::{Failure, FailureClass, Hook, HookError, ProgressSink, RunContext};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use chrono::Utc;
-use hookrun_hooks::catalog::{timestamp, Catalog, HookResultRow, HookStatus};
+use hookrun_catalog::{timestamp, Catalog, HookResultRow, HookStatus};
 
 use crate::event::{Event, EventSink};
 
@@ -27,7 +27,7 @@ impl Journal {
         }
     }
 
-    fn write(&self, result: Result<(), hookrun_hooks::catalog::CatalogError>) {
+    fn write(&self, result: Result<(), hookrun_catalog::CatalogError>) {
         if let Err(e) = result {
             // The run goes on (services must come back); the first failed write is logged.
             if !self.failed_write.swap(true, Ordering::Relaxed) {

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use hookrun_hooks::archive::create_private_dir;
+use hookrun_archive::create_private_dir;
 use rustix::fs::{flock, FlockOperation};
 use rustix::io::Errno;
 

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use hookrun_hooks::archive::create_private_dir;
-use hookrun_hooks::catalog::Catalog;
+use hookrun_archive::create_private_dir;
+use hookrun_catalog::Catalog;
 
 use crate::commands::recover::{recover_interrupted, Recovered};
 use crate::config::{self, Check, Config};

@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use hookrun_hooks::archive::is_archive_name;
-use hookrun_hooks::catalog::Catalog;
+use hookrun_archive::is_archive_name;
+use hookrun_catalog::Catalog;
 use serde::Serialize;
 
 /// An archive in storage that no backup in the catalog points at.
@@ -22,7 +22,7 @@ impl UnknownArchive {
             "{} ({}) is in storage but not in the catalog: hookrun neither verifies, prunes nor restores it; \
              delete it or move it away",
             self.path.display(),
-            hookrun_hooks::size::human_bytes(self.size)
+            hookrun_archive::size::human_bytes(self.size)
         )
     }
 }

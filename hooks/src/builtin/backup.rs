@@ -8,14 +8,16 @@ use std::time::Instant;
 use async_trait::async_trait;
 use chrono::Utc;
 
-use crate::archive::{
+use crate::blocking::blocking;
+use crate::context::{ARTIFACTS_DIR, NOTHING_TO_DO_OUTPUT};
+use hookrun_archive::{
     archive_file_name, check_free_space, estimate, measure, overlapping, place_without_replacing, resolve_sources,
     temporary_path, write_archive, Compression, SourceRoot, SourceStats,
 };
-use crate::blocking::blocking;
-use crate::context::{ARTIFACTS_DIR, NOTHING_TO_DO_OUTPUT};
-use crate::docker::{project_mounts, Engine, MountKind, ProjectMount};
-use crate::{ArchiveInfo, ArchivedSource, Hook, HookError, MountFate, Progress, RunContext};
+use hookrun_catalog::{ArchiveInfo, ArchivedSource};
+use hookrun_docker::{project_mounts, Engine, MountKind, ProjectMount};
+
+use crate::{Hook, HookError, MountFate, Progress, RunContext};
 use serde::Serialize;
 
 /// How `backup` is configured (`[hook.config]`).
@@ -277,7 +279,7 @@ impl BackupConfig {
         let engine = match Engine::connect().await {
             Ok(engine) => engine,
             Err(_) if self.volumes == Volumes::None => return Ok(Vec::new()),
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         let mounts = project_mounts(&engine.project_containers(project).await?);
         let work_dir = std::fs::canonicalize(work_dir).unwrap_or_else(|_| work_dir.to_path_buf());
@@ -407,7 +409,7 @@ impl Hook for BackupHook {
         let (sources, _) = self.sources(ctx).await?;
         let roots = roots(&sources);
         let (factor, compression) = (self.config.min_free_factor, self.config.compression);
-        let expected = blocking(move || estimate(&roots, compression)).await?;
+        let expected = blocking(move || Ok(estimate(&roots, compression)?)).await?;
         // Before anything runs, the trees hold the project's data only (no hook has written artifacts yet).
         if expected.files == 0 && !self.config.allow_empty {
             let trees: Vec<&str> = sources.iter().map(|s| s.archive_path.as_str()).collect();

@@ -79,7 +79,10 @@ impl Hook for CommandHook {
             .process_group(0)
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| fail(format!("could not start: {e}")))?;
+            .map_err(|source| HookError::CommandStart {
+                program: program.clone(),
+                source,
+            })?;
         let pgid = child.id().and_then(|id| rustix::process::Pid::from_raw(id as i32));
 
         let hook = self.name.clone();
@@ -87,7 +90,10 @@ impl Hook for CommandHook {
         let stderr = tokio::spawn(log_lines(child.stderr.take().expect("piped"), hook, STDERR_TAIL_LINES));
 
         let status = tokio::select! {
-            status = child.wait() => status.map_err(|e| fail(format!("could not be waited for: {e}")))?,
+            status = child.wait() => status.map_err(|source| HookError::CommandWait {
+                program: program.clone(),
+                source,
+            })?,
             () = ctx.cancel.cancelled() => {
                 // The whole process group goes: a shell's children must not outlive the hook.
                 if let Some(pgid) = pgid {

@@ -11,5 +11,5 @@ pub use backup::{BackupConfig, BackupEstimate, BackupHook, BackupPlan, TreeStats
 pub use command::{CommandConfig, CommandHook};
 pub use record::RecordHook;
 pub use snapshot::{Copies, SnapshotHook};
-pub use start::{bring_back, StartConfig, StartHook, DEFAULT_START_TIMEOUT};
+pub use start::{StartConfig, StartHook, DEFAULT_START_TIMEOUT};
 pub use stop::{StopConfig, StopHook};

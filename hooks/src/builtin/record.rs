@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use chrono::Utc;
 
-use crate::catalog::{BackupStatus, NewBackup};
 use crate::{Hook, HookError, RunContext};
+use hookrun_catalog::{BackupStatus, NewBackup};
 
 /// The `record` hook. It runs `always` by default, so a failed attempt is recorded too.
 #[derive(Debug)]

@@ -19,12 +19,12 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{BackupConfig, BackupHook};
-use crate::archive::{free_space, measure, SourceRoot};
 use crate::blocking::blocking;
 use crate::context::SUMMARY_OUTPUT;
-use crate::restore::remove_any;
-use crate::snapshot::{can_clone, copy_tree};
 use crate::{Hook, HookError, RunContext, SnapshotTree};
+use hookrun_archive::remove_any;
+use hookrun_archive::tree_copy::{can_clone, copy_tree};
+use hookrun_archive::{free_space, measure, SourceRoot};
 
 /// Which copies the snapshot may take while the services are stopped (`copies = "clone" | "any"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

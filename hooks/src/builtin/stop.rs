@@ -9,8 +9,10 @@ use async_trait::async_trait;
 use chrono::Utc;
 use futures_util::future::join_all;
 
-use crate::docker::{layers, project_dependencies, Engine, ProjectContainer, Selection};
-use crate::{Hook, HookError, RunContext, StoppedService};
+use hookrun_catalog::StoppedService;
+use hookrun_docker::{layers, project_dependencies, Engine, ProjectContainer, Selection};
+
+use crate::{Hook, HookError, RunContext};
 
 /// How `stop` is configured (`[hook.config]`).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -135,7 +137,7 @@ impl Hook for StopHook {
                 ctx.stopped.push(service);
             }
             if let Some(error) = first_error {
-                return Err(error);
+                return Err(error.into());
             }
         }
         Ok(())

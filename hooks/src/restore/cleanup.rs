@@ -9,9 +9,13 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::swap::{remove_any, Swap};
-use crate::catalog::{Catalog, RunStatus};
-use crate::{Hook, HookError, RunContext, RunKind};
+use hookrun_archive::remove_any;
+
+use super::swap::Swap;
+use hookrun_catalog::RunKind;
+use hookrun_catalog::{Catalog, RunStatus};
+
+use crate::{Hook, HookError, RunContext};
 
 /// What a restore leaves beside its targets, handed from `RestoreHook` to `CleanupHook`.
 #[derive(Debug, Default)]

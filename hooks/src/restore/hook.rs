@@ -11,12 +11,14 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 
 use super::cleanup::{leftover_name, LeftoverKind, SharedLeftovers};
-use super::swap::{remove_any, swap_all, Swap};
+use hookrun_archive::remove_any;
+
+use super::swap::{swap_all, Swap};
 use super::verify::{check_against_row, usable_archive};
-use crate::archive::{extract, ExtractPlan};
 use crate::blocking::blocking;
-use crate::catalog::BackupRow;
 use crate::{Hook, HookError, RunContext};
+use hookrun_archive::{extract, ExtractPlan};
+use hookrun_catalog::BackupRow;
 
 /// One tree to put back: where it is in the archive and where it lives.
 #[derive(Debug, Clone, PartialEq, Eq)]

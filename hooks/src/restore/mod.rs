@@ -12,5 +12,5 @@ pub use cleanup::{
     SharedLeftovers, KEPT, REMOVED,
 };
 pub use hook::{swaps_for, RestoreHook, RestoreTarget};
-pub use swap::{remove_any, swap_all, Swap};
+pub use swap::{swap_all, Swap};
 pub use verify::verify_backup;

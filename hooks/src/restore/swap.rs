@@ -4,8 +4,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::archive::fsync_dir;
 use crate::HookError;
+use hookrun_archive::{fsync_dir, remove_any};
 
 /// One target and the two names beside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,16 +60,6 @@ fn undo(swap: &Swap) -> io::Result<()> {
         std::fs::rename(&swap.old, &swap.target)?;
     }
     sync_parent(&swap.target)
-}
-
-/// Removes a file, a symlink or a whole folder (a target may be any of them); a missing path is not an error.
-pub fn remove_any(path: &Path) -> io::Result<()> {
-    match path.symlink_metadata() {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
-    }
 }
 
 fn sync_parent(path: &Path) -> io::Result<()> {

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::archive::{check_extraction, ArchiveContents};
-use crate::catalog::{BackupRow, BackupStatus};
 use crate::HookError;
+use hookrun_archive::{check_extraction, ArchiveContents, ArchiveError};
+use hookrun_catalog::{BackupRow, BackupStatus};
 
 /// Reads backup `row`'s archive to the end and checks it against the row, in one pass that also runs the
 /// extraction's rules over the entries under `trees` (the archive paths the catalog records for it) without writing
@@ -16,8 +16,8 @@ pub fn verify_backup(row: &BackupRow, trees: &[PathBuf], cancel: &CancellationTo
     let path = usable_archive(row)?;
     let checked = check_extraction(path, trees, cancel).map_err(|error| match error {
         // Trees that overlap (recorded twice, or one inside another): no restore of the whole backup could run.
-        HookError::Misconfigured(why) => refuse(&path.to_string_lossy(), format!("cannot be restored: {why}")),
-        other => other,
+        ArchiveError::Misconfigured(why) => refuse(&path.to_string_lossy(), format!("cannot be restored: {why}")),
+        other => other.into(),
     })?;
     check_against_row(row, &checked.archive)
 }
@@ -62,10 +62,10 @@ pub fn check_against_row(row: &BackupRow, contents: &ArchiveContents) -> Result<
 }
 
 fn refuse(path: &str, reason: String) -> HookError {
-    HookError::ArchiveCheck {
+    HookError::Archive(ArchiveError::ArchiveCheck {
         path: path.into(),
         reason,
-    }
+    })
 }
 
 fn opt(value: Option<i64>) -> String {

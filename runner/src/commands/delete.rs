@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use hookrun_hooks::archive::fsync_dir;
-use hookrun_hooks::catalog::{BackupRow, Catalog};
+use hookrun_archive::fsync_dir;
+use hookrun_catalog::{BackupRow, Catalog};
 
 use crate::config::Check;
 use crate::exit::{Exit, UsageError};

@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use hookrun_hooks::archive::free_space;
+use hookrun_archive::free_space;
+use hookrun_archive::size::human_bytes;
 use hookrun_hooks::builtin::BackupEstimate;
-use hookrun_hooks::size::human_bytes;
 use serde::Serialize;
 
 use crate::config::{self, Builtin, Check, Config, HookKind};

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use hookrun_hooks::catalog::{BackupFilter, BackupRow, BackupStatus, Catalog};
-use hookrun_hooks::size::human_bytes;
+use hookrun_archive::size::human_bytes;
+use hookrun_catalog::{BackupFilter, BackupRow, BackupStatus, Catalog};
 
 use crate::config::{self, Check};
 use crate::exit::Exit;

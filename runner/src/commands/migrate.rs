@@ -8,8 +8,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use hookrun_hooks::archive::{create_private, create_private_dir, fsync_dir};
-use hookrun_hooks::catalog::{BackupRow, Catalog};
+use hookrun_archive::{create_private, create_private_dir, fsync_dir};
+use hookrun_catalog::{BackupRow, Catalog};
 use ring::digest::SHA256;
 
 use crate::config::Check;

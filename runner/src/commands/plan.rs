@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use hookrun_hooks::archive::Format;
+use hookrun_archive::Format;
 use serde::Serialize;
 
 use crate::commands::estimate::{estimates, print_estimate, HookEstimate};

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use hookrun_hooks::catalog::BackupStatus;
+use hookrun_catalog::BackupStatus;
 
 use crate::commands::delete::{delete_backup, finish_interrupted_deletions};
 use crate::config::Check;

@@ -7,13 +7,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use hookrun_hooks::archive::{temporary_path, Format};
-use hookrun_hooks::builtin::{bring_back, DEFAULT_START_TIMEOUT};
-use hookrun_hooks::catalog::{BackupFilter, Catalog, RunRow, RunStatus};
-use hookrun_hooks::restore::{
-    finished_restore_run, leftover_name, leftovers_beside, remove_any, swaps_for, LeftoverKind,
-};
-use hookrun_hooks::{RunKind, StoppedService};
+use hookrun_archive::{remove_any, temporary_path, Format};
+use hookrun_catalog::{BackupFilter, Catalog, RunKind, RunRow, RunStatus, StoppedService};
+use hookrun_hooks::bring_back;
+use hookrun_hooks::builtin::DEFAULT_START_TIMEOUT;
+use hookrun_hooks::restore::{finished_restore_run, leftover_name, leftovers_beside, swaps_for, LeftoverKind};
 use serde::Serialize;
 
 use crate::config::{Builtin, Check, Config, HookKind};

@@ -6,10 +6,11 @@ use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 use chrono::Utc;
+use hookrun_catalog::RunKind;
+use hookrun_catalog::{BackupRow, BackupStatus, Catalog};
 use hookrun_hooks::builtin::{StartHook, StopConfig, StopHook};
-use hookrun_hooks::catalog::{BackupRow, BackupStatus, Catalog};
 use hookrun_hooks::restore::{CleanupHook, RestoreHook, RestoreTarget, SharedLeftovers, KEPT, REMOVED};
-use hookrun_hooks::{Hook, RunKind};
+use hookrun_hooks::Hook;
 
 use crate::commands::run::run_chain;
 use crate::config::{Builtin, Check, Config, HookKind, OnError, When};
@@ -116,7 +117,7 @@ fn print_leftovers(report: &RunReport) {
 
 /// The newest completed pre-upgrade backup whose archive is there and whose last verification (if any) passed.
 fn newest_rollback_point(catalog: &Catalog) -> anyhow::Result<BackupRow> {
-    let filter = hookrun_hooks::catalog::BackupFilter {
+    let filter = hookrun_catalog::BackupFilter {
         kind: Some("pre-upgrade".into()),
         status: Some(BackupStatus::Completed),
     };

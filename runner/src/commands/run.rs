@@ -5,9 +5,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use chrono::Utc;
-use hookrun_hooks::archive::create_private_dir;
-use hookrun_hooks::catalog::{NewRun, RunStatus};
-use hookrun_hooks::{ProgressSink, RunContext, RunKind};
+use hookrun_archive::create_private_dir;
+use hookrun_catalog::RunKind;
+use hookrun_catalog::{NewRun, RunStatus};
+use hookrun_hooks::{ProgressSink, RunContext};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Check;

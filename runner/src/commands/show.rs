@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use hookrun_hooks::catalog::Catalog;
+use hookrun_catalog::Catalog;
 
 use crate::config::{self, Check};
 use crate::exit::{Exit, UsageError};

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
-use hookrun_hooks::catalog::{BackupFilter, BackupRow, BackupStatus, Catalog};
+use hookrun_catalog::{BackupFilter, BackupRow, BackupStatus, Catalog};
 use hookrun_hooks::restore;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;

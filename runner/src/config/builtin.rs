@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use hookrun_hooks::archive::{resolve_sources, Compression, Format};
+use hookrun_archive::{resolve_sources, Compression, Format};
 use hookrun_hooks::builtin::{
     BackupConfig, CommandConfig, Copies, StartConfig, StopConfig, Volumes, DEFAULT_START_TIMEOUT,
 };

@@ -3,8 +3,8 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use hookrun_archive::size::human_bytes;
 use hookrun_hooks::context::{NOTHING_TO_DO_OUTPUT, SUMMARY_OUTPUT};
-use hookrun_hooks::size::human_bytes;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{out, RunReport};

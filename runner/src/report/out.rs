@@ -3,14 +3,14 @@
 //! command: the chain goes on and the services come back. The first failure is remembered; `cli::main` reports it
 //! on stderr once the command has ended and the exit code says so.
 //!
-//! Human lines on stdout and every line on stderr have their control characters escaped (`hookrun_hooks::escape`):
+//! Human lines on stdout and every line on stderr have their control characters escaped (`hookrun_archive::escape`):
 //! what a hook, an archive or a container wrote cannot fake a line of hookrun's. Colour is used only on a terminal,
 //! and never when `NO_COLOR` is set.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 
-use hookrun_hooks::escape::escape_controls;
+use hookrun_archive::escape::escape_controls;
 use serde::Serialize;
 
 /// The first failed write to stdout, as text.

@@ -1,6 +1,6 @@
 //! The result of one run, as `--json` prints it and the human reporter sums it up.
 
-use hookrun_hooks::catalog::{BackupRow, HookResultRow, ServiceRow};
+use hookrun_catalog::{BackupRow, HookResultRow, ServiceRow};
 use hookrun_hooks::MountFate;
 use serde::Serialize;
 

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use hookrun_hooks::size::human_bytes;
+use hookrun_archive::size::human_bytes;
 
 /// A WASM hook's failure.
 #[derive(Debug, thiserror::Error)]

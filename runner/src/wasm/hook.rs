@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use hookrun_hooks::exec::ServiceExec;
+use hookrun_docker::ServiceExec;
 use hookrun_hooks::{Hook, HookError, RunContext};
 use hookrun_sdk::abi::{ArchiveSummary, FailureSummary, HookContext, ABI_MINOR, ABI_VERSION, GUEST_ARTIFACT_DIR};
 use wasmtime::{Store, Trap};

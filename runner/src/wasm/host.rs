@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use hookrun_hooks::exec::ServiceExec;
+use hookrun_docker::ServiceExec;
 use hookrun_sdk::abi::{
     ErrorKind, ExecRequest, ExecResult, HookContext, HostError, Reply, Request, Response, StdoutTarget, CALL,
     IMPORT_MODULE, MAX_CAPTURE, MAX_OUTPUTS, MAX_REQUEST_BYTES, TAKE_RESPONSE,

@@ -1,5 +1,5 @@
 //! WebAssembly hooks: user hooks compiled to `wasm32-wasip1` and run by wasmtime in a deny-by-default sandbox
-//! (see DESIGN.md §5). The ABI they speak is defined once, in `hookrun_sdk::abi`.
+//! (see ARCHITECTURE.md, "The sandbox"). The ABI they speak is defined once, in `hookrun_sdk::abi`.
 //!
 //! - [`WasmEngine`]: the engine, linker and compiled-module cache shared by all hooks of a process;
 //! - [`WasmHook`]: a chain [`Hook`](hookrun_hooks::Hook) running one module as configured by a [`WasmHookSpec`];
