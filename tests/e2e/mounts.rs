@@ -2,12 +2,12 @@
 //! `estimate` and the run's own report: a work dir written as `..` still finds the bind mounts under it, a bind
 //! mount outside the work dir (data in `/srv/app`, the usual layout) can be named by its path, and a backup that
 //! would archive none of the project's data is refused before anything stops.
+//! A bind mount inside another is archived once, and the backup verifies and restores.
 
-use std::process::Command;
-
-use hookrun_e2e::deployment::{assert_all_back, world};
+use hookrun_e2e::deployment::{assert_all_back, world, CHAIN};
 use hookrun_e2e::docker::{engine, ensure_test_image, unique_project, ComposeProject, EventLog, TEST_IMAGE};
 use hookrun_e2e::{hookrun_bin, sh, Run, Sandbox};
+use std::process::Command;
 
 #[test]
 fn plan_and_estimate_give_the_same_estimate_volumes_and_bind_mounts_included() {
@@ -192,4 +192,55 @@ fn a_bind_mount_outside_the_work_dir_is_archived_when_its_path_is_named_and_rest
     let restore = sandbox.run(&["restore", "1"]);
     assert_eq!(restore.code, 0, "{}{}", restore.stdout, restore.stderr);
     assert_eq!(std::fs::read(srv.join("orders.db")).unwrap(), b"orders");
+}
+
+#[test]
+fn a_bind_mount_inside_another_is_archived_once_and_the_backup_verifies_and_restores() {
+    let Some(docker) = engine() else { return };
+    ensure_test_image(&docker);
+    let sandbox = Sandbox::new();
+    sandbox.file("appdata/top.txt", b"top", 0o644);
+    sandbox.file("appdata/uploads/a.txt", b"uploaded", 0o644);
+    let name = unique_project("hrn");
+    let project = ComposeProject::up(
+        &name,
+        &sandbox.work(),
+        &format!(
+            "version: \"2.4\"\nservices:\n  app:\n    image: {TEST_IMAGE}\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; \
+             while true; do sleep 0.2; done\"]\n    volumes: [\"./appdata:/appdata\", \"./appdata/uploads:/uploads\"]\n"
+        ),
+    );
+    project.wait_ready(&docker);
+    sandbox.raw_config(&format!(
+        "[runner]\nproject = \"{name}\"\nwork_dir = \"work\"\nstorage_dir = \"storage\"\ncatalog = \"catalog.db\"\n{}",
+        CHAIN.replace("{between}", "").replace("sources = [\"config\"]\n", "")
+    ));
+    let before = hookrun_e2e::tree_manifest(&sandbox.work().join("appdata"));
+
+    let backup = sandbox.run(&["pre-upgrade", "--version", "1", "--json"]);
+    assert_eq!(backup.code, 0, "{}{}", backup.stdout, backup.stderr);
+    let id = backup.json()["backup"]["id"].as_i64().unwrap().to_string();
+    std::fs::write(sandbox.work().join("appdata/uploads/a.txt"), b"changed").unwrap();
+    let verify = sandbox.run(&["verify", &id]);
+    let restore = sandbox.run(&["restore", &id]);
+
+    let trees: Vec<String> = {
+        let catalog = sandbox.catalog();
+        let mut stmt = catalog
+            .prepare("SELECT archive_path FROM backup_sources WHERE kind = 'bind'")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(
+        trees,
+        ["binds/appdata"],
+        "the inner bind mount is part of the outer one"
+    );
+    assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+    assert_eq!(
+        restore.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        restore.stdout, restore.stderr
+    );
+    assert_eq!(hookrun_e2e::tree_manifest(&sandbox.work().join("appdata")), before);
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hookrun_e2e::{backup_rows, sh, tree_manifest, Sandbox};
+use hookrun_e2e::{backup_rows, sh, tree_manifest, Sandbox, Unmount};
 
 const CHAIN: &str =
     "[[hook]]\nname = \"backup\"\nbuiltin = \"backup\"\nconfig = { sources = [\"data\", \"config\"] }\n\n\
@@ -484,14 +484,5 @@ fn migrate_storage_moves_archives_across_filesystems_resuming_after_a_full_disk(
             "backup {id} verifies in its new place: {}",
             verify.stdout
         );
-    }
-}
-
-/// Unmounts a test filesystem when the test ends.
-struct Unmount(PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
     }
 }

@@ -1,0 +1,22 @@
+//! hookrun end to end, one test binary with a module per concept. Each test drives the built `hookrun` binary (or,
+//! for WASM hooks, the runner's library) against real parts: a real Docker Engine and Compose project, real SQLite
+//! catalogs, real WASM modules, real file systems. The shared fixtures are the `hookrun_e2e` library
+//! (`tests/fixtures/`).
+
+mod chain_rules;
+mod config_errors;
+mod crash_recovery;
+mod docker_order;
+mod examples;
+mod failures;
+mod json_output;
+mod json_schemas;
+mod lifecycle;
+mod mounts;
+mod output;
+mod pre_upgrade;
+mod restore;
+mod run_safety;
+mod snapshot;
+mod wasm;
+mod zstd;

@@ -1,0 +1,277 @@
+//! The `snapshot` hook's `copies` policy end to end (no Docker: a chain of snapshot → backup → record over files):
+//! by default it only clones, so where storage cannot clone the sources it archives in place; `copies = "any"`
+//! copies byte by byte instead. Both give the same archive.
+//!
+//! Against a real Compose project: with a snapshot the services are back before the archive is written, and when
+//! the copies do not fit the snapshot archives with the services stopped.
+
+use hookrun_e2e::deployment::{assert_all_back, world, World};
+use hookrun_e2e::docker::{first, parse_ns, EventLog};
+use hookrun_e2e::{sh, tree_manifest, Sandbox, Unmount};
+
+/// A deployment with a little data and a chain whose snapshot takes `copies` (none: the default).
+fn deployment(copies: Option<&str>) -> Sandbox {
+    let sandbox = Sandbox::new();
+    sandbox.file("data/db/table.dat", &vec![7u8; 300_000], 0o640);
+    sandbox.file("data/uploads/a.txt", b"hello", 0o644);
+    let copies = copies.map_or(String::new(), |c| format!("copies = \"{c}\"\n"));
+    sandbox.config(&format!(
+        r#"
+[[hook]]
+name = "snapshot"
+builtin = "snapshot"
+[hook.config]
+backup = "backup"
+{copies}
+[[hook]]
+name = "backup"
+builtin = "backup"
+[hook.config]
+sources = ["data"]
+
+[[hook]]
+name = "record"
+builtin = "record"
+"#
+    ));
+    sandbox
+}
+
+/// Whether the storage's file system clones files from the work dir, asked of GNU `cp --reflink=always`.
+fn storage_clones(sandbox: &Sandbox) -> bool {
+    std::fs::create_dir_all(sandbox.storage()).unwrap();
+    let probe = sandbox.storage().join("cp-probe");
+    let cloned = std::process::Command::new("cp")
+        .arg("--reflink=always")
+        .arg(sandbox.work().join("data/db/table.dat"))
+        .arg(&probe)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    let _ = std::fs::remove_file(&probe);
+    cloned
+}
+
+/// Runs a backup, checks it completed and its archive holds the data exactly; returns the snapshot's mode.
+fn backup_and_mode(sandbox: &Sandbox) -> (String, Option<String>) {
+    let run = sandbox.run(&["backup", "--version", "1"]);
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let restored = sandbox.path().join("restored");
+    std::fs::create_dir(&restored).unwrap();
+    sh(&format!(
+        "tar -xzf '{}' -C '{}'",
+        sandbox.archives()[0].display(),
+        restored.display()
+    ));
+    assert_eq!(tree_manifest(&restored), tree_manifest(&sandbox.work()));
+    let mode =
+        sandbox.catalog_value("SELECT json_extract(outputs, '$.mode') FROM hook_results WHERE name = 'snapshot'");
+    let reason =
+        sandbox.catalog_value("SELECT json_extract(outputs, '$.reason') FROM hook_results WHERE name = 'snapshot'");
+    (mode, reason)
+}
+
+#[test]
+fn by_default_the_snapshot_copies_only_where_storage_clones_and_archives_in_place_elsewhere() {
+    let sandbox = deployment(None);
+    let clones = storage_clones(&sandbox);
+
+    let (mode, reason) = backup_and_mode(&sandbox);
+
+    if clones {
+        assert_eq!(mode, "copy", "storage clones here: {reason:?}");
+    } else {
+        assert_eq!(mode, "in place", "storage cannot clone here");
+        let reason = reason.expect("the reason is recorded");
+        assert!(
+            reason.contains("cannot clone") && reason.contains("copies = \"any\""),
+            "{reason}"
+        );
+    }
+}
+
+#[test]
+fn a_snapshot_that_archives_in_place_says_so_once_in_plain_words_and_the_backup_is_not_shown_as_work() {
+    let sandbox = deployment(None);
+    if storage_clones(&sandbox) {
+        return; // here the snapshot copies: nothing to say
+    }
+
+    let run = sandbox.run(&["backup", "--version", "1"]);
+
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        !run.stderr.contains("WARN"),
+        "expected where storage cannot clone, so no warning: {}",
+        run.stderr
+    );
+    let said: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains("wrote the archive itself with the services stopped"))
+        .collect();
+    assert_eq!(said.len(), 1, "said once:\n{}", run.stdout);
+    assert!(said[0].contains("cannot clone"), "{}", said[0]);
+    assert!(
+        run.stdout
+            .contains("- backup (backup) had nothing left to do: the snapshot already wrote the archive"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("✓ backup"), "{}", run.stdout);
+}
+
+#[test]
+fn with_copies_any_the_snapshot_copies_even_where_storage_cannot_clone() {
+    let sandbox = deployment(Some("any"));
+
+    let (mode, _) = backup_and_mode(&sandbox);
+
+    assert_eq!(mode, "copy");
+}
+
+#[test]
+fn copies_must_be_clone_or_any() {
+    let sandbox = deployment(Some("always"));
+
+    let run = sandbox.run(&["backup", "--version", "1"]);
+
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("`copies` must be \"clone\" or \"any\""),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("hooks.toml"), "names the file: {}", run.stderr);
+}
+
+/// stop → snapshot (`copy`, byte copies allowed: the test machine's storage need not clone) → start → backup →
+/// record over the world's config, volumes and bind mounts.
+fn use_snapshot_chain(world: &World) {
+    let runner = std::fs::read_to_string(world.sandbox.config_path()).unwrap();
+    let runner = &runner[..runner.find("[[hook]]").unwrap()];
+    world.sandbox.raw_config(&format!(
+        "{runner}
+[[hook]]
+name = \"stop\"
+builtin = \"stop\"
+
+[[hook]]
+name = \"copy\"
+builtin = \"snapshot\"
+config = {{ backup = \"backup\", copies = \"any\" }}
+
+[[hook]]
+name = \"start\"
+builtin = \"start\"
+
+[[hook]]
+name = \"backup\"
+builtin = \"backup\"
+config = {{ sources = [\"config\"], volumes = \"auto\" }}
+
+[[hook]]
+name = \"record\"
+builtin = \"record\"
+"
+    ));
+}
+
+#[test]
+fn with_a_snapshot_the_services_are_back_before_the_archive_is_written() {
+    let Some(world) = world("") else { return };
+    use_snapshot_chain(&world);
+    let events = EventLog::start(&world.docker);
+
+    let run = world.sandbox.run(&["pre-upgrade", "--version", "1", "--json"]);
+
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let events = events.snapshot();
+    let (backup_started, _): (String, i64) = world
+        .sandbox
+        .catalog()
+        .query_row(
+            "SELECT started_at, duration_ms FROM hook_results WHERE name = 'backup'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let p = world.project.name.as_str();
+    for service in ["db", "app", "web", "cache"] {
+        assert!(
+            first(&events, p, "start", service) <= parse_ns(&backup_started),
+            "{service} was back before the archive"
+        );
+    }
+    let archive = &world.sandbox.archives()[0];
+    let listing = sh(&format!("tar -tzf '{}'", archive.display()));
+    assert!(
+        listing.lines().any(|l| l == format!("volumes/{p}_dbdata/boots")),
+        "{listing}"
+    );
+    assert!(listing.lines().any(|l| l == "binds/appdata/uploads/a.txt"), "{listing}");
+    let sources: Vec<String> = {
+        let catalog = world.sandbox.catalog();
+        let mut stmt = catalog
+            .prepare("SELECT host_path FROM backup_sources ORDER BY rowid")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    assert!(
+        sources.iter().all(|s| !s.contains(".staging")),
+        "restores target the live places: {sources:?}"
+    );
+    assert_eq!(run.json()["backup"]["status"], "completed");
+    assert!(
+        world.sandbox.leftovers().iter().all(|n| !n.starts_with(".staging/")),
+        "the copies are gone"
+    );
+    assert_all_back(&world);
+}
+
+#[test]
+fn when_the_copies_do_not_fit_the_snapshot_archives_with_the_services_stopped() {
+    let Some(world) = world("") else { return };
+    use_snapshot_chain(&world);
+    // 16 MB of zeros: the copy cannot fit in a 4 MiB storage, the archive (a few KiB) can.
+    sh(&format!(
+        "head -c 16000000 /dev/zero > '{}'",
+        world.sandbox.file("config/zeros.bin", b"", 0o644).display()
+    ));
+    std::fs::create_dir_all(world.sandbox.storage()).unwrap();
+    sh(&format!(
+        "mount -t tmpfs -o size=4m hookrun-small '{}'",
+        world.sandbox.storage().display()
+    ));
+    let _unmount = Unmount(world.sandbox.storage());
+    let events = EventLog::start(&world.docker);
+
+    let run = world.sandbox.run(&["pre-upgrade", "--version", "1", "--json"]);
+
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert_eq!(run.json()["backup"]["status"], "completed");
+    let mode: String = world
+        .sandbox
+        .catalog_value("SELECT json_extract(outputs, '$.mode') FROM hook_results WHERE name = 'copy'");
+    assert_eq!(mode, "in place");
+    let archive = &world.sandbox.archives()[0];
+    let written_ns = std::fs::metadata(archive)
+        .unwrap()
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let events = events.snapshot();
+    let p = world.project.name.as_str();
+    for service in ["db", "app", "web", "cache"] {
+        assert!(
+            written_ns <= first(&events, p, "start", service),
+            "the archive was complete before {service} started"
+        );
+    }
+    let listing = sh(&format!("tar -tzf '{}'", archive.display()));
+    assert!(listing.lines().any(|l| l == "config/zeros.bin"), "{listing}");
+    assert_all_back(&world);
+}
