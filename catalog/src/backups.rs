@@ -4,35 +4,18 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
+use crate::names::names;
+
 use super::{timestamp, Catalog, CatalogError};
-use crate::{ArchiveInfo, ArchivedSource};
+use crate::{ArchiveInfo, ArchivedSource, RunKind};
 
-/// Whether a backup may be restored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BackupStatus {
-    /// The archive is complete and its run succeeded: usable.
-    Completed,
-    /// Something failed: never offered for restore.
-    Failed,
-}
-
-impl BackupStatus {
-    /// The catalog's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BackupStatus::Completed => "completed",
-            BackupStatus::Failed => "failed",
-        }
-    }
-
-    /// Parses the catalog's (and the CLI's) spelling.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "completed" => Some(BackupStatus::Completed),
-            "failed" => Some(BackupStatus::Failed),
-            _ => None,
-        }
+names! {
+    /// Whether a backup may be restored.
+    pub enum BackupStatus ("backup status") {
+        /// The archive is complete and its run succeeded: usable.
+        Completed = "completed",
+        /// Something failed: never offered for restore.
+        Failed = "failed",
     }
 }
 
@@ -40,7 +23,7 @@ impl BackupStatus {
 #[derive(Debug, Clone)]
 pub struct NewBackup<'a> {
     pub run_id: i64,
-    pub kind: &'a str,
+    pub kind: RunKind,
     pub version: &'a str,
     pub status: BackupStatus,
     pub error: Option<&'a str>,
@@ -56,9 +39,9 @@ pub struct BackupRow {
     pub id: i64,
     pub run_id: Option<i64>,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: RunKind,
     pub version: String,
-    pub status: String,
+    pub status: BackupStatus,
     pub error: Option<String>,
     pub path: Option<String>,
     pub size: Option<i64>,
@@ -126,7 +109,7 @@ impl Catalog {
     pub fn register_archive(
         &self,
         run_id: i64,
-        kind: &str,
+        kind: RunKind,
         version: &str,
         archive: &ArchiveInfo,
     ) -> Result<i64, CatalogError> {

@@ -3,31 +3,21 @@
 use rusqlite::params;
 use serde::Serialize;
 
+use crate::names::names;
+
 use super::{Catalog, CatalogError};
 
-/// How one hook of a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HookStatus {
-    /// It ran and succeeded.
-    Completed,
-    /// It failed (or timed out) and that failed the run.
-    Failed,
-    /// It failed, but `on_error = "continue"` kept the run going.
-    Continued,
-    /// Its `when` did not match, so it did not run.
-    Skipped,
-}
-
-impl HookStatus {
-    /// The catalog's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HookStatus::Completed => "completed",
-            HookStatus::Failed => "failed",
-            HookStatus::Continued => "continued",
-            HookStatus::Skipped => "skipped",
-        }
+names! {
+    /// How one hook of a run ended.
+    pub enum HookStatus ("hook status") {
+        /// It ran and succeeded.
+        Completed = "completed",
+        /// It failed (or timed out) and that failed the run.
+        Failed = "failed",
+        /// It failed, but `on_error = "continue"` kept the run going.
+        Continued = "continued",
+        /// Its `when` did not match, so it did not run.
+        Skipped = "skipped",
     }
 }
 
@@ -37,7 +27,7 @@ pub struct HookResultRow {
     pub seq: i64,
     pub name: String,
     pub hook_type: String,
-    pub status: String,
+    pub status: HookStatus,
     pub error: Option<String>,
     pub started_at: Option<String>,
     pub duration_ms: Option<i64>,

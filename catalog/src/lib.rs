@@ -4,6 +4,7 @@
 mod backups;
 mod hook_results;
 mod migrations;
+mod names;
 mod records;
 mod runs;
 mod services;
@@ -21,6 +22,7 @@ use hookrun_archive::create_private_dir;
 
 pub use backups::{BackupFilter, BackupRow, BackupStatus, NewBackup, NOT_YET_RECORDED};
 pub use hook_results::{HookResultRow, HookStatus};
+pub use names::UnknownName;
 pub use records::{ArchiveInfo, ArchivedSource, RunKind, StoppedService};
 pub use runs::{NewRun, RunRow, RunStatus};
 pub use services::ServiceRow;

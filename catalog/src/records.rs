@@ -7,41 +7,17 @@ use chrono::{DateTime, Utc};
 use hookrun_archive::Compression;
 use serde::Serialize;
 
-/// Why a run was started; it names the archive and is stored in the catalog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RunKind {
-    /// `hookrun pre-upgrade`: before an upgrade, a rollback point.
-    PreUpgrade,
-    /// `hookrun backup`: asked for by an operator.
-    Manual,
-    /// `hookrun restore` / `hookrun rollback`: puts a backup's data back.
-    Restore,
-}
+use crate::names::names;
 
-impl RunKind {
-    /// The name used in archive names and the catalog.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunKind::PreUpgrade => "pre-upgrade",
-            RunKind::Manual => "manual",
-            RunKind::Restore => "restore",
-        }
-    }
-
-    /// Parses the catalog's spelling.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pre-upgrade" => Some(RunKind::PreUpgrade),
-            "manual" => Some(RunKind::Manual),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for RunKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+names! {
+    /// Why a run was started; it names the archive and is stored in the catalog.
+    pub enum RunKind ("run kind") {
+        /// `hookrun pre-upgrade`: before an upgrade, a rollback point.
+        PreUpgrade = "pre-upgrade",
+        /// `hookrun backup`: asked for by an operator.
+        Manual = "manual",
+        /// `hookrun restore` / `hookrun rollback`: puts a backup's data back.
+        Restore = "restore",
     }
 }
 

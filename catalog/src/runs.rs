@@ -6,47 +6,29 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
+use crate::names::names;
+
 use super::{timestamp, Catalog, CatalogError};
+use crate::RunKind;
 
-/// A run's state in the journal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunStatus {
-    /// Started and not finished (or died without finishing).
-    Running,
-    /// Every hook that ran succeeded.
-    Completed,
-    /// A hook failed.
-    Failed,
-    /// The process died mid-run and `hookrun recover` cleaned up after it.
-    Interrupted,
-}
-
-impl RunStatus {
-    /// The catalog's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Completed => "completed",
-            RunStatus::Failed => "failed",
-            RunStatus::Interrupted => "interrupted",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        match s {
-            "completed" => RunStatus::Completed,
-            "failed" => RunStatus::Failed,
-            "interrupted" => RunStatus::Interrupted,
-            _ => RunStatus::Running,
-        }
+names! {
+    /// A run's state in the journal.
+    pub enum RunStatus ("run status") {
+        /// Started and not finished (or died without finishing).
+        Running = "running",
+        /// Every hook that ran succeeded.
+        Completed = "completed",
+        /// A hook failed.
+        Failed = "failed",
+        /// The process died mid-run and `hookrun recover` cleaned up after it.
+        Interrupted = "interrupted",
     }
 }
 
 /// What is known of a run when it starts.
 #[derive(Debug, Clone)]
 pub struct NewRun {
-    pub kind: String,
+    pub kind: RunKind,
     pub version: String,
     pub project: Option<String>,
     pub started_at: DateTime<Utc>,
@@ -60,7 +42,7 @@ pub struct NewRun {
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRow {
     pub id: i64,
-    pub kind: String,
+    pub kind: RunKind,
     pub version: String,
     pub project: Option<String>,
     pub status: RunStatus,
@@ -85,7 +67,7 @@ impl RunRow {
             kind: row.get(1)?,
             version: row.get(2)?,
             project: row.get(3)?,
-            status: RunStatus::parse(&row.get::<_, String>(4)?),
+            status: row.get(4)?,
             phase: row.get(5)?,
             started_at: row.get(6)?,
             finished_at: row.get(7)?,

@@ -55,7 +55,7 @@ impl Journal {
             seq: seq as i64,
             name: name.to_string(),
             hook_type: kind.to_string(),
-            status: status.as_str().to_string(),
+            status,
             error: error.map(str::to_string),
             started_at: ms.map(|ms| timestamp(Utc::now() - chrono::Duration::milliseconds(ms as i64))),
             duration_ms: ms.map(|ms| ms as i64),

@@ -517,7 +517,7 @@ impl Hook for BackupHook {
                     info.path = name.to_path_buf();
                     let done = match registered {
                         None => catalog
-                            .register_archive(run_id, kind.as_str(), &version, &info)
+                            .register_archive(run_id, kind, &version, &info)
                             .map(|id| registered = Some(id)),
                         Some(id) => catalog.move_backup(id, name),
                     };

@@ -48,7 +48,7 @@ impl Hook for RecordHook {
             }
             None => ctx.catalog.insert_backup(&NewBackup {
                 run_id: ctx.run_id,
-                kind: ctx.kind.as_str(),
+                kind: ctx.kind,
                 version: &ctx.version,
                 status,
                 error: error.as_deref(),

@@ -247,7 +247,7 @@ pub fn finished_restore_run(catalog: &Catalog, run_id: i64) -> bool {
         .run(run_id)
         .ok()
         .flatten()
-        .is_some_and(|run| run.kind == RunKind::Restore.as_str() && run.status != RunStatus::Running)
+        .is_some_and(|run| run.kind == RunKind::Restore && run.status != RunStatus::Running)
 }
 
 #[cfg(test)]

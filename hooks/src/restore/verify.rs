@@ -24,7 +24,7 @@ pub fn verify_backup(row: &BackupRow, trees: &[PathBuf], cancel: &CancellationTo
 
 /// The archive of a backup that may be read for a restore: a completed backup with a file.
 pub fn usable_archive(row: &BackupRow) -> Result<&Path, HookError> {
-    if row.status != BackupStatus::Completed.as_str() {
+    if row.status != BackupStatus::Completed {
         let why = row.error.as_deref().unwrap_or("not usable");
         return Err(refuse(
             row.path.as_deref().unwrap_or("-"),

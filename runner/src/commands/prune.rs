@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use hookrun_catalog::BackupStatus;
+use hookrun_catalog::{BackupStatus, RunKind};
 
 use crate::commands::delete::{delete_backup, finish_interrupted_deletions};
 use crate::config::Check;
@@ -29,8 +29,8 @@ pub async fn prune(config_path: &Path, rules: Rules, dry_run: bool, json: bool) 
         .map(|r| Candidate {
             id: r.id,
             created_at: DateTime::parse_from_rfc3339(&r.created_at).map_or(DateTime::<Utc>::MIN_UTC, |t| t.to_utc()),
-            pre_upgrade: r.kind == "pre-upgrade",
-            usable: r.status == BackupStatus::Completed.as_str(),
+            pre_upgrade: r.kind == RunKind::PreUpgrade,
+            usable: r.status == BackupStatus::Completed,
             verified: r.verify_ok == Some(true),
         })
         .collect();

@@ -24,7 +24,7 @@ use crate::session::Session;
 pub struct Recovered {
     pub run_id: i64,
     /// `pre-upgrade`, `manual` or `restore`.
-    pub kind: String,
+    pub kind: RunKind,
     /// The phase it died in.
     pub phase: String,
     /// The services it had stopped, started again.
@@ -113,7 +113,7 @@ pub async fn recover_interrupted(config: &Config, catalog: &Catalog) -> anyhow::
                 start_layer: s.start_layer as usize,
             })
             .collect();
-        if run.kind == RunKind::Restore.as_str() {
+        if run.kind == RunKind::Restore {
             finish_interrupted_restore(catalog, &run)?;
         }
         let result = bring_back(&stopped, catalog, run.id, timeout).await;

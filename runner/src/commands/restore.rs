@@ -55,7 +55,7 @@ pub async fn restore(
             .ok_or_else(|| UsageError(format!("no backup with id {id}")))?,
         Pick::NewestPreUpgrade => newest_rollback_point(catalog)?,
     };
-    if backup.status != BackupStatus::Completed.as_str() || backup.deleting {
+    if backup.status != BackupStatus::Completed || backup.deleting {
         let why = backup.error.as_deref().unwrap_or("being deleted");
         anyhow::bail!("backup {} is not usable ({}): {why}", backup.id, backup.status);
     }

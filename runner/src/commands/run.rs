@@ -59,7 +59,7 @@ pub async fn run_chain(
         std::process::id()
     ));
     let run_id = catalog.begin_run(&NewRun {
-        kind: kind.as_str().to_string(),
+        kind,
         version: version.clone(),
         project: config.runner.project.clone(),
         started_at,
