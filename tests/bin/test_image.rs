@@ -1,5 +1,7 @@
 //! Builds the test images through the Docker API, if the engine lacks them: busybox (also the one `bench/downtime.sh`
-//! uses) and, with `--postgres`, PostgreSQL.
+//! uses) and, with `--postgres`, PostgreSQL. Prints each image's name: that is this program's output.
+
+#![allow(clippy::print_stdout)]
 
 fn main() {
     let docker = hookrun_e2e::docker::engine().expect("the Docker engine is reachable");

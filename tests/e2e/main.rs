@@ -3,6 +3,9 @@
 //! catalogs, real WASM modules, real file systems. The shared fixtures are the `hookrun_e2e` library
 //! (`tests/fixtures/`).
 
+// Tests say on stderr why they skip, and print what they measured.
+#![allow(clippy::print_stderr, clippy::print_stdout)]
+
 mod chain_rules;
 mod config_errors;
 mod crash_recovery;
