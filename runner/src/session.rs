@@ -10,10 +10,10 @@ use anyhow::Context;
 use hookrun_archive::create_private_dir;
 use hookrun_catalog::Catalog;
 
-use crate::commands::recover::{recover_interrupted, Recovered};
 use crate::config::{self, Check, Config};
 use crate::exit::ServicesDown;
 use crate::lock::RunLock;
+use crate::recovery::{recover_interrupted, Recovered};
 use crate::report::out;
 
 /// A command's hold on its storage dir: released when dropped.

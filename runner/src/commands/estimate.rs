@@ -4,46 +4,12 @@
 
 use std::path::Path;
 
-use hookrun_archive::free_space;
 use hookrun_archive::size::human_bytes;
-use hookrun_hooks::builtin::BackupEstimate;
-use serde::Serialize;
 
-use crate::config::{self, Builtin, Check, Config, HookKind};
+use crate::config::{self, Check};
+use crate::estimates::{estimates, HookEstimate};
 use crate::exit::Exit;
 use crate::report::out;
-
-/// One backup hook's estimate, with the storage it would write to.
-#[derive(Serialize)]
-pub struct HookEstimate {
-    pub hook: String,
-    #[serde(flatten)]
-    pub estimate: BackupEstimate,
-    pub free_bytes: u64,
-    /// `pass`, `fail` or `off`.
-    pub preflight: &'static str,
-}
-
-/// The estimate of every backup hook of `config`.
-pub async fn estimates(config: &Config) -> anyhow::Result<Vec<HookEstimate>> {
-    let free = free_space(nearest_existing(&config.runner.storage_dir))?;
-    let mut estimates = Vec::new();
-    for hook in &config.hooks {
-        let HookKind::Builtin(Builtin::Backup(backup)) = &hook.kind else {
-            continue;
-        };
-        let estimate = backup
-            .estimate(&config.runner.work_dir, config.runner.project.as_deref())
-            .await?;
-        estimates.push(HookEstimate {
-            hook: hook.name.clone(),
-            preflight: estimate.preflight(free),
-            free_bytes: free,
-            estimate,
-        });
-    }
-    Ok(estimates)
-}
 
 /// Prints the estimate of every backup hook.
 pub async fn estimate(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
@@ -83,9 +49,4 @@ pub fn print_estimate(e: &HookEstimate, indent: &str) {
         human_bytes(e.estimate.need_bytes),
         e.preflight
     );
-}
-
-/// `path` or its closest ancestor that exists (the storage dir may not exist before the first run).
-pub fn nearest_existing(path: &Path) -> &Path {
-    path.ancestors().find(|p| p.exists()).unwrap_or(Path::new("/"))
 }

@@ -7,8 +7,9 @@ use std::path::Path;
 use hookrun_archive::Format;
 use serde::Serialize;
 
-use crate::commands::estimate::{estimates, print_estimate, HookEstimate};
+use crate::commands::estimate::print_estimate;
 use crate::config::{Builtin, HookKind, OnError, When};
+use crate::estimates::{estimates, HookEstimate};
 use crate::exit::Exit;
 use crate::report::out;
 

@@ -5,8 +5,8 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use hookrun_catalog::BackupStatus;
 
-use crate::commands::delete::{delete_backup, finish_interrupted_deletions};
 use crate::config::Check;
+use crate::deletion::{delete_backup, finish_interrupted_deletions};
 use crate::exit::{Exit, UsageError};
 use crate::report::out;
 use crate::retention::{kept, to_delete, Candidate, Rules};

@@ -12,11 +12,12 @@ use hookrun_hooks::builtin::{StartHook, StopConfig, StopHook};
 use hookrun_hooks::restore::{CleanupHook, RestoreHook, RestoreTarget, SharedLeftovers, KEPT, REMOVED};
 use hookrun_hooks::Hook;
 
-use crate::commands::run::run_chain;
+use crate::chain_run::run_chain;
 use crate::config::{Builtin, Check, Config, HookKind, OnError, When};
 use crate::executor::ChainHook;
 use crate::exit::{Exit, UsageError};
 use crate::report::{out, RunReport};
+use crate::restore_targets::targets;
 use crate::session::Session;
 
 /// What to restore.
@@ -129,55 +130,6 @@ fn newest_rollback_point(catalog: &Catalog) -> anyhow::Result<BackupRow> {
             !b.deleting && b.verify_ok != Some(false) && b.path.as_deref().is_some_and(|p| Path::new(p).is_file())
         })
         .ok_or_else(|| anyhow::anyhow!("no completed pre-upgrade backup with its archive in place to roll back to"))
-}
-
-/// The trees to put back: every recorded source but the hooks' artifacts, or the parts named in `only`.
-pub(crate) fn targets(catalog: &Catalog, backup: &BackupRow, only: &[String]) -> anyhow::Result<Vec<RestoreTarget>> {
-    let sources: Vec<_> = catalog
-        .backup_sources(backup.id)?
-        .into_iter()
-        .filter(|s| s.kind != "artifacts")
-        .collect();
-    if sources.is_empty() {
-        anyhow::bail!("backup {} records no sources to restore", backup.id);
-    }
-    if only.is_empty() {
-        return Ok(sources
-            .into_iter()
-            .map(|s| RestoreTarget {
-                archive_prefix: s.archive_path.into(),
-                tree: s.host_path.clone().into(),
-                host_path: s.host_path.into(),
-            })
-            .collect());
-    }
-    only.iter()
-        .map(|wanted| {
-            let wanted = wanted.trim_end_matches('/');
-            sources
-                .iter()
-                .find_map(|s| {
-                    let rest = Path::new(wanted).strip_prefix(&s.archive_path).ok()?;
-                    if rest.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
-                        return None;
-                    }
-                    Some(RestoreTarget {
-                        archive_prefix: wanted.into(),
-                        host_path: Path::new(&s.host_path).join(rest),
-                        tree: s.host_path.clone().into(),
-                    })
-                })
-                .ok_or_else(|| {
-                    let known: Vec<&str> = sources.iter().map(|s| s.archive_path.as_str()).collect();
-                    UsageError(format!(
-                        "`{wanted}` is not in backup {} (it holds: {})",
-                        backup.id,
-                        known.join(", ")
-                    ))
-                    .into()
-                })
-        })
-        .collect()
 }
 
 /// stop → restore → start → remove the old copies (the restore's extraction is its preflight, before the stop).
