@@ -18,21 +18,19 @@ use crate::exit::Exit;
 use crate::interrupt::Interrupt;
 use crate::journal::Journal;
 use crate::lock::boot_id;
-use crate::report::human::HumanReporter;
-use crate::report::out;
 use crate::report::RunReport;
 use crate::session::Session;
 
-/// Journals a run of `chain`, executes it, closes the run and reports it. The session holds the storage lock.
-/// `restore_of` is the backup a restore run puts back.
+/// Journals a run of `chain`, executes it (its events go to the journal and to `events`) and closes the run; returns
+/// what it did. The session holds the storage lock. `restore_of` is the backup a restore run puts back.
 pub async fn run_chain(
     session: &Session,
     kind: RunKind,
     version: &str,
     chain: &[ChainHook],
     restore_of: Option<i64>,
-    json: bool,
-) -> anyhow::Result<(Exit, RunReport)> {
+    events: &dyn EventSink,
+) -> anyhow::Result<(RunReport, Exit)> {
     let (config, catalog) = (&session.config, &session.catalog);
     let storage_dir = config.runner.storage_dir.clone();
     let version = version.to_string();
@@ -86,11 +84,7 @@ pub async fn run_chain(
     }
 
     let journal = Journal::new(catalog.clone(), run_id);
-    let human = HumanReporter::default();
-    let mut sinks: Vec<&dyn EventSink> = vec![&journal];
-    if !json {
-        sinks.push(&human);
-    }
+    let sinks: Vec<&dyn EventSink> = vec![&journal, events];
     let interrupt = Interrupt::listen().context("cannot listen for signals")?;
     let outcome = executor::execute(chain, &mut ctx, &Fanout(sinks), &interrupt).await;
 
@@ -139,10 +133,5 @@ pub async fn run_chain(
         restore_of,
         mounts: ctx.mounts.clone(),
     };
-    if json {
-        out::document(&report);
-    } else {
-        human.summary(&report);
-    }
-    Ok((exit, report))
+    Ok((report, exit))
 }

@@ -2,8 +2,7 @@
 //! like any other (so `hookrun recover` can finish one that died): extract beside each target while verifying the
 //! archive (before anything stops), stop the project, swap, start the project, and only then delete the old copies.
 
-use std::io::{BufRead, IsTerminal};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use hookrun_catalog::RunKind;
@@ -11,12 +10,14 @@ use hookrun_catalog::{BackupRow, BackupStatus, Catalog};
 use hookrun_hooks::builtin::{StartHook, StopConfig, StopHook};
 use hookrun_hooks::restore::{CleanupHook, RestoreHook, RestoreTarget, SharedLeftovers, KEPT, REMOVED};
 use hookrun_hooks::Hook;
+use serde::Serialize;
 
 use crate::chain_run::run_chain;
-use crate::config::{Builtin, Check, Config, HookKind, OnError, When};
+use crate::config::{Builtin, Config, HookKind, OnError, When};
+use crate::event::EventSink;
 use crate::executor::ChainHook;
 use crate::exit::{Exit, UsageError};
-use crate::report::{out, RunReport};
+use crate::report::RunReport;
 use crate::restore_targets::targets;
 use crate::session::Session;
 
@@ -28,27 +29,59 @@ pub enum Pick {
     NewestPreUpgrade,
 }
 
-/// Whether a restore asks before it changes anything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Confirm {
-    /// `--yes`: never.
-    No,
-    /// `restore ID`: on a terminal; elsewhere (a script named the backup) it goes on.
-    OnTerminal,
-    /// `rollback` (which picks the backup itself): on a terminal; elsewhere it refuses without `--yes`.
-    Required,
+/// What a restore would do: the backup, the trees it puts back, the project it stops meanwhile. A dry run renders
+/// it as it is; [`execute`] carries it out.
+#[derive(Debug, Serialize)]
+pub struct RestorePlan {
+    /// The backup's id.
+    pub backup: i64,
+    pub dry_run: bool,
+    /// The Compose project stopped during the swap, if one is configured.
+    pub stops_project: Option<String>,
+    pub targets: Vec<PlannedTarget>,
+    /// The backup's row.
+    #[serde(skip)]
+    pub row: BackupRow,
+    /// The archive paths asked for (all of the backup when empty).
+    #[serde(skip)]
+    pub only: Vec<String>,
+    #[serde(skip)]
+    restore_targets: Vec<RestoreTarget>,
 }
 
-/// Restores a backup (all of it, or the archive paths in `only`).
-pub async fn restore(
-    config_path: &Path,
-    pick: Pick,
-    only: Vec<String>,
-    dry_run: bool,
-    confirm: Confirm,
-    json: bool,
-) -> anyhow::Result<Exit> {
-    let session = Session::open_unless_dry_run(config_path, Check::Shape, json, dry_run).await?;
+/// One tree a restore puts back.
+#[derive(Debug, Serialize)]
+pub struct PlannedTarget {
+    /// Its path in the archive.
+    pub from: PathBuf,
+    /// Where it goes.
+    pub to: PathBuf,
+    /// Whether something is there now (replaced), or it is created.
+    pub replaces: bool,
+}
+
+/// What a restore did: its run, and the exit code that run implies.
+#[derive(Debug)]
+pub struct RestoreResult {
+    pub report: RunReport,
+}
+
+impl RestoreResult {
+    /// The lines the clean-up left: the copies it kept beside the targets (after a failure: the data they held, the
+    /// way back) and the ones earlier restores had left that it removed.
+    pub fn leftovers(&self) -> Vec<&str> {
+        let cleanup = self.report.hooks.iter().find(|h| h.hook_type == "cleanup");
+        [KEPT, REMOVED]
+            .into_iter()
+            .flat_map(|key| cleanup.and_then(|h| h.outputs.get(key)).and_then(|v| v.as_str()))
+            .flat_map(str::lines)
+            .collect()
+    }
+}
+
+/// Which backup a restore puts back (all of it, or the archive paths in `only`), and what it would change. Refuses
+/// a backup that is not usable. Changes nothing.
+pub fn plan(session: &Session, pick: Pick, only: Vec<String>, dry_run: bool) -> anyhow::Result<RestorePlan> {
     let (config, catalog) = (&session.config, &session.catalog);
     let backup = match pick {
         Pick::Id(id) => catalog
@@ -60,60 +93,52 @@ pub async fn restore(
         let why = backup.error.as_deref().unwrap_or("being deleted");
         anyhow::bail!("backup {} is not usable ({}): {why}", backup.id, backup.status);
     }
-    let targets = targets(catalog, &backup, &only)?;
+    let restore_targets = targets(catalog, &backup, &only)?;
+    let planned = restore_targets
+        .iter()
+        .map(|t| PlannedTarget {
+            from: t.archive_prefix.clone(),
+            to: t.host_path.clone(),
+            replaces: t.host_path.exists(),
+        })
+        .collect();
+    Ok(RestorePlan {
+        backup: backup.id,
+        dry_run,
+        stops_project: config.runner.project.clone(),
+        targets: planned,
+        row: backup,
+        only,
+        restore_targets,
+    })
+}
 
-    let project = config.runner.project.as_deref();
-    if dry_run {
-        print_plan(&backup, &targets, project, json);
-        return Ok(Exit::Success);
-    }
-    let on_terminal = std::io::stdin().is_terminal();
-    match (confirm, on_terminal) {
-        (Confirm::No, _) | (Confirm::OnTerminal, false) => {}
-        (Confirm::Required, false) => {
-            return Err(UsageError("not on a terminal: pass --yes to roll back without asking".into()).into());
-        }
-        (Confirm::OnTerminal | Confirm::Required, true) => {
-            if !ask(&backup, &targets, project)? {
-                return Err(UsageError("not confirmed: nothing was changed".into()).into());
-            }
-        }
-    }
-    if !json {
-        crate::say!("restoring backup {}", describe(&backup));
-    }
-    let restore_id = catalog.begin_restore(backup.id, &only, Utc::now())?;
-    let chain = chain(config, backup.clone(), targets);
+/// Carries out `plan` (confirmed, if it had to be) as a restore run of its own, in a session opened without a dry
+/// run; the run's events go to `events` as it goes. The restore is recorded in the catalog, failed or not.
+pub async fn execute(
+    session: &Session,
+    plan: RestorePlan,
+    events: &dyn EventSink,
+) -> anyhow::Result<(RestoreResult, Exit)> {
+    let (config, catalog) = (&session.config, &session.catalog);
+    let backup = plan.row;
+    let restore_id = catalog.begin_restore(backup.id, &plan.only, Utc::now())?;
+    let chain = chain(config, backup.clone(), plan.restore_targets);
     let outcome = run_chain(
-        &session,
+        session,
         RunKind::Restore,
         &backup.version,
         &chain,
         Some(backup.id),
-        json,
+        events,
     )
     .await;
     let (run_id, error) = match &outcome {
-        Ok((_, report)) => (report.run_id, report.error.clone()),
+        Ok((report, _)) => (report.run_id, report.error.clone()),
         Err(e) => (None, Some(format!("{e:#}"))),
     };
     catalog.finish_restore(restore_id, run_id, error.as_deref(), Utc::now())?;
-    if let (Ok((_, report)), false) = (&outcome, json) {
-        print_leftovers(report);
-    }
-    outcome.map(|(exit, _)| exit)
-}
-
-/// Names the copies the clean-up kept beside the targets (after a failure: the data they held, the way back) and
-/// the ones earlier restores had left that it removed, one line each.
-fn print_leftovers(report: &RunReport) {
-    let cleanup = report.hooks.iter().find(|h| h.hook_type == "cleanup");
-    for key in [KEPT, REMOVED] {
-        let lines = cleanup.and_then(|h| h.outputs.get(key)).and_then(|v| v.as_str());
-        for line in lines.into_iter().flat_map(str::lines) {
-            out::line(line);
-        }
-    }
+    outcome.map(|(report, exit)| (RestoreResult { report }, exit))
 }
 
 /// The newest completed pre-upgrade backup whose archive is there and whose last verification (if any) passed.
@@ -174,62 +199,4 @@ fn chain(config: &Config, backup: BackupRow, targets: Vec<RestoreTarget>) -> Vec
     }
     chain.push(step(Box::new(CleanupHook::new(leftovers)), When::Always));
     chain
-}
-
-/// A backup in words: `3 (pre-upgrade v1.2.3, created 2026-12-02T03:25:58.123Z)`.
-fn describe(backup: &BackupRow) -> String {
-    format!(
-        "{} ({} v{}, created {})",
-        backup.id, backup.kind, backup.version, backup.created_at
-    )
-}
-
-/// What a restore would do, step by step, the stop and start of the project included.
-fn print_plan(backup: &BackupRow, targets: &[RestoreTarget], project: Option<&str>, json: bool) {
-    if json {
-        let targets: Vec<_> = targets
-            .iter()
-            .map(|t| serde_json::json!({ "from": t.archive_prefix, "to": t.host_path, "replaces": t.host_path.exists() }))
-            .collect();
-        out::document(&serde_json::json!({
-            "backup": backup.id,
-            "dry_run": true,
-            "stops_project": project,
-            "targets": targets,
-        }));
-        return;
-    }
-    crate::say!("restore of backup {} would:", describe(backup));
-    crate::say!("  check the archive and extract every tree beside its target, with the services still running");
-    if let Some(project) = project {
-        crate::say!("  stop the running services of Compose project {project}, dependents first");
-    }
-    for t in targets {
-        let verb = if t.host_path.exists() { "replace" } else { "create" };
-        crate::say!(
-            "  {verb} {} with {} from the archive",
-            t.host_path.display(),
-            t.archive_prefix.display()
-        );
-    }
-    if let Some(project) = project {
-        crate::say!("  start the services of {project} again, dependencies first");
-    }
-    crate::say!("nothing was changed (dry run)");
-}
-
-/// Asks on the terminal whether to go on.
-fn ask(backup: &BackupRow, targets: &[RestoreTarget], project: Option<&str>) -> anyhow::Result<bool> {
-    let places: Vec<String> = targets.iter().map(|t| t.host_path.display().to_string()).collect();
-    let services = project.map_or(String::new(), |p| {
-        format!(", stopping the services of Compose project {p} meanwhile")
-    });
-    out::prompt(&format!(
-        "Restore backup {}? This replaces {}{services}. [y/N] ",
-        describe(backup),
-        places.join(", ")
-    ));
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
