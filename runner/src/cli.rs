@@ -266,7 +266,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Verify { id, all } => {
             let session = ReadSession::open(config, Check::Shape, OpenCatalog::Always)?;
-            let mut on_verified = |v: &commands::verify::Verified| {
+            let mut on_verified = |v: &crate::results::Verified| {
                 if !json {
                     render::verified(v);
                 }
@@ -320,7 +320,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::MigrateStorage { new_dir } => {
             let session = open(config, Check::Shape, json, false).await?;
-            let mut on_moved = |moved: &commands::migrate::Moved| {
+            let mut on_moved = |moved: &crate::results::Moved| {
                 if !json {
                     render::moved(moved);
                 }

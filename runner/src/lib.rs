@@ -17,6 +17,7 @@ pub mod lock;
 pub mod recovery;
 pub mod report;
 pub mod restore_targets;
+pub mod results;
 pub mod retention;
 pub mod session;
 pub mod storage;

@@ -1,36 +1,12 @@
 //! `hookrun hooks check`: the hooks of a validated configuration (see [`ReadSession::validated`]), none run; and
 //! `hookrun hooks new`: a new WASM hook crate.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde::Serialize;
-
-use crate::config::{OnError, When};
 use crate::exit::Exit;
+use crate::results::{CheckResult, CheckedHook, NewHookResult};
 use crate::session::ReadSession;
 use crate::wasm;
-
-/// What `hooks check` found: every hook loads (WASM modules loaded and linked).
-#[derive(Debug, Serialize)]
-pub struct CheckResult {
-    pub ok: bool,
-    pub hooks: Vec<CheckedHook>,
-    /// The configuration file.
-    #[serde(skip)]
-    pub config: PathBuf,
-}
-
-/// One hook that passed the checks.
-#[derive(Debug, Serialize)]
-pub struct CheckedHook {
-    pub name: String,
-    pub kind: &'static str,
-    pub when: When,
-    pub on_error: OnError,
-    /// Its line in the configuration file.
-    #[serde(skip)]
-    pub line: usize,
-}
 
 /// Lists the chain of a session opened with [`ReadSession::validated`] (`CacheMode::ReadWrite`).
 pub fn check(session: &ReadSession) -> (CheckResult, Exit) {
@@ -52,20 +28,6 @@ pub fn check(session: &ReadSession) -> (CheckResult, Exit) {
         config: config.path.clone(),
     };
     (result, Exit::Success)
-}
-
-/// The hook crate `hooks new` wrote.
-#[derive(Debug, Serialize)]
-pub struct NewHookResult {
-    /// Its folder, absolute.
-    pub created: PathBuf,
-    /// The command that builds it.
-    pub build: String,
-    /// Where the built module lands.
-    pub module: PathBuf,
-    /// Its folder as given.
-    #[serde(skip)]
-    pub dir: PathBuf,
 }
 
 /// Writes a new WASM hook crate called `name` into `dir`, and says how to build it and where the module lands.

@@ -1,21 +1,9 @@
 //! `hookrun delete ID`: deletes one backup crash-safely (see `deletion`).
 
-use hookrun_catalog::BackupRow;
-use serde::Serialize;
-
 use crate::deletion::delete_backup;
 use crate::exit::{Exit, UsageError};
+use crate::results::DeleteResult;
 use crate::session::Session;
-
-/// The backup `delete` deleted.
-#[derive(Debug, Serialize)]
-pub struct DeleteResult {
-    /// Its id (a list, like `prune`'s).
-    pub deleted: Vec<i64>,
-    /// Its row as it was.
-    #[serde(skip)]
-    pub backup: BackupRow,
-}
 
 /// Deletes backup `id`.
 pub fn delete(session: &Session, id: i64) -> anyhow::Result<(DeleteResult, Exit)> {

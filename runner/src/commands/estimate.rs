@@ -2,17 +2,10 @@
 //! the project's volumes and bind mounts, the archive size expected from a compressed sample, the free space in
 //! storage, and the verdict its free-space preflight would reach (see `estimates`). `plan` shows the same numbers.
 
-use serde::Serialize;
-
-use crate::estimates::{estimates, HookEstimate};
+use crate::estimates::estimates;
 use crate::exit::Exit;
+use crate::results::EstimateResult;
 use crate::session::ReadSession;
-
-/// The estimate of every backup hook, in chain order.
-#[derive(Serialize)]
-pub struct EstimateResult {
-    pub backups: Vec<HookEstimate>,
-}
 
 /// Estimates every backup hook of the session's configuration (loaded with `Check::Full`).
 pub async fn estimate(session: &ReadSession) -> anyhow::Result<(EstimateResult, Exit)> {

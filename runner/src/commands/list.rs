@@ -1,19 +1,12 @@
 //! `hookrun list`: the backups in the catalog, each with its last verification, and the archives in storage the
 //! catalog does not know.
 
-use hookrun_catalog::{BackupFilter, BackupRow};
-use serde::Serialize;
+use hookrun_catalog::BackupFilter;
 
 use crate::exit::Exit;
+use crate::results::ListResult;
 use crate::session::ReadSession;
-use crate::storage::{unknown_archives, UnknownArchive};
-
-/// The backups, oldest first, and the archives in storage no backup points at.
-#[derive(Debug, Serialize)]
-pub struct ListResult {
-    pub backups: Vec<BackupRow>,
-    pub unknown_archives: Vec<UnknownArchive>,
-}
+use crate::storage::unknown_archives;
 
 /// Lists the backups `filter` lets through; a session without a catalog (none exists yet) has none.
 pub fn list(session: &ReadSession, filter: &BackupFilter) -> anyhow::Result<(ListResult, Exit)> {

@@ -12,28 +12,9 @@ use hookrun_archive::{create_private, create_private_dir, fsync_dir};
 use hookrun_catalog::{BackupRow, Catalog};
 use ring::digest::SHA256;
 
-use serde::Serialize;
-
 use crate::exit::Exit;
+use crate::results::{MigrateResult, Moved};
 use crate::session::Session;
-
-/// What `migrate-storage` did.
-#[derive(Debug, Serialize)]
-pub struct MigrateResult {
-    /// The backups whose archives it moved.
-    pub moved: Vec<i64>,
-    /// The new storage dir, absolute.
-    pub storage_dir: PathBuf,
-    /// What to change in the configuration now.
-    pub next: String,
-}
-
-/// One archive moved, as it happens.
-#[derive(Debug)]
-pub struct Moved {
-    pub id: i64,
-    pub to: PathBuf,
-}
 
 /// Moves every archive into `new_dir`, telling `on_moved` about each one as soon as it is in its new place.
 pub fn migrate(

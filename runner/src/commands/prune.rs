@@ -2,42 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use hookrun_catalog::{BackupRow, BackupStatus};
-use serde::Serialize;
 
 use crate::deletion::{delete_backup, finish_interrupted_deletions};
 use crate::exit::{Exit, UsageError};
+use crate::results::{Kept, PruneResult};
 use crate::retention::{kept, to_delete, Candidate, Rules};
 use crate::session::Session;
-
-/// What `prune` deleted (or, with `dry_run`, would delete) and why it kept the others.
-#[derive(Debug, Serialize)]
-pub struct PruneResult {
-    pub dry_run: bool,
-    /// The backups no rule keeps.
-    pub deleted: Vec<i64>,
-    /// The backups some rule keeps, by id, with the rules that keep each.
-    pub kept: Vec<Kept>,
-    /// Every backup considered, oldest first.
-    #[serde(skip)]
-    pub backups: Vec<BackupRow>,
-}
-
-/// A backup `prune` keeps, and why.
-#[derive(Debug, Serialize)]
-pub struct Kept {
-    pub id: i64,
-    pub because: Vec<String>,
-}
-
-impl PruneResult {
-    /// The rows of the backups kept, oldest first, each with why.
-    pub fn kept_backups(&self) -> impl Iterator<Item = (&BackupRow, &[String])> {
-        self.backups.iter().filter_map(|row| {
-            let kept = self.kept.iter().find(|k| k.id == row.id)?;
-            Some((row, kept.because.as_slice()))
-        })
-    }
-}
 
 /// The rules must say something: refused (exit 2) before anything is opened otherwise.
 pub fn check_rules(rules: &Rules) -> anyhow::Result<()> {

@@ -1,20 +1,10 @@
 //! `hookrun recover`: recovers every run of this storage dir that died without finishing (see `recovery`), and
 //! removes what finished restores left beside their targets.
 
-use serde::Serialize;
-
 use crate::exit::Exit;
-use crate::recovery::{recover_interrupted, remove_leftovers_of_finished_restores, Recovered, RemovedLeftover};
+use crate::recovery::{recover_interrupted, remove_leftovers_of_finished_restores};
+use crate::results::RecoverResult;
 use crate::session::Session;
-
-/// What `recover` did.
-#[derive(Debug, Serialize)]
-pub struct RecoverResult {
-    /// Each interrupted run, recovered (or not).
-    pub recovered: Vec<Recovered>,
-    /// The copies finished restores had left beside their targets, removed.
-    pub removed: Vec<RemovedLeftover>,
-}
 
 /// Recovers every interrupted run, in a session opened with [`Session::lock`] (which recovers nothing itself).
 /// Exit 3 when a run's services could not be brought back.

@@ -2,23 +2,22 @@
 //! like any other (so `hookrun recover` can finish one that died): extract beside each target while verifying the
 //! archive (before anything stops), stop the project, swap, start the project, and only then delete the old copies.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::Utc;
 use hookrun_catalog::RunKind;
 use hookrun_catalog::{BackupRow, BackupStatus, Catalog};
 use hookrun_hooks::builtin::{StartHook, StopConfig, StopHook};
-use hookrun_hooks::restore::{CleanupHook, RestoreHook, RestoreTarget, SharedLeftovers, KEPT, REMOVED};
+use hookrun_hooks::restore::{CleanupHook, RestoreHook, RestoreTarget, SharedLeftovers};
 use hookrun_hooks::Hook;
-use serde::Serialize;
 
 use crate::chain_run::run_chain;
 use crate::config::{Builtin, Config, HookKind, OnError, When};
 use crate::event::EventSink;
 use crate::executor::ChainHook;
 use crate::exit::{Exit, UsageError};
-use crate::report::RunReport;
 use crate::restore_targets::targets;
+use crate::results::{PlannedTarget, RestorePlan, RestoreResult};
 use crate::session::Session;
 
 /// What to restore.
@@ -27,56 +26,6 @@ pub enum Pick {
     Id(i64),
     /// The newest verified, completed pre-upgrade backup.
     NewestPreUpgrade,
-}
-
-/// What a restore would do: the backup, the trees it puts back, the project it stops meanwhile. A dry run renders
-/// it as it is; [`execute`] carries it out.
-#[derive(Debug, Serialize)]
-pub struct RestorePlan {
-    /// The backup's id.
-    pub backup: i64,
-    pub dry_run: bool,
-    /// The Compose project stopped during the swap, if one is configured.
-    pub stops_project: Option<String>,
-    pub targets: Vec<PlannedTarget>,
-    /// The backup's row.
-    #[serde(skip)]
-    pub row: BackupRow,
-    /// The archive paths asked for (all of the backup when empty).
-    #[serde(skip)]
-    pub only: Vec<String>,
-    #[serde(skip)]
-    restore_targets: Vec<RestoreTarget>,
-}
-
-/// One tree a restore puts back.
-#[derive(Debug, Serialize)]
-pub struct PlannedTarget {
-    /// Its path in the archive.
-    pub from: PathBuf,
-    /// Where it goes.
-    pub to: PathBuf,
-    /// Whether something is there now (replaced), or it is created.
-    pub replaces: bool,
-}
-
-/// What a restore did: its run, and the exit code that run implies.
-#[derive(Debug)]
-pub struct RestoreResult {
-    pub report: RunReport,
-}
-
-impl RestoreResult {
-    /// The lines the clean-up left: the copies it kept beside the targets (after a failure: the data they held, the
-    /// way back) and the ones earlier restores had left that it removed.
-    pub fn leftovers(&self) -> Vec<&str> {
-        let cleanup = self.report.hooks.iter().find(|h| h.hook_type == "cleanup");
-        [KEPT, REMOVED]
-            .into_iter()
-            .flat_map(|key| cleanup.and_then(|h| h.outputs.get(key)).and_then(|v| v.as_str()))
-            .flat_map(str::lines)
-            .collect()
-    }
 }
 
 /// Which backup a restore puts back (all of it, or the archive paths in `only`), and what it would change. Refuses

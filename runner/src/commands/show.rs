@@ -1,24 +1,8 @@
 //! `hookrun show ID`: one backup, its run and the run's hook results.
 
-use hookrun_catalog::{ArchivedSource, BackupRow, HookResultRow, RunRow, ServiceRow};
-use serde::Serialize;
-
 use crate::exit::{Exit, UsageError};
+use crate::results::ShowResult;
 use crate::session::ReadSession;
-
-/// One backup with everything the catalog records about it.
-#[derive(Debug, Serialize)]
-pub struct ShowResult {
-    pub backup: BackupRow,
-    /// The run that made it.
-    pub run: Option<RunRow>,
-    /// That run's hook results, in chain order.
-    pub hooks: Vec<HookResultRow>,
-    /// The containers that run stopped.
-    pub services: Vec<ServiceRow>,
-    /// The trees the archive holds.
-    pub sources: Vec<ArchivedSource>,
-}
 
 /// Shows backup `id`, in a session opened with `OpenCatalog::IfExists`.
 pub fn show(session: &ReadSession, id: i64) -> anyhow::Result<(ShowResult, Exit)> {

@@ -7,30 +7,12 @@ use std::path::PathBuf;
 use chrono::Utc;
 use hookrun_catalog::{BackupFilter, BackupRow, BackupStatus, Catalog};
 use hookrun_hooks::restore;
-use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::exit::{Exit, UsageError};
+use crate::results::{Verified, VerifyResult};
 use crate::session::ReadSession;
-use crate::storage::{unknown_archives, UnknownArchive};
-
-/// What `verify` found.
-#[derive(Debug, Serialize)]
-pub struct VerifyResult {
-    /// Each backup verified, in catalog order.
-    pub verified: Vec<Verified>,
-    /// With `--all`: the archives in storage the catalog does not know (each fails the check).
-    pub unknown_archives: Vec<UnknownArchive>,
-}
-
-/// One backup verified.
-#[derive(Debug, Serialize)]
-pub struct Verified {
-    pub id: i64,
-    pub path: Option<String>,
-    pub ok: bool,
-    pub error: Option<String>,
-}
+use crate::storage::unknown_archives;
 
 /// Verifies backup `id`, or every completed backup with `all`, in a session opened with `OpenCatalog::Always`;
 /// `on_verified` hears of each backup as soon as it is verified. Exit 1 when one failed or, with `all`, storage holds

@@ -10,19 +10,12 @@ use serde::Serialize;
 
 use super::human::HumanReporter;
 use super::{out, RunReport};
-use crate::commands::check::{CheckResult, NewHookResult};
-use crate::commands::delete::DeleteResult;
-use crate::commands::estimate::EstimateResult;
-use crate::commands::list::ListResult;
-use crate::commands::migrate::{MigrateResult, Moved};
-use crate::commands::plan::PlanResult;
-use crate::commands::prune::PruneResult;
-use crate::commands::recover::RecoverResult;
-use crate::commands::restore::{RestorePlan, RestoreResult};
-use crate::commands::show::ShowResult;
-use crate::commands::verify::{Verified, VerifyResult};
 use crate::estimates::HookEstimate;
 use crate::recovery::Recovered;
+use crate::results::{
+    CheckResult, DeleteResult, EstimateResult, ListResult, MigrateResult, Moved, NewHookResult, PlanResult,
+    PruneResult, RecoverResult, RestorePlan, RestoreResult, ShowResult, Verified, VerifyResult,
+};
 use crate::say;
 
 /// A result people can read.
