@@ -23,7 +23,9 @@ pub async fn verify(
     all: bool,
     on_verified: &mut dyn FnMut(&Verified),
 ) -> anyhow::Result<(VerifyResult, Exit)> {
-    let catalog = session.catalog.as_deref().expect("verify opens the catalog");
+    let Some(catalog) = session.catalog.as_deref() else {
+        anyhow::bail!("verify needs the catalog: open the session with OpenCatalog::Always");
+    };
     let rows = match (id, all) {
         (Some(id), false) => vec![catalog
             .backup(id)?
