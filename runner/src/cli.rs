@@ -1,17 +1,23 @@
 //! The command line: arguments, logging to stderr, dispatch, and errors turned into exit codes.
 
-use std::path::PathBuf;
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use hookrun_catalog::RunKind;
+use hookrun_catalog::{BackupFilter, BackupRow, BackupStatus, RunKind};
 use tracing_subscriber::EnvFilter;
 
 use crate::commands;
-use crate::commands::restore::{Confirm, Pick};
-use crate::exit::Exit;
-use crate::report::out;
+use crate::commands::restore::Pick;
+use crate::config::Check;
+use crate::event::{EventSink, Fanout};
+use crate::exit::{Exit, UsageError};
+use crate::report::human::HumanReporter;
+use crate::report::{out, render};
 use crate::retention::Rules;
+use crate::session::{OpenCatalog, ReadSession, Session};
+use crate::wasm::CacheMode;
 
 /// Safe upgrades of Docker Compose deployments: back up, record, and bring the services back, whatever failed.
 #[derive(Debug, Parser)]
@@ -223,23 +229,60 @@ fn refuse_arguments(error: clap::Error) -> ! {
     error.exit()
 }
 
+/// Runs the command: opens its session (saying what recovering interrupted runs did, or warning about them), calls
+/// the command, and renders its result for people or as JSON.
 async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let (config, json) = (cli.config.as_path(), cli.json);
+    let human = HumanReporter::default();
+    let silent = Fanout(Vec::new());
+    let events: &dyn EventSink = if json { &silent } else { &human };
     match cli.command {
-        Command::PreUpgrade { version } => commands::run::run(config, RunKind::PreUpgrade, Some(version), json).await,
-        Command::Backup { version } => commands::run::run(config, RunKind::Manual, version, json).await,
-        Command::Plan => commands::plan::plan(config, json).await,
-        Command::List { kind, status } => commands::list::list(config, kind, status, json),
-        Command::Recover => commands::recover::recover(config, json).await,
-        Command::Verify { id, all } => commands::verify::verify(config, id, all, json).await,
+        Command::PreUpgrade { version } => {
+            backup(config, RunKind::PreUpgrade, Some(version), json, &human, events).await
+        }
+        Command::Backup { version } => backup(config, RunKind::Manual, version, json, &human, events).await,
+        Command::Plan => {
+            let session = ReadSession::validated(config, CacheMode::ReadOnly)?;
+            let (result, exit) = commands::plan::plan(&session).await?;
+            render::render(&result, json);
+            Ok(exit)
+        }
+        Command::List { kind, status } => {
+            let session = ReadSession::open(config, Check::Shape, OpenCatalog::IfExists)?;
+            render::interrupted(&session.interrupted_runs()?);
+            let filter = BackupFilter {
+                kind,
+                status: status.as_deref().and_then(BackupStatus::parse),
+            };
+            let (result, exit) = commands::list::list(&session, &filter)?;
+            render::render(&result, json);
+            Ok(exit)
+        }
+        Command::Recover => {
+            let session = Session::lock(config, Check::Shape)?;
+            let (result, exit) = commands::recover::recover(&session).await?;
+            render::render(&result, json);
+            Ok(exit)
+        }
+        Command::Verify { id, all } => {
+            let session = ReadSession::open(config, Check::Shape, OpenCatalog::Always)?;
+            let mut on_verified = |v: &crate::results::Verified| {
+                if !json {
+                    render::verified(v);
+                }
+            };
+            let (result, exit) = commands::verify::verify(&session, id, all, &mut on_verified).await?;
+            render::render(&result, json);
+            Ok(exit)
+        }
         Command::Restore { id, only, dry_run, yes } => {
             let confirm = if yes { Confirm::No } else { Confirm::OnTerminal };
-            commands::restore::restore(config, Pick::Id(id), only, dry_run, confirm, json).await
+            restore(config, Pick::Id(id), only, dry_run, confirm, json, &human, events).await
         }
         Command::Rollback { to, yes, dry_run } => {
             let pick = to.map_or(Pick::NewestPreUpgrade, Pick::Id);
             let confirm = if yes { Confirm::No } else { Confirm::Required };
-            commands::restore::restore(config, pick, Vec::new(), dry_run, confirm, json).await
+            restore(config, pick, Vec::new(), dry_run, confirm, json, &human, events).await
         }
         Command::Prune {
             keep_last,
@@ -247,30 +290,145 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             keep_pre_upgrade,
             dry_run,
         } => {
-            commands::prune::prune(
-                config,
-                Rules {
-                    keep_last,
-                    keep_within,
-                    keep_pre_upgrade,
-                },
-                dry_run,
-                json,
-            )
-            .await
+            let rules = Rules {
+                keep_last,
+                keep_within,
+                keep_pre_upgrade,
+            };
+            commands::prune::check_rules(&rules)?;
+            let session = open(config, Check::Shape, json, dry_run).await?;
+            let mut on_deleted = |row: &BackupRow| {
+                if !json {
+                    render::pruned(row, dry_run);
+                }
+            };
+            let (result, exit) = commands::prune::prune(&session, &rules, dry_run, &mut on_deleted)?;
+            render::render(&result, json);
+            Ok(exit)
         }
-        Command::Estimate => commands::estimate::estimate(config, json).await,
-        Command::Delete { id } => commands::delete::delete(config, id, json).await,
-        Command::MigrateStorage { new_dir } => commands::migrate::migrate(config, &new_dir, json).await,
-        Command::Show { id } => commands::show::show(config, id, json),
+        Command::Estimate => {
+            let session = ReadSession::open(config, Check::Full, OpenCatalog::No)?;
+            let (result, exit) = commands::estimate::estimate(&session).await?;
+            render::render(&result, json);
+            Ok(exit)
+        }
+        Command::Delete { id } => {
+            let session = open(config, Check::Shape, json, false).await?;
+            let (result, exit) = commands::delete::delete(&session, id)?;
+            render::render(&result, json);
+            Ok(exit)
+        }
+        Command::MigrateStorage { new_dir } => {
+            let session = open(config, Check::Shape, json, false).await?;
+            let mut on_moved = |moved: &crate::results::Moved| {
+                if !json {
+                    render::moved(moved);
+                }
+            };
+            let (result, exit) = commands::migrate::migrate(&session, &new_dir, &mut on_moved)?;
+            render::render(&result, json);
+            Ok(exit)
+        }
+        Command::Show { id } => {
+            let session = ReadSession::open(config, Check::Shape, OpenCatalog::IfExists)?;
+            let (result, exit) = commands::show::show(&session, id)?;
+            render::render(&result, json);
+            Ok(exit)
+        }
         Command::Hooks {
             command: HooksCommand::Check,
-        } => commands::check::check(config, json),
+        } => {
+            let session = ReadSession::validated(config, CacheMode::ReadWrite)?;
+            let (result, exit) = commands::check::check(&session);
+            render::render(&result, json);
+            Ok(exit)
+        }
         Command::Hooks {
             command: HooksCommand::New { name, dir },
         } => {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
-            commands::check::new_hook(&name, &dir, json)
+            let (result, exit) = commands::check::new_hook(&name, &dir)?;
+            render::render(&result, json);
+            Ok(exit)
         }
     }
+}
+
+/// Opens the session of a command that changes storage, and says what recovering the runs that died before did
+/// (stdout, or stderr under `--json`), or with `dry_run` warns about those runs; a run whose services could not be
+/// brought back stops the command here (exit 3, nothing else done).
+async fn open(config: &Path, check: Check, json: bool, dry_run: bool) -> anyhow::Result<Session> {
+    let session = Session::open_unless_dry_run(config, check, dry_run).await?;
+    render::recovered(&session.recovered, json);
+    render::interrupted(&session.interrupted);
+    session.ensure_recovered()?;
+    Ok(session)
+}
+
+/// `pre-upgrade` and `backup`: the chain's hook lines as it goes, then its summary or document.
+async fn backup(
+    config: &Path,
+    kind: RunKind,
+    version: Option<String>,
+    json: bool,
+    human: &HumanReporter,
+    events: &dyn EventSink,
+) -> anyhow::Result<Exit> {
+    commands::run::check_version(version.as_deref())?;
+    let session = open(config, Check::Full, json, false).await?;
+    let (report, exit) = commands::run::run(&session, kind, version, events).await?;
+    render::run(human, &report, json);
+    Ok(exit)
+}
+
+/// Whether a restore asks before it changes anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Confirm {
+    /// `--yes`: never.
+    No,
+    /// `restore ID`: on a terminal; elsewhere (a script named the backup) it goes on.
+    OnTerminal,
+    /// `rollback` (which picks the backup itself): on a terminal; elsewhere it refuses without `--yes`.
+    Required,
+}
+
+/// `restore` and `rollback`: the plan (all a dry run says), the question on a terminal, then the restore's run.
+#[allow(clippy::too_many_arguments)]
+async fn restore(
+    config: &Path,
+    pick: Pick,
+    only: Vec<String>,
+    dry_run: bool,
+    confirm: Confirm,
+    json: bool,
+    human: &HumanReporter,
+    events: &dyn EventSink,
+) -> anyhow::Result<Exit> {
+    let session = open(config, Check::Shape, json, dry_run).await?;
+    let plan = commands::restore::plan(&session, pick, only, dry_run)?;
+    if dry_run {
+        render::render(&plan, json);
+        return Ok(Exit::Success);
+    }
+    let on_terminal = std::io::stdin().is_terminal();
+    match (confirm, on_terminal) {
+        (Confirm::No, _) | (Confirm::OnTerminal, false) => {}
+        (Confirm::Required, false) => {
+            return Err(UsageError("not on a terminal: pass --yes to roll back without asking".into()).into());
+        }
+        (Confirm::OnTerminal | Confirm::Required, true) => {
+            render::restore_question(&plan);
+            let mut answer = String::new();
+            std::io::stdin().lock().read_line(&mut answer)?;
+            if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                return Err(UsageError("not confirmed: nothing was changed".into()).into());
+            }
+        }
+    }
+    if !json {
+        render::restoring(&plan);
+    }
+    let (result, exit) = commands::restore::execute(&session, plan, events).await?;
+    render::restore(human, &result, json);
+    Ok(exit)
 }

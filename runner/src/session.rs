@@ -1,20 +1,23 @@
-//! What every command that changes storage opens first, in one place: the configuration, the storage folder
-//! (created private), the catalog, the storage lock, and the runs that died before — recovered before anything else
-//! is done, so that no command ever ends with the services in a worse state than an interrupted run's journal says
-//! they should be, while reporting success.
+//! What every command opens first, in one place. A [`Session`] (the commands that change storage): the
+//! configuration, the storage folder (created private), the catalog, the storage lock, and the runs that died
+//! before — recovered before anything else is done, so that no command ever ends with the services in a worse state
+//! than an interrupted run's journal says they should be, while reporting success. A [`ReadSession`] (the commands
+//! that only read): the configuration, checked as far as the command needs, and the catalog when it is asked for;
+//! no lock. Neither prints: what recovery did and which runs were interrupted are returned, for the caller to render.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
 use hookrun_archive::create_private_dir;
-use hookrun_catalog::Catalog;
+use hookrun_catalog::{Catalog, RunRow};
 
-use crate::commands::recover::{recover_interrupted, Recovered};
-use crate::config::{self, Check, Config};
-use crate::exit::ServicesDown;
+use crate::config::{self, Check, Config, HookKind};
+use crate::exit::{ServicesDown, UsageError};
 use crate::lock::RunLock;
-use crate::report::out;
+use crate::recovery::{recover_interrupted, Recovered};
+use crate::wasm::CacheMode;
+use crate::{chain, wasm};
 
 /// A command's hold on its storage dir: released when dropped.
 pub struct Session {
@@ -22,6 +25,8 @@ pub struct Session {
     pub catalog: Arc<Catalog>,
     /// What recovering the runs that died before this command did.
     pub recovered: Vec<Recovered>,
+    /// Runs that died without finishing and were left as they are (a dry run changes nothing): to be warned about.
+    pub interrupted: Vec<RunRow>,
     _lock: RunLock,
 }
 
@@ -38,61 +43,106 @@ impl Session {
             config,
             catalog,
             recovered: Vec::new(),
+            interrupted: Vec::new(),
             _lock: lock,
         })
     }
 
-    /// [`Session::lock`], then recovers every run that died without finishing, saying so (stdout, or stderr under
-    /// `--json`). A run whose services cannot be brought back stops the command here: exit 3, nothing else done.
-    pub async fn open(config_path: &Path, check: Check, json: bool) -> anyhow::Result<Self> {
+    /// [`Session::lock`], then recovers every run that died without finishing ([`Session::recovered`]). The caller
+    /// says so, then calls [`Session::ensure_recovered`]: a run whose services could not be brought back stops the
+    /// command there.
+    pub async fn open(config_path: &Path, check: Check) -> anyhow::Result<Self> {
         let mut session = Self::lock(config_path, check)?;
         session.recovered = recover_interrupted(&session.config, &session.catalog).await?;
-        for recovered in &session.recovered {
-            if json {
-                tracing::warn!("{}", recovered.describe());
-            } else {
-                out::line(&recovered.describe());
-            }
-        }
-        if let Some(failed) = session.recovered.iter().find(|r| r.error.is_some()) {
-            return Err(ServicesDown(format!("{}; nothing else was done", failed.describe())).into());
-        }
         Ok(session)
     }
 
     /// For a command that may only say what it would do: with `dry_run` it changes nothing, not even what an
-    /// interrupted run left ([`Session::lock`], then a warning about such runs); otherwise [`Session::open`].
-    pub async fn open_unless_dry_run(
-        config_path: &Path,
-        check: Check,
-        json: bool,
-        dry_run: bool,
-    ) -> anyhow::Result<Self> {
+    /// interrupted run left ([`Session::lock`], the runs it left in [`Session::interrupted`]); otherwise
+    /// [`Session::open`].
+    pub async fn open_unless_dry_run(config_path: &Path, check: Check, dry_run: bool) -> anyhow::Result<Self> {
         if !dry_run {
-            return Self::open(config_path, check, json).await;
+            return Self::open(config_path, check).await;
         }
-        let session = Self::lock(config_path, check)?;
-        warn_about_interrupted_runs(&session.catalog)?;
+        let mut session = Self::lock(config_path, check)?;
+        session.interrupted = interrupted_runs(&session.catalog)?;
         Ok(session)
+    }
+
+    /// Exit 3 when a run that died could not be recovered (its services are still down): nothing else is done.
+    pub fn ensure_recovered(&self) -> anyhow::Result<()> {
+        match self.recovered.iter().find(|r| r.error.is_some()) {
+            Some(failed) => Err(ServicesDown(format!("{}; nothing else was done", failed.describe())).into()),
+            None => Ok(()),
+        }
     }
 }
 
-/// Warns on stderr about runs that died without finishing (for the commands that only read).
-pub fn warn_about_interrupted_runs(catalog: &Catalog) -> anyhow::Result<()> {
-    for run in catalog.unfinished_runs()? {
-        if crate::lock::process_is_gone(run.pid, run.boot_id.as_deref()) {
-            tracing::warn!(
-                "run {} ({} v{}, started {}) was interrupted during {} and may have left services stopped: \
-                 run `hookrun recover` (the next backup, restore or prune does it first)",
-                run.id,
-                run.kind,
-                run.version,
-                run.started_at,
-                run.phase
-            );
+/// Whether a [`ReadSession`] opens the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenCatalog {
+    /// Not at all (the command reads only the configuration and the disk).
+    No,
+    /// When the file exists (a catalog that does not exist yet holds no backups).
+    IfExists,
+    /// Always (opening creates it).
+    Always,
+}
+
+/// What a command that only reads opens: the configuration and, when asked for, the catalog. No lock is taken and
+/// interrupted runs are left as they are.
+pub struct ReadSession {
+    pub config: Config,
+    pub catalog: Option<Arc<Catalog>>,
+}
+
+impl ReadSession {
+    /// Loads the configuration (`check` decides how much of it is checked against the disk) and opens the catalog as
+    /// `catalog` says.
+    pub fn open(config_path: &Path, check: Check, catalog: OpenCatalog) -> anyhow::Result<Self> {
+        let config = config::load(config_path, check)?;
+        let catalog = match catalog {
+            OpenCatalog::No => None,
+            OpenCatalog::IfExists if !config.runner.catalog.exists() => None,
+            OpenCatalog::IfExists | OpenCatalog::Always => Some(Arc::new(Catalog::open(&config.runner.catalog)?)),
+        };
+        Ok(Self { config, catalog })
+    }
+
+    /// The checks of `hooks check`, which `plan` runs first too: the file loads in full (sources, modules and
+    /// granted folders exist), and every WASM hook loads, imports only what this host provides at its ABI version,
+    /// links, is a WASI command and fits its memory limit. A failure is a usage error (exit 2) naming the hook and its
+    /// module. `cache` says whether modules compiled now are cached in the storage dir (`plan` touches nothing: it
+    /// does not). No catalog is opened.
+    pub fn validated(config_path: &Path, cache: CacheMode) -> anyhow::Result<Self> {
+        let config = config::load(config_path, Check::Full)?;
+        if let Some(engine) = chain::wasm_engine(&config, cache)? {
+            for hook in &config.hooks {
+                if let HookKind::Wasm(spec) = &hook.kind {
+                    wasm::check(&engine, spec)
+                        .map_err(|e| UsageError(format!("hook {} ({}): {e}", hook.name, spec.module.display())))?;
+                }
+            }
+        }
+        Ok(Self { config, catalog: None })
+    }
+
+    /// The runs that died without finishing (for the commands that only read to warn about); none without a catalog.
+    pub fn interrupted_runs(&self) -> anyhow::Result<Vec<RunRow>> {
+        match &self.catalog {
+            Some(catalog) => interrupted_runs(catalog),
+            None => Ok(Vec::new()),
         }
     }
-    Ok(())
+}
+
+/// The runs of `catalog` that died without finishing: marked running, their process gone.
+fn interrupted_runs(catalog: &Catalog) -> anyhow::Result<Vec<RunRow>> {
+    Ok(catalog
+        .unfinished_runs()?
+        .into_iter()
+        .filter(|run| crate::lock::process_is_gone(run.pid, run.boot_id.as_deref()))
+        .collect())
 }
 
 /// Words for the process holding the lock: its run, when the catalog knows it.

@@ -1,91 +1,14 @@
 //! `hookrun estimate`: for each backup hook, the files and bytes of each tree it takes, what it does with each of
 //! the project's volumes and bind mounts, the archive size expected from a compressed sample, the free space in
-//! storage, and the verdict its free-space preflight would reach. `plan` shows the same numbers.
+//! storage, and the verdict its free-space preflight would reach (see `estimates`). `plan` shows the same numbers.
 
-use std::path::Path;
-
-use hookrun_archive::free_space;
-use hookrun_archive::size::human_bytes;
-use hookrun_hooks::builtin::BackupEstimate;
-use serde::Serialize;
-
-use crate::config::{self, Builtin, Check, Config, HookKind};
+use crate::estimates::estimates;
 use crate::exit::Exit;
-use crate::report::out;
+use crate::results::EstimateResult;
+use crate::session::ReadSession;
 
-/// One backup hook's estimate, with the storage it would write to.
-#[derive(Serialize)]
-pub struct HookEstimate {
-    pub hook: String,
-    #[serde(flatten)]
-    pub estimate: BackupEstimate,
-    pub free_bytes: u64,
-    /// `pass`, `fail` or `off`.
-    pub preflight: &'static str,
-}
-
-/// The estimate of every backup hook of `config`.
-pub async fn estimates(config: &Config) -> anyhow::Result<Vec<HookEstimate>> {
-    let free = free_space(nearest_existing(&config.runner.storage_dir))?;
-    let mut estimates = Vec::new();
-    for hook in &config.hooks {
-        let HookKind::Builtin(Builtin::Backup(backup)) = &hook.kind else {
-            continue;
-        };
-        let estimate = backup
-            .estimate(&config.runner.work_dir, config.runner.project.as_deref())
-            .await?;
-        estimates.push(HookEstimate {
-            hook: hook.name.clone(),
-            preflight: estimate.preflight(free),
-            free_bytes: free,
-            estimate,
-        });
-    }
-    Ok(estimates)
-}
-
-/// Prints the estimate of every backup hook.
-pub async fn estimate(config_path: &Path, json: bool) -> anyhow::Result<Exit> {
-    let config = config::load(config_path, Check::Full)?;
-    let estimates = estimates(&config).await?;
-    if json {
-        out::document(&serde_json::json!({ "backups": estimates }));
-        return Ok(Exit::Success);
-    }
-    for e in &estimates {
-        crate::say!("backup hook {}:", e.hook);
-        print_estimate(e, "  ");
-    }
-    Ok(Exit::Success)
-}
-
-/// The human lines of one estimate, each prefixed with `indent`.
-pub fn print_estimate(e: &HookEstimate, indent: &str) {
-    for s in &e.estimate.sources {
-        crate::say!(
-            "{indent}source {:<32} {:<9} {:>8} files {:>10}",
-            s.source.archive_path,
-            s.source.kind,
-            s.stats.files,
-            human_bytes(s.stats.bytes)
-        );
-    }
-    for mount in &e.estimate.mounts {
-        crate::say!("{indent}mount {}", mount.describe());
-    }
-    crate::say!(
-        "{indent}archive ~{} ({:.0}% of {}, from a compressed sample); storage has {} free, the preflight needs {}: {}",
-        human_bytes(e.estimate.estimated_archive_bytes),
-        e.estimate.compression_ratio * 100.0,
-        human_bytes(e.estimate.bytes),
-        human_bytes(e.free_bytes),
-        human_bytes(e.estimate.need_bytes),
-        e.preflight
-    );
-}
-
-/// `path` or its closest ancestor that exists (the storage dir may not exist before the first run).
-pub fn nearest_existing(path: &Path) -> &Path {
-    path.ancestors().find(|p| p.exists()).unwrap_or(Path::new("/"))
+/// Estimates every backup hook of the session's configuration (loaded with `Check::Full`).
+pub async fn estimate(session: &ReadSession) -> anyhow::Result<(EstimateResult, Exit)> {
+    let backups = estimates(&session.config).await?;
+    Ok((EstimateResult { backups }, Exit::Success))
 }

@@ -12,14 +12,16 @@ use hookrun_archive::{create_private, create_private_dir, fsync_dir};
 use hookrun_catalog::{BackupRow, Catalog};
 use ring::digest::SHA256;
 
-use crate::config::Check;
 use crate::exit::Exit;
-use crate::report::out;
+use crate::results::{MigrateResult, Moved};
 use crate::session::Session;
 
-/// Moves every archive into `new_dir`.
-pub async fn migrate(config_path: &Path, new_dir: &Path, json: bool) -> anyhow::Result<Exit> {
-    let session = Session::open(config_path, Check::Shape, json).await?;
+/// Moves every archive into `new_dir`, telling `on_moved` about each one as soon as it is in its new place.
+pub fn migrate(
+    session: &Session,
+    new_dir: &Path,
+    on_moved: &mut dyn FnMut(&Moved),
+) -> anyhow::Result<(MigrateResult, Exit)> {
     let (config, catalog) = (&session.config, &session.catalog);
     create_private_dir(new_dir).with_context(|| format!("cannot create {}", new_dir.display()))?;
     let new_dir = std::path::absolute(new_dir)?;
@@ -33,9 +35,7 @@ pub async fn migrate(config_path: &Path, new_dir: &Path, json: bool) -> anyhow::
         }
         let target = new_dir.join(old.file_name().context("an archive path without a file name")?);
         move_one(catalog, &row, &old, &target)?;
-        if !json {
-            crate::say!("moved backup {} to {}", row.id, target.display());
-        }
+        on_moved(&Moved { id: row.id, to: target });
         moved.push(row.id);
     }
     let catalog_note = if config.runner.catalog.starts_with(&config.runner.storage_dir) {
@@ -46,17 +46,17 @@ pub async fn migrate(config_path: &Path, new_dir: &Path, json: bool) -> anyhow::
     } else {
         String::new()
     };
-    let advice = format!(
+    let next = format!(
         "now set storage_dir = \"{}\"{catalog_note} in the [runner] table of {}",
         new_dir.display(),
         config.path.display()
     );
-    if json {
-        out::document(&serde_json::json!({ "moved": moved, "storage_dir": new_dir, "next": advice }));
-    } else {
-        crate::say!("{} archive(s) moved; {advice}", moved.len());
-    }
-    Ok(Exit::Success)
+    let result = MigrateResult {
+        moved,
+        storage_dir: new_dir,
+        next,
+    };
+    Ok((result, Exit::Success))
 }
 
 /// Moves one archive; safe to repeat after an interruption at any point.

@@ -1,23 +1,31 @@
 //! `hookrun prune`: deletes the backups no retention rule keeps (see `retention`), each crash-safely.
 
-use std::path::Path;
-
 use chrono::{DateTime, Utc};
-use hookrun_catalog::{BackupStatus, RunKind};
+use hookrun_catalog::{BackupRow, BackupStatus, RunKind};
 
-use crate::commands::delete::{delete_backup, finish_interrupted_deletions};
-use crate::config::Check;
+use crate::deletion::{delete_backup, finish_interrupted_deletions};
 use crate::exit::{Exit, UsageError};
-use crate::report::out;
+use crate::results::{Kept, PruneResult};
 use crate::retention::{kept, to_delete, Candidate, Rules};
 use crate::session::Session;
 
-/// Applies `rules`; with `dry_run`, only says what it would delete. Either way it says why each kept backup is kept.
-pub async fn prune(config_path: &Path, rules: Rules, dry_run: bool, json: bool) -> anyhow::Result<Exit> {
+/// The rules must say something: refused (exit 2) before anything is opened otherwise.
+pub fn check_rules(rules: &Rules) -> anyhow::Result<()> {
     if rules.keep_last.is_none() && rules.keep_within.is_none() && rules.keep_pre_upgrade.is_none() {
         return Err(UsageError("give at least one of --keep-last, --keep-within, --keep-pre-upgrade".into()).into());
     }
-    let session = Session::open_unless_dry_run(config_path, Check::Shape, json, dry_run).await?;
+    Ok(())
+}
+
+/// Applies `rules` (checked with [`check_rules`]); with `dry_run`, deletes nothing. `on_deleted` hears of each
+/// backup as soon as it is deleted (or, with `dry_run`, would be).
+pub fn prune(
+    session: &Session,
+    rules: &Rules,
+    dry_run: bool,
+    on_deleted: &mut dyn FnMut(&BackupRow),
+) -> anyhow::Result<(PruneResult, Exit)> {
+    check_rules(rules)?;
     let catalog = &session.catalog;
     if !dry_run {
         finish_interrupted_deletions(catalog)?;
@@ -34,42 +42,19 @@ pub async fn prune(config_path: &Path, rules: Rules, dry_run: bool, json: bool) 
             verified: r.verify_ok == Some(true),
         })
         .collect();
-    let doomed = to_delete(&candidates, &rules);
-    let kept = kept(&candidates, &rules);
+    let doomed = to_delete(&candidates, rules);
+    let kept = kept(&candidates, rules);
     for row in rows.iter().filter(|r| doomed.contains(&r.id)) {
         if !dry_run {
             delete_backup(catalog, row)?;
         }
-        if !json {
-            let verb = if dry_run { "would delete" } else { "deleted" };
-            crate::say!(
-                "{verb} backup {} ({} {}, {})",
-                row.id,
-                row.kind,
-                row.created_at,
-                row.path.as_deref().unwrap_or("no archive")
-            );
-        }
+        on_deleted(row);
     }
-    if json {
-        let kept: Vec<_> = kept
-            .iter()
-            .map(|(id, because)| serde_json::json!({ "id": id, "because": because }))
-            .collect();
-        out::document(&serde_json::json!({ "dry_run": dry_run, "deleted": doomed, "kept": kept }));
-        return Ok(Exit::Success);
-    }
-    for row in rows.iter().filter(|r| kept.contains_key(&r.id)) {
-        crate::say!(
-            "keeps backup {} ({} {}): {}",
-            row.id,
-            row.kind,
-            row.created_at,
-            kept[&row.id].join("; ")
-        );
-    }
-    if doomed.is_empty() {
-        crate::say!("nothing to prune: every backup is kept by a rule");
-    }
-    Ok(Exit::Success)
+    let result = PruneResult {
+        dry_run,
+        deleted: doomed,
+        kept: kept.into_iter().map(|(id, because)| Kept { id, because }).collect(),
+        backups: rows,
+    };
+    Ok((result, Exit::Success))
 }

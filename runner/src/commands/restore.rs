@@ -2,21 +2,22 @@
 //! like any other (so `hookrun recover` can finish one that died): extract beside each target while verifying the
 //! archive (before anything stops), stop the project, swap, start the project, and only then delete the old copies.
 
-use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 use chrono::Utc;
 use hookrun_catalog::RunKind;
 use hookrun_catalog::{BackupRow, BackupStatus, Catalog};
 use hookrun_hooks::builtin::{StartHook, StopConfig, StopHook};
-use hookrun_hooks::restore::{CleanupHook, RestoreHook, RestoreTarget, SharedLeftovers, KEPT, REMOVED};
+use hookrun_hooks::restore::{CleanupHook, RestoreHook, RestoreTarget, SharedLeftovers};
 use hookrun_hooks::Hook;
 
-use crate::commands::run::run_chain;
-use crate::config::{Builtin, Check, Config, HookKind, OnError, When};
+use crate::chain_run::run_chain;
+use crate::config::{Builtin, Config, HookKind, OnError, When};
+use crate::event::EventSink;
 use crate::executor::ChainHook;
 use crate::exit::{Exit, UsageError};
-use crate::report::{out, RunReport};
+use crate::restore_targets::targets;
+use crate::results::{PlannedTarget, RestorePlan, RestoreResult};
 use crate::session::Session;
 
 /// What to restore.
@@ -27,27 +28,9 @@ pub enum Pick {
     NewestPreUpgrade,
 }
 
-/// Whether a restore asks before it changes anything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Confirm {
-    /// `--yes`: never.
-    No,
-    /// `restore ID`: on a terminal; elsewhere (a script named the backup) it goes on.
-    OnTerminal,
-    /// `rollback` (which picks the backup itself): on a terminal; elsewhere it refuses without `--yes`.
-    Required,
-}
-
-/// Restores a backup (all of it, or the archive paths in `only`).
-pub async fn restore(
-    config_path: &Path,
-    pick: Pick,
-    only: Vec<String>,
-    dry_run: bool,
-    confirm: Confirm,
-    json: bool,
-) -> anyhow::Result<Exit> {
-    let session = Session::open_unless_dry_run(config_path, Check::Shape, json, dry_run).await?;
+/// Which backup a restore puts back (all of it, or the archive paths in `only`), and what it would change. Refuses
+/// a backup that is not usable. Changes nothing.
+pub fn plan(session: &Session, pick: Pick, only: Vec<String>, dry_run: bool) -> anyhow::Result<RestorePlan> {
     let (config, catalog) = (&session.config, &session.catalog);
     let backup = match pick {
         Pick::Id(id) => catalog
@@ -59,60 +42,52 @@ pub async fn restore(
         let why = backup.error.as_deref().unwrap_or("being deleted");
         anyhow::bail!("backup {} is not usable ({}): {why}", backup.id, backup.status);
     }
-    let targets = targets(catalog, &backup, &only)?;
+    let restore_targets = targets(catalog, &backup, &only)?;
+    let planned = restore_targets
+        .iter()
+        .map(|t| PlannedTarget {
+            from: t.archive_prefix.clone(),
+            to: t.host_path.clone(),
+            replaces: t.host_path.exists(),
+        })
+        .collect();
+    Ok(RestorePlan {
+        backup: backup.id,
+        dry_run,
+        stops_project: config.runner.project.clone(),
+        targets: planned,
+        row: backup,
+        only,
+        restore_targets,
+    })
+}
 
-    let project = config.runner.project.as_deref();
-    if dry_run {
-        print_plan(&backup, &targets, project, json);
-        return Ok(Exit::Success);
-    }
-    let on_terminal = std::io::stdin().is_terminal();
-    match (confirm, on_terminal) {
-        (Confirm::No, _) | (Confirm::OnTerminal, false) => {}
-        (Confirm::Required, false) => {
-            return Err(UsageError("not on a terminal: pass --yes to roll back without asking".into()).into());
-        }
-        (Confirm::OnTerminal | Confirm::Required, true) => {
-            if !ask(&backup, &targets, project)? {
-                return Err(UsageError("not confirmed: nothing was changed".into()).into());
-            }
-        }
-    }
-    if !json {
-        crate::say!("restoring backup {}", describe(&backup));
-    }
-    let restore_id = catalog.begin_restore(backup.id, &only, Utc::now())?;
-    let chain = chain(config, backup.clone(), targets);
+/// Carries out `plan` (confirmed, if it had to be) as a restore run of its own, in a session opened without a dry
+/// run; the run's events go to `events` as it goes. The restore is recorded in the catalog, failed or not.
+pub async fn execute(
+    session: &Session,
+    plan: RestorePlan,
+    events: &dyn EventSink,
+) -> anyhow::Result<(RestoreResult, Exit)> {
+    let (config, catalog) = (&session.config, &session.catalog);
+    let backup = plan.row;
+    let restore_id = catalog.begin_restore(backup.id, &plan.only, Utc::now())?;
+    let chain = chain(config, backup.clone(), plan.restore_targets);
     let outcome = run_chain(
-        &session,
+        session,
         RunKind::Restore,
         &backup.version,
         &chain,
         Some(backup.id),
-        json,
+        events,
     )
     .await;
     let (run_id, error) = match &outcome {
-        Ok((_, report)) => (report.run_id, report.error.clone()),
+        Ok((report, _)) => (report.run_id, report.error.clone()),
         Err(e) => (None, Some(format!("{e:#}"))),
     };
     catalog.finish_restore(restore_id, run_id, error.as_deref(), Utc::now())?;
-    if let (Ok((_, report)), false) = (&outcome, json) {
-        print_leftovers(report);
-    }
-    outcome.map(|(exit, _)| exit)
-}
-
-/// Names the copies the clean-up kept beside the targets (after a failure: the data they held, the way back) and
-/// the ones earlier restores had left that it removed, one line each.
-fn print_leftovers(report: &RunReport) {
-    let cleanup = report.hooks.iter().find(|h| h.hook_type == "cleanup");
-    for key in [KEPT, REMOVED] {
-        let lines = cleanup.and_then(|h| h.outputs.get(key)).and_then(|v| v.as_str());
-        for line in lines.into_iter().flat_map(str::lines) {
-            out::line(line);
-        }
-    }
+    outcome.map(|(report, exit)| (RestoreResult { report }, exit))
 }
 
 /// The newest completed pre-upgrade backup whose archive is there and whose last verification (if any) passed.
@@ -129,55 +104,6 @@ fn newest_rollback_point(catalog: &Catalog) -> anyhow::Result<BackupRow> {
             !b.deleting && b.verify_ok != Some(false) && b.path.as_deref().is_some_and(|p| Path::new(p).is_file())
         })
         .ok_or_else(|| anyhow::anyhow!("no completed pre-upgrade backup with its archive in place to roll back to"))
-}
-
-/// The trees to put back: every recorded source but the hooks' artifacts, or the parts named in `only`.
-pub(crate) fn targets(catalog: &Catalog, backup: &BackupRow, only: &[String]) -> anyhow::Result<Vec<RestoreTarget>> {
-    let sources: Vec<_> = catalog
-        .backup_sources(backup.id)?
-        .into_iter()
-        .filter(|s| s.kind != "artifacts")
-        .collect();
-    if sources.is_empty() {
-        anyhow::bail!("backup {} records no sources to restore", backup.id);
-    }
-    if only.is_empty() {
-        return Ok(sources
-            .into_iter()
-            .map(|s| RestoreTarget {
-                archive_prefix: s.archive_path.into(),
-                tree: s.host_path.clone().into(),
-                host_path: s.host_path.into(),
-            })
-            .collect());
-    }
-    only.iter()
-        .map(|wanted| {
-            let wanted = wanted.trim_end_matches('/');
-            sources
-                .iter()
-                .find_map(|s| {
-                    let rest = Path::new(wanted).strip_prefix(&s.archive_path).ok()?;
-                    if rest.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
-                        return None;
-                    }
-                    Some(RestoreTarget {
-                        archive_prefix: wanted.into(),
-                        host_path: Path::new(&s.host_path).join(rest),
-                        tree: s.host_path.clone().into(),
-                    })
-                })
-                .ok_or_else(|| {
-                    let known: Vec<&str> = sources.iter().map(|s| s.archive_path.as_str()).collect();
-                    UsageError(format!(
-                        "`{wanted}` is not in backup {} (it holds: {})",
-                        backup.id,
-                        known.join(", ")
-                    ))
-                    .into()
-                })
-        })
-        .collect()
 }
 
 /// stop → restore → start → remove the old copies (the restore's extraction is its preflight, before the stop).
@@ -222,62 +148,4 @@ fn chain(config: &Config, backup: BackupRow, targets: Vec<RestoreTarget>) -> Vec
     }
     chain.push(step(Box::new(CleanupHook::new(leftovers)), When::Always));
     chain
-}
-
-/// A backup in words: `3 (pre-upgrade v1.2.3, created 2026-12-02T03:25:58.123Z)`.
-fn describe(backup: &BackupRow) -> String {
-    format!(
-        "{} ({} v{}, created {})",
-        backup.id, backup.kind, backup.version, backup.created_at
-    )
-}
-
-/// What a restore would do, step by step, the stop and start of the project included.
-fn print_plan(backup: &BackupRow, targets: &[RestoreTarget], project: Option<&str>, json: bool) {
-    if json {
-        let targets: Vec<_> = targets
-            .iter()
-            .map(|t| serde_json::json!({ "from": t.archive_prefix, "to": t.host_path, "replaces": t.host_path.exists() }))
-            .collect();
-        out::document(&serde_json::json!({
-            "backup": backup.id,
-            "dry_run": true,
-            "stops_project": project,
-            "targets": targets,
-        }));
-        return;
-    }
-    crate::say!("restore of backup {} would:", describe(backup));
-    crate::say!("  check the archive and extract every tree beside its target, with the services still running");
-    if let Some(project) = project {
-        crate::say!("  stop the running services of Compose project {project}, dependents first");
-    }
-    for t in targets {
-        let verb = if t.host_path.exists() { "replace" } else { "create" };
-        crate::say!(
-            "  {verb} {} with {} from the archive",
-            t.host_path.display(),
-            t.archive_prefix.display()
-        );
-    }
-    if let Some(project) = project {
-        crate::say!("  start the services of {project} again, dependencies first");
-    }
-    crate::say!("nothing was changed (dry run)");
-}
-
-/// Asks on the terminal whether to go on.
-fn ask(backup: &BackupRow, targets: &[RestoreTarget], project: Option<&str>) -> anyhow::Result<bool> {
-    let places: Vec<String> = targets.iter().map(|t| t.host_path.display().to_string()).collect();
-    let services = project.map_or(String::new(), |p| {
-        format!(", stopping the services of Compose project {p} meanwhile")
-    });
-    out::prompt(&format!(
-        "Restore backup {}? This replaces {}{services}. [y/N] ",
-        describe(backup),
-        places.join(", ")
-    ));
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }

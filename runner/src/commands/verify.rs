@@ -2,31 +2,30 @@
 //! it with the catalog, checks on the way that a restore of its trees would accept every entry, and records the
 //! result.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::Utc;
 use hookrun_catalog::{BackupFilter, BackupRow, BackupStatus, Catalog};
 use hookrun_hooks::restore;
-use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, Check};
 use crate::exit::{Exit, UsageError};
-use crate::report::out;
+use crate::results::{Verified, VerifyResult};
+use crate::session::ReadSession;
 use crate::storage::unknown_archives;
 
-#[derive(Serialize)]
-struct Verified {
-    id: i64,
-    path: Option<String>,
-    ok: bool,
-    error: Option<String>,
-}
-
-/// Verifies backup `id`, or every completed backup with `all`.
-pub async fn verify(config_path: &Path, id: Option<i64>, all: bool, json: bool) -> anyhow::Result<Exit> {
-    let config = config::load(config_path, Check::Shape)?;
-    let catalog = Catalog::open(&config.runner.catalog)?;
+/// Verifies backup `id`, or every completed backup with `all`, in a session opened with `OpenCatalog::Always`;
+/// `on_verified` hears of each backup as soon as it is verified. Exit 1 when one failed or, with `all`, storage holds
+/// an archive the catalog does not know.
+pub async fn verify(
+    session: &ReadSession,
+    id: Option<i64>,
+    all: bool,
+    on_verified: &mut dyn FnMut(&Verified),
+) -> anyhow::Result<(VerifyResult, Exit)> {
+    let Some(catalog) = session.catalog.as_deref() else {
+        anyhow::bail!("verify needs the catalog: open the session with OpenCatalog::Always");
+    };
     let rows = match (id, all) {
         (Some(id), false) => vec![catalog
             .backup(id)?
@@ -37,40 +36,34 @@ pub async fn verify(config_path: &Path, id: Option<i64>, all: bool, json: bool) 
         })?,
         _ => return Err(UsageError("give a backup ID or --all".into()).into()),
     };
-    let mut results = Vec::new();
+    let mut verified = Vec::new();
     for row in rows.iter().filter(|r| !r.deleting) {
-        let outcome = verify_backup(&catalog, row).await;
-        if !json {
-            match &outcome {
-                Ok(()) => crate::say!("ok      {} {}", row.id, row.path.as_deref().unwrap_or("-")),
-                Err(e) => crate::say!("FAILED  {} {e}", row.id),
-            }
-        }
-        results.push(Verified {
+        let outcome = verify_backup(catalog, row).await;
+        let result = Verified {
             id: row.id,
             path: row.path.clone(),
             ok: outcome.is_ok(),
             error: outcome.err(),
-        });
+        };
+        on_verified(&result);
+        verified.push(result);
     }
     // Every archive in storage is the catalog's: with --all, one it does not know fails the check too.
     let unknown = if all {
-        unknown_archives(&config.runner.storage_dir, &catalog)?
+        unknown_archives(&session.config.runner.storage_dir, catalog)?
     } else {
         Vec::new()
     };
-    if json {
-        out::document(&serde_json::json!({ "verified": results, "unknown_archives": unknown }));
-    } else {
-        for file in &unknown {
-            out::line(&format!("FAILED  {}", file.describe()));
-        }
-    }
-    Ok(if results.iter().all(|r| r.ok) && unknown.is_empty() {
+    let exit = if verified.iter().all(|r| r.ok) && unknown.is_empty() {
         Exit::Success
     } else {
         Exit::Failed
-    })
+    };
+    let result = VerifyResult {
+        verified,
+        unknown_archives: unknown,
+    };
+    Ok((result, exit))
 }
 
 /// Verifies backup `row` (its archive, and that a restore of every tree the catalog records for it would accept

@@ -3,6 +3,7 @@
 
 pub mod human;
 pub mod out;
+pub mod render;
 mod run_report;
 
 pub use run_report::RunReport;

@@ -34,6 +34,15 @@ pub fn document(doc: &impl Serialize) {
     }
 }
 
+/// Prints `doc` as the command's one JSON document on stdout, its keys in alphabetical order at every level (as a
+/// `serde_json::Value` holds them, whatever order the struct declares them in).
+pub fn sorted_document(doc: &impl Serialize) {
+    match serde_json::to_value(doc) {
+        Ok(value) => document(&value),
+        Err(e) => remember(format!("cannot encode the JSON document: {e}")),
+    }
+}
+
 /// Why stdout could not be written, once a write failed.
 pub fn stdout_failure() -> Option<String> {
     STDOUT_FAILED.lock().unwrap_or_else(|p| p.into_inner()).clone()
