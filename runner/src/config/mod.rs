@@ -7,6 +7,8 @@ mod duration;
 mod load;
 mod located;
 mod permissions;
+#[cfg(test)]
+mod proptests;
 
 use std::path::PathBuf;
 use std::time::Duration;
