@@ -92,7 +92,7 @@ impl ConfigTable<'_> {
 fn config_error(kind: &str, e: DeError, table: &Range<usize>) -> SpanError {
     let span = e.span.clone().unwrap_or_else(|| table.clone());
     let message = match &e.kind {
-        DeErrorKind::UnknownKey { key, expected } if expected.is_empty() => {
+        DeErrorKind::UnknownKey { key, expected: [] } => {
             format!("unknown config key `{key}`: `{kind}` takes no config")
         }
         DeErrorKind::UnknownKey { key, expected } => format!(
@@ -365,6 +365,85 @@ mod tests {
         assert_eq!(
             parse_backup("compression_level = 20\ncompression = \"zstd\""),
             refused("20", "`compression_level` must be 1–19 for zstd")
+        );
+    }
+}
+
+#[cfg(test)]
+mod message_tests {
+    use super::*;
+
+    /// Parses `builtin = kind` with `config` (shape only, a project set); an error comes back as the text it points
+    /// at and its message.
+    fn refusal(kind: &str, config: &str) -> (String, String) {
+        let text = format!("[config]\n{config}\n");
+        #[derive(Deserialize)]
+        struct File {
+            config: Located,
+        }
+        let file: File = toml::from_str(&text).unwrap();
+        let facts = RunnerFacts {
+            work_dir: Path::new("/nonexistent"),
+            project: Some("p"),
+            compose_file: None,
+            check: Check::Shape,
+        };
+        let table = ConfigTable {
+            value: &file.config,
+            span: file.config.span.clone().unwrap(),
+        };
+        let kind = Spanned::new(0..0, kind.to_string());
+        let e = parse(&kind, &table, &facts).expect_err("refused");
+        (text[e.span].to_string(), e.message)
+    }
+
+    #[test]
+    fn unknown_keys_are_named_at_the_key_with_those_the_builtin_takes() {
+        assert_eq!(
+            refusal("record", "x = 1"),
+            ("x".into(), "unknown config key `x`: `record` takes no config".into())
+        );
+        assert_eq!(
+            refusal("start", "start_timout = \"1s\""),
+            (
+                "start_timout".into(),
+                "unknown config key `start_timout` for `start`, expected one of: start_timeout".into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_missing_key_is_at_the_table_saying_what_it_is_for() {
+        let (at, message) = refusal("command", "env = {}");
+        assert!(at.starts_with("[config]"), "{at}");
+        assert_eq!(message, "missing `command` (the program and its arguments)");
+        let (at, message) = refusal("snapshot", "copies = \"any\"");
+        assert!(at.starts_with("[config]"), "{at}");
+        assert_eq!(
+            message,
+            "missing `backup` (the name of the backup hook that archives the copies)"
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_is_at_the_value_prefixed_with_its_key() {
+        assert_eq!(
+            refusal("stop", "services = \"web\""),
+            (
+                "\"web\"".into(),
+                "`services`: invalid type: string \"web\", expected a sequence".into()
+            )
+        );
+        assert_eq!(
+            refusal("stop", "stop_timeout = 30"),
+            (
+                "30".into(),
+                "`stop_timeout`: a duration needs a unit, e.g. \"30s\", \"5m\" or \"1h\"".into()
+            )
+        );
+        assert_eq!(
+            refusal("command", "command = []"),
+            ("[]".into(), "`command` must name a program".into())
         );
     }
 }

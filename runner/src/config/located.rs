@@ -141,7 +141,14 @@ impl<'de> Deserialize<'de> for LocatedTable {
             }
 
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Node, A::Error> {
-                NodeVisitor.visit_map(map)
+                // A datetime comes as a map too.
+                match NodeVisitor.visit_map(map)? {
+                    Node::Table(entries) => Ok(Node::Table(entries)),
+                    other => Err(serde::de::Error::invalid_type(
+                        serde::de::Unexpected::Other(other.type_str()),
+                        &self,
+                    )),
+                }
             }
         }
         let spanned = Spanned::<TableNode>::deserialize(deserializer)?;
