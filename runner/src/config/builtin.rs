@@ -1,32 +1,124 @@
-//! The `config` tables of the built-in hooks, checked against what each built-in takes.
+//! The `config` tables of the built-in hooks: one derived type per built-in (`deny_unknown_fields`, spans where an
+//! error must point at a value), then the checks a type cannot say, each at the value concerned.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use hookrun_archive::{resolve_sources, Compression, Format};
 use hookrun_hooks::builtin::{
     BackupConfig, CommandConfig, Copies, StartConfig, StopConfig, Volumes, DEFAULT_START_TIMEOUT,
 };
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use toml::Spanned;
 
+use super::common::{Check, RunnerFacts, SpanError};
+use super::de::{from_located, DeError, DeErrorKind, Segment};
 use super::duration::HumanDuration;
-use super::fields::{Fields, SpanError};
-use super::load::Check;
+use super::located::Located;
 use super::{Builtin, When};
 
 /// The built-ins this build knows, for error messages.
 pub const KNOWN: &[&str] = &["stop", "snapshot", "backup", "record", "start", "command"];
 
-/// What the built-ins need to know of the `[runner]` table.
-pub struct RunnerFacts<'a> {
-    pub work_dir: &'a Path,
-    pub project: Option<&'a str>,
-    pub compose_file: Option<&'a Path>,
-    pub check: Check,
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecord {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSnapshot {
+    backup: String,
+    copies: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStop {
+    services: Option<Vec<String>>,
+    stop_timeout: Option<HumanDuration>,
+    #[serde(default)]
+    allow_empty: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStart {
+    start_timeout: Option<HumanDuration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCommand {
+    command: Spanned<Vec<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    cwd: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackup {
+    sources: Option<Spanned<Vec<PathBuf>>>,
+    volumes: Option<Spanned<toml::Value>>,
+    compression: Option<Spanned<toml::Value>>,
+    compression_level: Option<Spanned<u32>>,
+    min_free_factor: Option<Spanned<f64>>,
+    include_artifacts: Option<bool>,
+    allow_empty: Option<bool>,
+}
+
+/// A built-in's `config` table as written (an empty one at the hook's table when it has none).
+pub struct ConfigTable<'a> {
+    pub value: &'a Located,
+    /// Where "missing …" errors point: the table, or the hook's table when there is no `config`.
+    pub span: Range<usize>,
+}
+
+impl ConfigTable<'_> {
+    /// The table as the built-in `kind`'s derived type; errors worded as hookrun has always worded them.
+    fn read<T: DeserializeOwned>(&self, kind: &str) -> Result<T, SpanError> {
+        from_located(self.value).map_err(|e| config_error(kind, e, &self.span))
+    }
+
+    fn missing(&self, key: &str, what: &str) -> SpanError {
+        SpanError::new(self.span.clone(), format!("missing `{key}` ({what})"))
+    }
+}
+
+/// A deserialization error in `kind`'s config: an unknown key at the key naming those it takes, a missing one at
+/// the table saying what it is for, any other at the value, prefixed with its key.
+fn config_error(kind: &str, e: DeError, table: &Range<usize>) -> SpanError {
+    let span = e.span.clone().unwrap_or_else(|| table.clone());
+    let message = match &e.kind {
+        DeErrorKind::UnknownKey { key, expected: [] } => {
+            format!("unknown config key `{key}`: `{kind}` takes no config")
+        }
+        DeErrorKind::UnknownKey { key, expected } => format!(
+            "unknown config key `{key}` for `{kind}`, expected one of: {}",
+            expected.join(", ")
+        ),
+        DeErrorKind::Missing(key) => format!("missing `{key}` ({})", required_key_purpose(kind, key)),
+        _ => match e.path.first() {
+            Some(Segment::Key(key)) => format!("`{key}`: {}", e.serde_message()),
+            _ => e.serde_message(),
+        },
+    };
+    SpanError::new(span, message)
+}
+
+/// What a required config key is for, for "missing …".
+fn required_key_purpose(kind: &str, key: &str) -> &'static str {
+    match (kind, key) {
+        ("snapshot", "backup") => "the name of the backup hook that archives the copies",
+        ("command", "command") => "the program and its arguments",
+        _ => "required",
+    }
 }
 
 /// Turns `builtin = "<kind>"` and its config into a typed built-in.
-pub fn parse(kind: &Spanned<String>, mut fields: Fields, runner: &RunnerFacts<'_>) -> Result<Builtin, SpanError> {
+pub fn parse(kind: &Spanned<String>, table: &ConfigTable<'_>, runner: &RunnerFacts<'_>) -> Result<Builtin, SpanError> {
     let needs_project = |what: &str| {
         SpanError::new(
             kind.span(),
@@ -34,11 +126,11 @@ pub fn parse(kind: &Spanned<String>, mut fields: Fields, runner: &RunnerFacts<'_
         )
     };
     match kind.get_ref().as_str() {
-        "backup" => backup(fields, runner).map(Builtin::Backup),
-        "record" => fields.finish("record", &[]).map(|()| Builtin::Record),
+        "backup" => backup(table, runner).map(Builtin::Backup),
+        "record" => table.read::<RawRecord>("record").map(|_| Builtin::Record),
         "snapshot" => {
-            let backup = fields.require::<String>("backup", "the name of the backup hook that archives the copies")?;
-            let copies = match fields.take::<toml::Value>("copies")? {
+            let raw: RawSnapshot = table.read("snapshot")?;
+            let copies = match raw.copies {
                 None => Copies::default(),
                 Some(value) => value
                     .get_ref()
@@ -46,10 +138,9 @@ pub fn parse(kind: &Spanned<String>, mut fields: Fields, runner: &RunnerFacts<'_
                     .and_then(Copies::from_name)
                     .ok_or_else(|| SpanError::new(value.span(), "`copies` must be \"clone\" or \"any\""))?,
             };
-            fields.finish("snapshot", &["backup", "copies"])?;
             // The backup's config is filled in once every hook is read (see `load::resolve_snapshots`).
             Ok(Builtin::Snapshot {
-                backup: backup.into_inner(),
+                backup: raw.backup,
                 config: BackupConfig::default(),
                 copies,
             })
@@ -58,43 +149,32 @@ pub fn parse(kind: &Spanned<String>, mut fields: Fields, runner: &RunnerFacts<'_
             if runner.project.is_none() {
                 return Err(needs_project("stop"));
             }
-            let services = fields.take::<Vec<String>>("services")?.map(Spanned::into_inner);
-            let stop_timeout = fields.take::<HumanDuration>("stop_timeout")?.map(|t| t.into_inner().0);
-            let allow_empty = fields.take::<bool>("allow_empty")?.is_some_and(Spanned::into_inner);
-            fields.finish("stop", &["services", "stop_timeout", "allow_empty"])?;
-            let compose_file = runner.compose_file.map(Path::to_path_buf);
+            let raw: RawStop = table.read("stop")?;
             Ok(Builtin::Stop(StopConfig {
-                services,
-                stop_timeout,
-                allow_empty,
-                compose_file,
+                services: raw.services,
+                stop_timeout: raw.stop_timeout.map(|t| t.0),
+                allow_empty: raw.allow_empty,
+                compose_file: runner.compose_file.map(Path::to_path_buf),
             }))
         }
         "start" => {
             if runner.project.is_none() {
                 return Err(needs_project("start"));
             }
-            let start_timeout = fields
-                .take::<HumanDuration>("start_timeout")?
-                .map_or(DEFAULT_START_TIMEOUT, |t| t.into_inner().0);
-            fields.finish("start", &["start_timeout"])?;
-            Ok(Builtin::Start(StartConfig { start_timeout }))
+            let raw: RawStart = table.read("start")?;
+            Ok(Builtin::Start(StartConfig {
+                start_timeout: raw.start_timeout.map_or(DEFAULT_START_TIMEOUT, |t| t.0),
+            }))
         }
         "command" => {
-            let command = fields.require::<Vec<String>>("command", "the program and its arguments")?;
-            if command.get_ref().is_empty() || command.get_ref()[0].is_empty() {
-                return Err(SpanError::new(command.span(), "`command` must name a program"));
+            let raw: RawCommand = table.read("command")?;
+            if raw.command.get_ref().first().is_none_or(String::is_empty) {
+                return Err(SpanError::new(raw.command.span(), "`command` must name a program"));
             }
-            let env = fields
-                .take::<BTreeMap<String, String>>("env")?
-                .map(Spanned::into_inner)
-                .unwrap_or_default();
-            let cwd = fields.take::<PathBuf>("cwd")?.map(Spanned::into_inner);
-            fields.finish("command", &["command", "env", "cwd"])?;
             Ok(Builtin::Command(CommandConfig {
-                command: command.into_inner(),
-                env,
-                cwd,
+                command: raw.command.into_inner(),
+                env: raw.env,
+                cwd: raw.cwd,
             }))
         }
         other => Err(SpanError::new(
@@ -113,14 +193,14 @@ pub fn default_when(kind: &str) -> When {
     }
 }
 
-fn backup(mut fields: Fields, runner: &RunnerFacts<'_>) -> Result<BackupConfig, SpanError> {
+fn backup(table: &ConfigTable<'_>, runner: &RunnerFacts<'_>) -> Result<BackupConfig, SpanError> {
     let defaults = BackupConfig::default();
-    let sources = fields.take::<Vec<PathBuf>>("sources")?;
-    if let (Some(sources), Check::Full) = (&sources, runner.check) {
+    let raw: RawBackup = table.read("backup")?;
+    if let (Some(sources), Check::Full) = (&raw.sources, runner.check) {
         resolve_sources(runner.work_dir, sources.get_ref())
             .map_err(|e| SpanError::new(sources.span(), e.to_string()))?;
     }
-    let volumes = match fields.take::<toml::Value>("volumes")? {
+    let volumes = match raw.volumes {
         None => Volumes::None,
         Some(value) => {
             let span = value.span();
@@ -152,14 +232,14 @@ fn backup(mut fields: Fields, runner: &RunnerFacts<'_>) -> Result<BackupConfig, 
         }
     };
     if volumes != Volumes::None && runner.project.is_none() {
-        return Err(fields.missing("[runner] project", "`volumes` needs the Compose project"));
+        return Err(table.missing("[runner] project", "`volumes` needs the Compose project"));
     }
-    let sources = sources.map(Spanned::into_inner).unwrap_or_default();
+    let sources = raw.sources.map(Spanned::into_inner).unwrap_or_default();
     if sources.is_empty() && volumes == Volumes::None {
-        return Err(fields.missing("sources", "files and folders under the work dir, or `volumes`"));
+        return Err(table.missing("sources", "files and folders under the work dir, or `volumes`"));
     }
-    let compression = compression(&mut fields)?;
-    let min_free_factor = match fields.take::<f64>("min_free_factor")? {
+    let compression = compression(raw.compression, raw.compression_level)?;
+    let min_free_factor = match raw.min_free_factor {
         Some(factor) if !(factor.get_ref().is_finite() && *factor.get_ref() >= 0.0) => {
             return Err(SpanError::new(
                 factor.span(),
@@ -169,38 +249,20 @@ fn backup(mut fields: Fields, runner: &RunnerFacts<'_>) -> Result<BackupConfig, 
         Some(factor) => factor.into_inner(),
         None => defaults.min_free_factor,
     };
-    let include_artifacts = fields
-        .take::<bool>("include_artifacts")?
-        .map_or(defaults.include_artifacts, Spanned::into_inner);
-    let allow_empty = fields
-        .take::<bool>("allow_empty")?
-        .map_or(defaults.allow_empty, Spanned::into_inner);
-    fields.finish(
-        "backup",
-        &[
-            "sources",
-            "volumes",
-            "compression",
-            "compression_level",
-            "min_free_factor",
-            "include_artifacts",
-            "allow_empty",
-        ],
-    )?;
     Ok(BackupConfig {
         sources,
         compression,
         min_free_factor,
-        include_artifacts,
+        include_artifacts: raw.include_artifacts.unwrap_or(defaults.include_artifacts),
         volumes,
-        allow_empty,
+        allow_empty: raw.allow_empty.unwrap_or(defaults.allow_empty),
     })
 }
 
 /// `compression = "gzip" | "zstd"` (gzip by default) and `compression_level`, whose range and default follow the
 /// format: gzip 0–9 (6), zstd 1–19 (3).
-fn compression(fields: &mut Fields) -> Result<Compression, SpanError> {
-    let format = match fields.take::<toml::Value>("compression")? {
+fn compression(format: Option<Spanned<toml::Value>>, level: Option<Spanned<u32>>) -> Result<Compression, SpanError> {
+    let format = match format {
         None => Format::Gzip,
         Some(value) => value
             .get_ref()
@@ -209,7 +271,7 @@ fn compression(fields: &mut Fields) -> Result<Compression, SpanError> {
             .ok_or_else(|| SpanError::new(value.span(), "`compression` must be \"gzip\" or \"zstd\""))?,
     };
     let levels = format.levels();
-    let level = match fields.take::<u32>("compression_level")? {
+    let level = match level {
         Some(level) if !levels.contains(level.get_ref()) => {
             return Err(SpanError::new(
                 level.span(),
@@ -230,20 +292,23 @@ fn compression(fields: &mut Fields) -> Result<Compression, SpanError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::fields::RawTable;
 
     /// Parses a `backup` config table of `sources = ["data"]` and `config` (shape only: the sources need not exist).
     /// An error comes back as the text it points at and its message.
     fn parse_backup(config: &str) -> Result<Compression, (String, String)> {
         let text = format!("sources = [\"data\"]\n{config}");
-        let table: Spanned<RawTable> = toml::from_str(&text).unwrap();
+        let value: Located = toml::from_str(&text).unwrap();
         let facts = RunnerFacts {
             work_dir: Path::new("/nonexistent"),
             project: None,
             compose_file: None,
             check: Check::Shape,
         };
-        backup(Fields::new(Some(table), 0..0), &facts)
+        let table = ConfigTable {
+            value: &value,
+            span: 0..0,
+        };
+        backup(&table, &facts)
             .map(|parsed| parsed.compression)
             .map_err(|e| (text[e.span].to_string(), e.message))
     }
@@ -300,6 +365,85 @@ mod tests {
         assert_eq!(
             parse_backup("compression_level = 20\ncompression = \"zstd\""),
             refused("20", "`compression_level` must be 1–19 for zstd")
+        );
+    }
+}
+
+#[cfg(test)]
+mod message_tests {
+    use super::*;
+
+    /// Parses `builtin = kind` with `config` (shape only, a project set); an error comes back as the text it points
+    /// at and its message.
+    fn refusal(kind: &str, config: &str) -> (String, String) {
+        let text = format!("[config]\n{config}\n");
+        #[derive(Deserialize)]
+        struct File {
+            config: Located,
+        }
+        let file: File = toml::from_str(&text).unwrap();
+        let facts = RunnerFacts {
+            work_dir: Path::new("/nonexistent"),
+            project: Some("p"),
+            compose_file: None,
+            check: Check::Shape,
+        };
+        let table = ConfigTable {
+            value: &file.config,
+            span: file.config.span.clone().unwrap(),
+        };
+        let kind = Spanned::new(0..0, kind.to_string());
+        let e = parse(&kind, &table, &facts).expect_err("refused");
+        (text[e.span].to_string(), e.message)
+    }
+
+    #[test]
+    fn unknown_keys_are_named_at_the_key_with_those_the_builtin_takes() {
+        assert_eq!(
+            refusal("record", "x = 1"),
+            ("x".into(), "unknown config key `x`: `record` takes no config".into())
+        );
+        assert_eq!(
+            refusal("start", "start_timout = \"1s\""),
+            (
+                "start_timout".into(),
+                "unknown config key `start_timout` for `start`, expected one of: start_timeout".into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_missing_key_is_at_the_table_saying_what_it_is_for() {
+        let (at, message) = refusal("command", "env = {}");
+        assert!(at.starts_with("[config]"), "{at}");
+        assert_eq!(message, "missing `command` (the program and its arguments)");
+        let (at, message) = refusal("snapshot", "copies = \"any\"");
+        assert!(at.starts_with("[config]"), "{at}");
+        assert_eq!(
+            message,
+            "missing `backup` (the name of the backup hook that archives the copies)"
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_is_at_the_value_prefixed_with_its_key() {
+        assert_eq!(
+            refusal("stop", "services = \"web\""),
+            (
+                "\"web\"".into(),
+                "`services`: invalid type: string \"web\", expected a sequence".into()
+            )
+        );
+        assert_eq!(
+            refusal("stop", "stop_timeout = 30"),
+            (
+                "30".into(),
+                "`stop_timeout`: a duration needs a unit, e.g. \"30s\", \"5m\" or \"1h\"".into()
+            )
+        );
+        assert_eq!(
+            refusal("command", "command = []"),
+            ("[]".into(), "`command` must name a program".into())
         );
     }
 }

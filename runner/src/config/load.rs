@@ -9,12 +9,14 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::builtin;
+use super::builtin::{self, ConfigTable};
+use super::common::{line_column, normalize, Check, RunnerFacts, SpanError};
 use super::duration::HumanDuration;
-use super::fields::{Fields, RawTable, SpanError};
-use super::located::Located;
-use super::{Builtin, Config, ConfigError, HookKind, HookSpec, OnError, RunnerConfig, When};
-use crate::wasm::{Permissions, WasmHookSpec, DEFAULT_MEMORY_LIMIT};
+use super::located::{Located, LocatedTable};
+use super::{
+    Builtin, Config, ConfigError, HookKind, HookSpec, OnError, Permissions, RunnerConfig, WasmHookSpec, When,
+    DEFAULT_MEMORY_LIMIT,
+};
 
 /// The timeout of a hook when neither it nor `[runner.defaults]` says.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -55,20 +57,10 @@ struct RawHook {
     when: Option<When>,
     on_error: Option<OnError>,
     timeout: Option<HumanDuration>,
-    config: Option<Spanned<RawTable>>,
+    config: Option<LocatedTable>,
     permissions: Option<Located>,
     memory_limit: Option<Spanned<toml::Value>>,
     artifacts: Option<Spanned<bool>>,
-}
-
-/// How much of the file to check against the disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Check {
-    /// Everything, sources and modules included: for commands that run or plan the chain.
-    Full,
-    /// The shape of the file, not whether the chain's files exist: for commands that only use the catalog and
-    /// storage (a restore must work when the data is gone).
-    Shape,
 }
 
 /// Reads and validates the file at `path`.
@@ -123,7 +115,7 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
             return Err(at(spanned.span(), format!("compose file {} not found", file.display())));
         }
     }
-    let facts = builtin::RunnerFacts {
+    let facts = RunnerFacts {
         work_dir: &work_dir,
         project: runner.project.as_deref(),
         compose_file: compose_file.as_deref(),
@@ -144,7 +136,13 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
                 format!("duplicate hook name `{name}` (first used on line {first_line})"),
             ));
         }
-        let fields = Fields::new(hook.config, hook_span.clone());
+        let config = hook
+            .config
+            .map_or_else(|| Located::empty_table(hook_span.clone()), |table| table.0);
+        let config = ConfigTable {
+            span: config.span.clone().unwrap_or(hook_span.clone()),
+            value: &config,
+        };
         let may_write_artifacts =
             hook.wasm.is_some() || hook.builtin.as_ref().is_some_and(|b| b.get_ref() == "command");
         if let Some(artifacts) = hook.artifacts.as_ref().filter(|_| !may_write_artifacts) {
@@ -166,7 +164,7 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
                     ));
                 }
                 let when = builtin::default_when(kind.get_ref());
-                let parsed = builtin::parse(&kind, fields, &facts).map_err(err)?;
+                let parsed = builtin::parse(&kind, &config, &facts).map_err(err)?;
                 (HookKind::Builtin(parsed), when)
             }
             (None, Some(module)) => {
@@ -192,7 +190,7 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
                 let spec = WasmHookSpec {
                     name: name.clone(),
                     module: file,
-                    config: fields.into_json(),
+                    config: serde_json::to_value(config.value.to_toml()).unwrap_or_default(),
                     permissions,
                     memory_limit,
                 };
@@ -362,27 +360,4 @@ fn check_name(name: &Spanned<String>) -> Result<(), SpanError> {
             ),
         ))
     }
-}
-
-/// `path` with `.` and `..` resolved lexically (the folder need not exist yet).
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// 1-based line and column (in characters) of byte `offset` in `text`.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }

@@ -1,5 +1,6 @@
 //! [`Located`]: a TOML value as written in `hooks.toml`, with the byte range of every part of it (table keys
-//! included), for tables whose checks report errors at the key or value concerned (a WASM hook's `permissions`).
+//! included), for tables whose type is known only once the hook is read (a built-in's `config`, a WASM hook's
+//! `permissions`): `config::de` deserializes derived types from it, errors pointing at the key or value concerned.
 //! Made by deserializing from the file, or from a [`toml::Value`], which has no places.
 
 use std::fmt;
@@ -16,15 +17,17 @@ pub struct Located {
     pub node: Node,
 }
 
-/// A located value's shape: what the checks tell apart.
+/// A located value's shape and contents.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node {
     String(String),
+    Integer(i64),
+    Float(f64),
+    Boolean(bool),
+    Datetime(toml::value::Datetime),
     Array(Vec<Located>),
     /// Keys in the order written, each with its place.
     Table(Vec<(LocatedKey, Located)>),
-    /// Any other value, by its TOML type name (`integer`, `float`, `boolean`, `datetime`).
-    Other(&'static str),
 }
 
 /// A table key and where it is in the file.
@@ -39,9 +42,40 @@ impl Node {
     pub fn type_str(&self) -> &'static str {
         match self {
             Node::String(_) => "string",
+            Node::Integer(_) => "integer",
+            Node::Float(_) => "float",
+            Node::Boolean(_) => "boolean",
+            Node::Datetime(_) => "datetime",
             Node::Array(_) => "array",
             Node::Table(_) => "table",
-            Node::Other(name) => name,
+        }
+    }
+}
+
+impl Located {
+    /// An empty table at `span`: what an absent table reads as.
+    pub fn empty_table(span: Range<usize>) -> Self {
+        Located {
+            span: Some(span),
+            node: Node::Table(Vec::new()),
+        }
+    }
+
+    /// The value without its places.
+    pub fn to_toml(&self) -> toml::Value {
+        match &self.node {
+            Node::String(s) => toml::Value::String(s.clone()),
+            Node::Integer(n) => toml::Value::Integer(*n),
+            Node::Float(x) => toml::Value::Float(*x),
+            Node::Boolean(b) => toml::Value::Boolean(*b),
+            Node::Datetime(d) => toml::Value::Datetime(*d),
+            Node::Array(items) => toml::Value::Array(items.iter().map(Located::to_toml).collect()),
+            Node::Table(entries) => toml::Value::Table(
+                entries
+                    .iter()
+                    .map(|(key, value)| (key.name.clone(), value.to_toml()))
+                    .collect(),
+            ),
         }
     }
 }
@@ -65,7 +99,10 @@ impl From<&toml::Value> for Located {
                     })
                     .collect(),
             ),
-            other => Node::Other(other.type_str()),
+            toml::Value::Integer(n) => Node::Integer(*n),
+            toml::Value::Float(x) => Node::Float(*x),
+            toml::Value::Boolean(b) => Node::Boolean(*b),
+            toml::Value::Datetime(d) => Node::Datetime(*d),
         };
         Located { span: None, node }
     }
@@ -79,6 +116,47 @@ impl<'de> Deserialize<'de> for Located {
             span: Some(span),
             node: spanned.into_inner(),
         })
+    }
+}
+
+/// A [`Located`] that must be a table (a hook's `config`): anything else is refused as `toml` refuses a map
+/// field's wrong type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocatedTable(pub Located);
+
+impl<'de> Deserialize<'de> for LocatedTable {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TableNode(Node);
+        impl<'de> Deserialize<'de> for TableNode {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_map(TableVisitor).map(TableNode)
+            }
+        }
+        struct TableVisitor;
+        impl<'de> Visitor<'de> for TableVisitor {
+            type Value = Node;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Node, A::Error> {
+                // A datetime comes as a map too.
+                match NodeVisitor.visit_map(map)? {
+                    Node::Table(entries) => Ok(Node::Table(entries)),
+                    other => Err(serde::de::Error::invalid_type(
+                        serde::de::Unexpected::Other(other.type_str()),
+                        &self,
+                    )),
+                }
+            }
+        }
+        let spanned = Spanned::<TableNode>::deserialize(deserializer)?;
+        let span = spanned.span();
+        Ok(LocatedTable(Located {
+            span: Some(span),
+            node: spanned.into_inner().0,
+        }))
     }
 }
 
@@ -97,20 +175,22 @@ impl<'de> Visitor<'de> for NodeVisitor {
         f.write_str("a TOML value")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
-        Ok(Node::Other("boolean"))
+    fn visit_bool<E>(self, b: bool) -> Result<Node, E> {
+        Ok(Node::Boolean(b))
     }
 
-    fn visit_i64<E>(self, _: i64) -> Result<Node, E> {
-        Ok(Node::Other("integer"))
+    fn visit_i64<E>(self, n: i64) -> Result<Node, E> {
+        Ok(Node::Integer(n))
     }
 
-    fn visit_u64<E>(self, _: u64) -> Result<Node, E> {
-        Ok(Node::Other("integer"))
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Node, E> {
+        i64::try_from(n)
+            .map(Node::Integer)
+            .map_err(|_| E::custom(format!("integer {n} is out of range")))
     }
 
-    fn visit_f64<E>(self, _: f64) -> Result<Node, E> {
-        Ok(Node::Other("float"))
+    fn visit_f64<E>(self, x: f64) -> Result<Node, E> {
+        Ok(Node::Float(x))
     }
 
     fn visit_str<E>(self, s: &str) -> Result<Node, E> {
@@ -135,7 +215,11 @@ impl<'de> Visitor<'de> for NodeVisitor {
             // toml hands a datetime over as a one-entry map whose key carries no place: that is how it is told
             // apart from a table (whose keys always have one).
             let Some(key) = key else {
-                return Ok(Node::Other("datetime"));
+                let text = map.next_value::<String>()?;
+                return text
+                    .parse()
+                    .map(Node::Datetime)
+                    .map_err(|e| serde::de::Error::custom(format!("invalid datetime {text}: {e}")));
             };
             let value = map.next_value::<Located>()?;
             entries.push((key, value));
@@ -188,7 +272,7 @@ mod tests {
             panic!()
         };
         assert_eq!(at(&text, &items[0].span), "\"data\"");
-        assert_eq!(items[1].node, Node::Other("integer"));
+        assert_eq!(items[1].node, Node::Integer(7));
         assert_eq!(at(&text, &items[1].span), "7");
         let Node::Array(grants) = &entries[1].1.node else {
             panic!()
@@ -208,7 +292,7 @@ mod tests {
         let Node::Array(items) = &entries[0].1.node else {
             panic!()
         };
-        assert_eq!(items[0].node, Node::Other("datetime"));
+        assert_eq!(items[0].node, Node::Datetime("1979-05-27".parse().unwrap()));
         assert_eq!(items[0].node.type_str(), "datetime");
         assert_eq!(at(&text, &items[0].span), "1979-05-27");
     }
@@ -219,7 +303,7 @@ mod tests {
         let located = Located::from(&value);
         let Node::Table(entries) = located.node else { panic!() };
         assert_eq!(entries[0].0.name, "n");
-        assert_eq!(entries[0].1.node, Node::Other("integer"));
+        assert_eq!(entries[0].1.node, Node::Integer(1));
         assert!(entries[1].1.span.is_none());
     }
 }

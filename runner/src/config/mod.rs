@@ -1,10 +1,14 @@
 //! `hooks.toml`: the resolved configuration of a chain, and the errors that point into the file.
 
 mod builtin;
+mod common;
+mod de;
 mod duration;
-mod fields;
 mod load;
 mod located;
+mod permissions;
+#[cfg(test)]
+mod proptests;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,10 +16,14 @@ use std::time::Duration;
 use hookrun_hooks::builtin::{BackupConfig, CommandConfig, Copies, StartConfig, StopConfig};
 use serde::Serialize;
 
-use crate::wasm::WasmHookSpec;
-
-pub use load::{load, parse, Check};
+pub use common::Check;
+pub use load::{load, parse};
 pub use located::{Located, LocatedKey, Node};
+pub(crate) use permissions::relative_name;
+pub use permissions::{ExecGrant, GrantError, Permissions};
+
+/// The default memory limit of a WASM hook: 256 MiB.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 256 * 1024 * 1024;
 
 /// A `hooks.toml` that passed validation; every path is absolute.
 #[derive(Debug, Clone)]
@@ -83,6 +91,21 @@ pub struct HookSpec {
     pub line: usize,
     /// Line and column of its `name` value.
     pub name_at: (usize, usize),
+}
+
+/// A WASM hook as configured.
+#[derive(Debug, Clone)]
+pub struct WasmHookSpec {
+    /// The hook's name in the chain.
+    pub name: String,
+    /// The `.wasm` file (absolute).
+    pub module: PathBuf,
+    /// The `config` table, handed to the module.
+    pub config: serde_json::Value,
+    /// What the sandbox is given.
+    pub permissions: Permissions,
+    /// Most bytes of linear memory the module may have.
+    pub memory_limit: u64,
 }
 
 /// What a hook is.

@@ -2,7 +2,6 @@
 //! runs the module's `_start` under its memory limit until it ends or the run's cancel token fires, and turns
 //! whatever happened into one line naming the hook (a "No such file" one saying what the sandbox was granted).
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -15,25 +14,7 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 use super::engine::{first_line, LoadedModule};
 use super::host::{Guest, HostState, MemoryExceeded, MemoryLimiter};
 use super::output::{last_words, GuestOutput, LogSink};
-use super::{Permissions, WasmEngine, WasmError};
-
-/// The default memory limit of a WASM hook: 256 MiB.
-pub const DEFAULT_MEMORY_LIMIT: u64 = 256 * 1024 * 1024;
-
-/// A WASM hook as configured.
-#[derive(Debug, Clone)]
-pub struct WasmHookSpec {
-    /// The hook's name in the chain.
-    pub name: String,
-    /// The `.wasm` file (absolute).
-    pub module: PathBuf,
-    /// The `config` table, handed to the module.
-    pub config: serde_json::Value,
-    /// What the sandbox is given.
-    pub permissions: Permissions,
-    /// Most bytes of linear memory the module may have.
-    pub memory_limit: u64,
-}
+use super::{Permissions, WasmEngine, WasmError, WasmHookSpec};
 
 /// A chain hook that runs a WebAssembly module.
 pub struct WasmHook {

@@ -15,7 +15,7 @@ use wasmtime::{Caller, Extern, Linker, ResourceLimiter};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 use super::output::{truncate, GuestOutput, LogSink};
-use super::permissions::Permissions;
+use super::Permissions;
 
 /// What one hook run's store holds.
 pub(crate) struct HostState {

@@ -3,7 +3,8 @@
 //!
 //! - [`WasmEngine`]: the engine, linker and compiled-module cache shared by all hooks of a process;
 //! - [`WasmHook`]: a chain [`Hook`](hookrun_hooks::Hook) running one module as configured by a [`WasmHookSpec`];
-//! - [`Permissions`]: the hook's `permissions` table and the one place that decides its requests;
+//! - [`Permissions`]: what the hook's `permissions` table grants (read in `config::permissions`) and the one place
+//!   that decides its requests;
 //! - [`check`]: what `hookrun hooks check` does for a WASM hook — load and link, without running;
 //! - [`scaffold`]: what `hookrun hooks new NAME` writes.
 
@@ -16,10 +17,11 @@ mod output;
 mod permissions;
 pub mod scaffold;
 
+pub use crate::config::{WasmHookSpec, DEFAULT_MEMORY_LIMIT};
 pub use cache::{CacheMode, ModuleSource};
 pub use engine::{LoadedModule, WasmEngine};
 pub use error::WasmError;
-pub use hook::{WasmHook, WasmHookSpec, DEFAULT_MEMORY_LIMIT};
+pub use hook::WasmHook;
 pub use permissions::{ExecGrant, Permissions, Preopen};
 
 use wasmtime::ExternType;
