@@ -11,6 +11,7 @@ pub mod escape;
 mod estimate;
 mod extract;
 mod fault;
+mod header;
 mod naming;
 mod pack;
 mod parallel_gzip;
@@ -20,6 +21,7 @@ pub mod size;
 mod sources;
 mod space;
 pub mod tree_copy;
+mod walk;
 mod writeback;
 mod writer;
 

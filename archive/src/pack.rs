@@ -13,7 +13,7 @@ use tar::{Archive, Builder};
 
 use super::durable::create_private;
 use super::fault::fault;
-use super::writer::entry_header;
+use super::header::entry_header;
 use crate::ArchiveError;
 
 /// Files smaller than this go into a pack; larger ones are cloned or copied as files.
