@@ -1,4 +1,7 @@
 //! The streaming archive writer: sources → tar → gzip or zstd → SHA-256 → temporary file, in one pass, then checked.
+//!
+//! Dependencies go one way: the writer uses `pack.rs` (to append packs), `walk.rs` (the sources) and `header.rs`
+//! (entry headers); none of them uses the writer.
 
 use std::cell::Cell;
 use std::fs::File;
