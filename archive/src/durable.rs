@@ -43,10 +43,21 @@ pub fn place_without_replacing(
     tmp: &Path,
     dir: &Path,
     name_for: impl Fn(u32) -> String,
+    announce: impl FnMut(&Path) -> io::Result<()>,
+) -> io::Result<PathBuf> {
+    place_with_names(tmp, dir, |attempt| Ok(name_for(attempt)), announce)
+}
+
+/// [`place_without_replacing`], with names that may be refused: an error from `name_for` stops the placement before
+/// that name is looked at or announced.
+pub(crate) fn place_with_names(
+    tmp: &Path,
+    dir: &Path,
+    name_for: impl Fn(u32) -> io::Result<String>,
     mut announce: impl FnMut(&Path) -> io::Result<()>,
 ) -> io::Result<PathBuf> {
     for attempt in 1..=1000 {
-        let candidate = dir.join(name_for(attempt));
+        let candidate = dir.join(name_for(attempt)?);
         if candidate.symlink_metadata().is_ok() {
             continue;
         }

@@ -59,6 +59,14 @@ pub enum ArchiveError {
     #[error("{0}")]
     Misconfigured(String),
 
+    /// The place archives live could not be read or written.
+    #[error("cannot use archive storage {path}: {source}")]
+    Storage { path: PathBuf, source: io::Error },
+
+    /// A name given to archive storage is not a plain archive name (a path, `..`, or not named like an archive).
+    #[error("`{name}` is not the name of an archive in storage")]
+    BadArchiveName { name: String },
+
     /// The operation was cancelled (a timeout or a signal) before it finished.
     #[error("stopped before it finished")]
     Cancelled,

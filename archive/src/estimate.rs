@@ -1,22 +1,22 @@
 //! Estimating the size of an archive before writing it, from a deterministic sample compressed in the real format
 //! (gzip or zstd) at the real level, for the free-space preflight and `hookrun estimate`.
 //!
-//! Two walks of the sources (in the writer's order, never following symlinks). The first counts entries, files and
-//! bytes and computes the exact size of the tar stream the writer will produce (headers, GNU long names, padding,
-//! end marker). The second compresses two samples: file content in windows of 64 KiB spread evenly over the bytes
+//! Two walks of the sources (the writer's own walk, `walk.rs`). The first counts entries, files and bytes and
+//! computes the exact size of the tar stream the writer will produce (headers and GNU long names built by the
+//! writer's own function in `header.rs` and counted, padding, end marker). The second compresses two samples: file content in windows of 64 KiB spread evenly over the bytes
 //! (so a 1 GiB database among a thousand small files gets the share of the sample its size deserves), and the tar
 //! headers of entries spread evenly over the entries. Each part of the tar stream is then scaled by its own ratio.
 
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-use tar::{Builder, Header, HeaderMode};
-use walkdir::{DirEntry, WalkDir};
+use tar::{Builder, HeaderMode};
 
 use super::compressor::Compressor;
+use super::header::{append_headers, padded, BLOCK};
 use super::reader::fill;
+use super::walk::{walk, Entry, Kind};
 use super::{Compression, SourceRoot};
 use crate::ArchiveError;
 
@@ -59,8 +59,6 @@ impl Sampling {
     };
 }
 
-const BLOCK: u64 = 512;
-
 /// Compresses a sample as the writer does (the same compressor, so stored blocks and framing count alike), on one
 /// thread.
 fn sample_encoder(compression: Compression) -> Result<Compressor<Counted<io::Sink>>, ArchiveError> {
@@ -75,27 +73,24 @@ fn estimate_with(roots: &[SourceRoot], compression: Compression, sampling: Sampl
     let mut content = Counted::new(sample_encoder(compression)?);
     let mut headers = Builder::new(Counted::new(sample_encoder(compression)?));
     headers.mode(HeaderMode::Complete);
-    let mut index = 0u64;
     let mut position = 0u64;
     let mut buf = vec![0u8; sampling.window as usize];
-    for_each_entry(roots, &mut |entry, name| {
-        let path = entry.path();
+    for (index, entry) in (0u64..).zip(walk(roots)) {
+        let entry = entry?;
+        let path = entry.path.as_path();
         let read_err = |source: io::Error| ArchiveError::ReadSource {
             path: path.to_path_buf(),
             source,
         };
-        let meta = entry.metadata().map_err(|e| read_err(e.into()))?;
-        let len = if meta.is_file() { meta.len() } else { 0 };
+        let len = entry.content_len();
         if index.is_multiple_of(entry_stride) {
-            append_header(&mut headers, path, name, &meta).map_err(read_err)?;
+            append_header(&mut headers, &entry).map_err(read_err)?;
         }
-        index += 1;
         if len > 0 {
             sample_file(path, position, len, stride, sampling.window, &mut buf, &mut content)?;
         }
         position += len;
-        Ok(())
-    })?;
+    }
 
     let sampled_bytes = content.count;
     let content_compressed = content.inner.finish().map_err(sink_err)?.count;
@@ -132,93 +127,39 @@ struct Layout {
 
 fn lay_out(roots: &[SourceRoot]) -> Result<Layout, ArchiveError> {
     let mut layout = Layout::default();
-    for_each_entry(roots, &mut |entry, name| {
-        let meta = entry.metadata().map_err(|e| ArchiveError::ReadSource {
-            path: entry.path().to_path_buf(),
-            source: e.into(),
-        })?;
+    // The headers are built as the writer builds them, by the same function, and only counted.
+    let mut headers = Builder::new(Counted::new(io::sink()));
+    headers.mode(HeaderMode::Complete);
+    let mut content = 0;
+    for entry in walk(roots) {
+        let entry = entry?;
         layout.entries += 1;
-        layout.tar_bytes += BLOCK + long_name_blocks(name.as_os_str().len() as u64);
-        if meta.is_file() {
+        if entry.kind == Kind::File {
             layout.files += 1;
-            layout.bytes += meta.len();
-            layout.tar_bytes += meta.len().next_multiple_of(BLOCK);
-        } else if meta.is_symlink() {
-            let target = std::fs::read_link(entry.path()).map_err(|source| ArchiveError::ReadSource {
-                path: entry.path().to_path_buf(),
-                source,
-            })?;
-            layout.tar_bytes += long_name_blocks(target.as_os_str().len() as u64);
+            layout.bytes += entry.meta.len();
+            content += padded(entry.meta.len());
         }
-        Ok(())
-    })?;
-    layout.tar_bytes += 2 * BLOCK;
+        append_headers(&mut headers, &entry).map_err(|source| ArchiveError::ReadSource {
+            path: entry.path.clone(),
+            source,
+        })?;
+    }
+    // With the end marker, as the writer's `finish` writes it.
+    layout.tar_bytes = headers.into_inner().map_err(sink_err)?.count + content;
     Ok(layout)
 }
 
-/// A name longer than the header's 100 bytes goes in a GNU long-name entry before it: a header and the name with
-/// its NUL, padded.
-fn long_name_blocks(len: u64) -> u64 {
-    if len > 100 {
-        BLOCK + (len + 1).next_multiple_of(BLOCK)
-    } else {
-        0
-    }
-}
-
-/// Visits what the writer archives, in its order, with each entry's name in the archive. Sockets are skipped, as
-/// the writer skips them.
-fn for_each_entry(
-    roots: &[SourceRoot],
-    visit: &mut dyn FnMut(&DirEntry, &Path) -> Result<(), ArchiveError>,
-) -> Result<(), ArchiveError> {
-    for root in roots {
-        for entry in WalkDir::new(&root.fs_path).follow_links(false).sort_by_file_name() {
-            let entry = entry.map_err(|e| {
-                let path = e.path().unwrap_or(&root.fs_path).to_path_buf();
-                ArchiveError::ReadSource { path, source: e.into() }
-            })?;
-            if entry.file_type().is_socket() {
-                continue;
-            }
-            let relative = entry
-                .path()
-                .strip_prefix(&root.fs_path)
-                .expect("walkdir stays under its root");
-            let name: PathBuf = if relative.as_os_str().is_empty() {
-                root.archive_path.clone()
-            } else {
-                root.archive_path.join(relative)
-            };
-            visit(&entry, &name)?;
-        }
+/// Appends the header(s) the writer would write for this entry, without content but with its padding.
+fn append_header<W: Write>(headers: &mut Builder<W>, entry: &Entry) -> io::Result<()> {
+    append_headers(headers, entry)?;
+    let len = entry.content_len();
+    let padding = padded(len) - len;
+    if padding > 0 {
+        headers
+            .get_mut()
+            .write_all(&[0u8; BLOCK as usize][..padding as usize])?;
     }
     Ok(())
-}
-
-/// Appends the header(s) the writer would write for this entry, without content but with its padding.
-fn append_header<W: Write>(
-    headers: &mut Builder<W>,
-    path: &Path,
-    name: &Path,
-    meta: &std::fs::Metadata,
-) -> io::Result<()> {
-    let mut header = Header::new_gnu();
-    header.set_metadata_in_mode(meta, HeaderMode::Complete);
-    header.set_size(0);
-    if meta.is_symlink() {
-        let target = std::fs::read_link(path)?;
-        headers.append_link(&mut header, name, target)
-    } else {
-        headers.append_data(&mut header, name, io::empty())?;
-        let padding = meta.len().next_multiple_of(BLOCK) - meta.len();
-        if meta.is_file() && padding > 0 {
-            headers
-                .get_mut()
-                .write_all(&[0u8; BLOCK as usize][..padding as usize])?;
-        }
-        Ok(())
-    }
 }
 
 /// Feeds the parts of the file at `position..position + len` of the content stream that fall in a sample window
@@ -590,5 +531,41 @@ mod tests {
             "the tar stream's length is computed exactly"
         );
         assert_eq!(layout.entries, 435);
+    }
+
+    #[test]
+    fn writer_estimate_and_measure_agree_on_a_tree_with_a_fifo_and_a_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data");
+        write(&root.join("a.txt"), &text(10_000, 1));
+        write(&root.join("sub/b.bin"), &noise(3_000, 2));
+        std::os::unix::fs::symlink("a.txt", root.join("link")).unwrap();
+        let fifo = std::ffi::CString::new(root.join("sub/fifo").into_os_string().into_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0, "mkfifo");
+        let _socket = std::os::unix::net::UnixListener::bind(root.join("sock")).unwrap();
+        let roots = [SourceRoot::new(&root, "data")];
+
+        let archive = dir.path().join("out.tar.gz");
+        let summary = write_archive(&roots, &archive, 6, &CancellationToken::new(), &|_| {}).unwrap();
+        let stats = measure(&roots).unwrap();
+        let estimate = estimate(&roots, Compression::gzip(6)).unwrap();
+        let layout = lay_out(&roots).unwrap();
+
+        // data, a.txt, link, sub, sub/b.bin: the FIFO and the socket are left out by all of them.
+        assert_eq!((summary.file_count, summary.entry_count, summary.bytes), (2, 5, 13_000));
+        assert_eq!(
+            (stats.files, stats.entries, stats.bytes),
+            (summary.file_count, summary.entry_count, summary.bytes)
+        );
+        assert_eq!((estimate.files, estimate.bytes), (summary.file_count, summary.bytes));
+        assert_eq!(
+            (layout.files, layout.entries, layout.bytes),
+            (summary.file_count, summary.entry_count, summary.bytes)
+        );
+        let mut tar = Vec::new();
+        flate2::read::GzDecoder::new(File::open(&archive).unwrap())
+            .read_to_end(&mut tar)
+            .unwrap();
+        assert_eq!(layout.tar_bytes, tar.len() as u64);
     }
 }

@@ -1,6 +1,9 @@
 //! Packs: plain tar files into which the snapshot reads a tree's small files while the services are stopped, instead
 //! of creating a copy of each; the archive writer appends their entries after the tree they came from.
 //!
+//! Dependencies go one way: `writer.rs` uses this module; this module uses only `header.rs` (the entry headers it
+//! shares with the writer), `durable.rs` and `fault.rs`, never the writer.
+//!
 //! Creating a file is the costly part of copying a small one: on XFS the bench data set's 51,092 files under 64 KiB
 //! took ~1.0 s to create and write anew (and longer to clone), and ~0.3 s to read into four packs (2026-11-26, a
 //! throwaway C program over the data set on a loop-mounted XFS; `bench/RESULTS.md` has what it did to the downtime).
@@ -13,7 +16,7 @@ use tar::{Archive, Builder};
 
 use super::durable::create_private;
 use super::fault::fault;
-use super::writer::entry_header;
+use super::header::entry_header;
 use crate::ArchiveError;
 
 /// Files smaller than this go into a pack; larger ones are cloned or copied as files.

@@ -3,8 +3,8 @@
 use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
-use walkdir::WalkDir;
 
+use super::walk::{walk, Kind};
 use crate::ArchiveError;
 
 /// One tree to archive: where it is on disk and the path it gets inside the archive.
@@ -126,24 +126,16 @@ pub fn overlapping(paths: &[impl AsRef<Path>]) -> Option<(usize, usize)> {
     None
 }
 
-/// Walks the roots (without following symlinks) and counts what they hold.
+/// Walks the roots as the writer does (never following symlinks, leaving out sockets, FIFOs and device nodes) and
+/// counts what it archives of them (their packs aside).
 pub fn measure(roots: &[SourceRoot]) -> Result<SourceStats, ArchiveError> {
     let mut stats = SourceStats::default();
-    for root in roots {
-        for entry in WalkDir::new(&root.fs_path).follow_links(false) {
-            let entry = entry.map_err(|e| {
-                let path = e.path().unwrap_or(&root.fs_path).to_path_buf();
-                ArchiveError::ReadSource { path, source: e.into() }
-            })?;
-            stats.entries += 1;
-            if entry.file_type().is_file() {
-                stats.files += 1;
-                let meta = entry.metadata().map_err(|e| ArchiveError::ReadSource {
-                    path: entry.path().to_path_buf(),
-                    source: e.into(),
-                })?;
-                stats.bytes += meta.len();
-            }
+    for entry in walk(roots) {
+        let entry = entry?;
+        stats.entries += 1;
+        if entry.kind == Kind::File {
+            stats.files += 1;
+            stats.bytes += entry.meta.len();
         }
     }
     Ok(stats)

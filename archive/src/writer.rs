@@ -1,19 +1,23 @@
 //! The streaming archive writer: sources → tar → gzip or zstd → SHA-256 → temporary file, in one pass, then checked.
+//!
+//! Dependencies go one way: the writer uses `pack.rs` (to append packs), `walk.rs` (the sources) and `header.rs`
+//! (entry headers); none of them uses the writer.
 
 use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use tar::{Builder, Header, HeaderMode};
+use tar::{Builder, HeaderMode};
 use tokio_util::sync::CancellationToken;
-use walkdir::WalkDir;
 
 use super::compressor::Compressor;
 use super::durable::create_private;
 use super::fault::{carried, fault};
+use super::header::append_entry;
 use super::pack::append_pack;
 use super::sink::{HashingSink, Written};
+use super::walk::{walk, Kind};
 use super::writeback::WritebackFile;
 use super::{Compression, Format, SourceRoot};
 use crate::ArchiveError;
@@ -145,54 +149,32 @@ fn append_tree<W: Write>(
     tally: &Tally<'_>,
     counts: &mut ArchiveSummary,
 ) -> io::Result<()> {
-    for entry in WalkDir::new(&root.fs_path).follow_links(false).sort_by_file_name() {
+    let warn = |path: &Path| tracing::warn!(path = %path.display(), "skipping a socket, FIFO or device node");
+    for entry in walk(std::slice::from_ref(root)).on_skip(&warn) {
         if tally.cancel.is_cancelled() {
             return Err(fault(ArchiveError::Cancelled));
         }
-        let entry = entry.map_err(|e| {
-            let path = e.path().unwrap_or(&root.fs_path).to_path_buf();
-            fault(ArchiveError::ReadSource { path, source: e.into() })
-        })?;
-        let path = entry.path();
-        let read_err = |source| {
-            fault(ArchiveError::ReadSource {
-                path: path.to_path_buf(),
-                source,
-            })
-        };
-        let relative = path.strip_prefix(&root.fs_path).expect("walkdir stays under its root");
-        let name = if relative.as_os_str().is_empty() {
-            root.archive_path.clone()
-        } else {
-            root.archive_path.join(relative)
-        };
-        let meta = entry.metadata().map_err(|e| read_err(e.into()))?;
-        let kind = meta.file_type();
-        let mut header = entry_header(&meta);
-        if kind.is_file() {
-            let file = File::open(path).map_err(read_err)?;
+        let entry = entry.map_err(fault)?;
+        if entry.kind == Kind::File {
+            let path = entry.path.as_path();
+            let file = File::open(path).map_err(|source| {
+                fault(ArchiveError::ReadSource {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            })?;
             let reader = SourceReader {
                 file,
                 path,
-                expected: meta.len(),
-                remaining: meta.len(),
+                expected: entry.meta.len(),
+                remaining: entry.meta.len(),
                 tally,
             };
-            tar.append_data(&mut header, &name, reader)?;
+            append_entry(tar, &entry, reader)?;
             counts.file_count += 1;
-            counts.bytes += meta.len();
-        } else if kind.is_symlink() {
-            let target = std::fs::read_link(path).map_err(read_err)?;
-            header.set_size(0);
-            tar.append_link(&mut header, &name, target)?;
-        } else if kind.is_dir() {
-            header.set_size(0);
-            tar.append_data(&mut header, &name, io::empty())?;
+            counts.bytes += entry.meta.len();
         } else {
-            // Sockets, FIFOs and device nodes are endpoints, not data, and a restore refuses them: they are left
-            // out, so that every archive written can be restored.
-            tracing::warn!(path = %path.display(), "skipping a socket, FIFO or device node");
-            continue;
+            append_entry(tar, &entry, io::empty())?;
         }
         counts.entry_count += 1;
     }
@@ -209,14 +191,6 @@ fn append_tree<W: Write>(
         })?;
     }
     Ok(())
-}
-
-/// The header of an entry for a file, folder or symlink of metadata `meta` (its size and name still to set): GNU
-/// format, with its mode, owner and mtime.
-pub(super) fn entry_header(meta: &std::fs::Metadata) -> Header {
-    let mut header = Header::new_gnu();
-    header.set_metadata_in_mode(meta, HeaderMode::Complete);
-    header
 }
 
 /// Reads exactly the size the header promised; a file that shrinks or grows meanwhile is an error, not a corrupt
