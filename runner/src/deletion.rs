@@ -3,21 +3,18 @@
 
 use std::path::Path;
 
-use hookrun_archive::fsync_dir;
+use hookrun_archive::{LocalDir, Storage};
 use hookrun_catalog::{BackupRow, Catalog};
 
 /// Deletes one backup, archive first, crash-safely.
 pub fn delete_backup(catalog: &Catalog, row: &BackupRow) -> anyhow::Result<()> {
     catalog.mark_deleting(row.id)?;
     if let Some(path) = row.path.as_deref().map(Path::new) {
-        match std::fs::remove_file(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => anyhow::bail!("cannot remove {}: {e}", path.display()),
-        }
-        if let Some(dir) = path.parent() {
-            fsync_dir(dir).map_err(|e| anyhow::anyhow!("cannot sync {}: {e}", dir.display()))?;
-        }
+        // The archive's folder is the storage it lives in (a row keeps its path across `migrate-storage`).
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+            anyhow::bail!("backup {} records no archive name: {}", row.id, path.display());
+        };
+        LocalDir::new(dir).remove(name)?;
     }
     catalog.remove_backup(row.id)?;
     Ok(())

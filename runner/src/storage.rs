@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hookrun_archive::is_archive_name;
+use hookrun_archive::{LocalDir, Storage};
 use hookrun_catalog::Catalog;
 use serde::Serialize;
 
@@ -30,11 +30,11 @@ impl UnknownArchive {
 /// The archives in `storage_dir` that no backup row of `catalog` points at, by name. A storage dir that does not
 /// exist holds none.
 pub fn unknown_archives(storage_dir: &Path, catalog: &Catalog) -> anyhow::Result<Vec<UnknownArchive>> {
-    let entries = match std::fs::read_dir(storage_dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => anyhow::bail!("cannot read storage dir {}: {e}", storage_dir.display()),
-    };
+    if !storage_dir.exists() {
+        return Ok(Vec::new());
+    }
+    let storage = LocalDir::new(storage_dir);
+    let stored = storage.list()?;
     // Compared as real paths: the catalog may have recorded a storage dir written with `..` or through a link.
     let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     let known: Vec<PathBuf> = catalog
@@ -43,13 +43,11 @@ pub fn unknown_archives(storage_dir: &Path, catalog: &Catalog) -> anyhow::Result
         .filter_map(|b| b.path.map(|p| real(Path::new(&p))))
         .collect();
     let mut unknown = Vec::new();
-    for entry in entries {
-        let entry = entry?;
-        let path = entry.path();
-        let is_archive = entry.file_name().to_str().is_some_and(is_archive_name);
-        if is_archive && entry.file_type()?.is_file() && !known.contains(&real(&path)) {
+    for archive in stored {
+        let path = storage.dir().join(&archive.name);
+        if !known.contains(&real(&path)) {
             unknown.push(UnknownArchive {
-                size: entry.metadata()?.len(),
+                size: archive.size,
                 path,
             });
         }

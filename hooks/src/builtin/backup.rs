@@ -11,8 +11,8 @@ use chrono::Utc;
 use crate::blocking::blocking;
 use crate::context::{ARTIFACTS_DIR, NOTHING_TO_DO_OUTPUT};
 use hookrun_archive::{
-    archive_file_name, check_free_space, estimate, measure, overlapping, place_without_replacing, resolve_sources,
-    temporary_path, write_archive, Compression, SourceRoot, SourceStats,
+    archive_file_name, check_free_space, estimate, measure, overlapping, resolve_sources, temporary_path,
+    write_archive, ArchiveError, Compression, LocalDir, SourceRoot, SourceStats, Storage,
 };
 use hookrun_catalog::{ArchiveInfo, ArchivedSource};
 use hookrun_docker::{project_mounts, Engine, MountKind, ProjectMount};
@@ -513,24 +513,31 @@ impl Hook for BackupHook {
                 let name_for = |attempt| archive_file_name(kind.as_str(), &version, named_at, attempt, format);
                 // The catalog learns each name before the archive may appear under it.
                 let mut registered: Option<i64> = None;
-                let announce = |name: &Path| {
-                    info.path = name.to_path_buf();
+                let storage = LocalDir::new(&storage);
+                let mut announce = |name: &str| {
+                    info.path = storage.dir().join(name);
+                    let name = info.path.clone();
                     let done = match registered {
                         None => catalog
                             .register_archive(run_id, kind, &version, &info)
                             .map(|id| registered = Some(id)),
-                        Some(id) => catalog.move_backup(id, name),
+                        Some(id) => catalog.move_backup(id, &name),
                     };
                     done.map_err(std::io::Error::other)
                 };
-                let placed = place_without_replacing(&tmp, &storage, name_for, announce);
+                let placed = storage.put(&tmp, &name_for, &mut announce);
                 match placed {
-                    Ok(path) => Ok(ArchiveInfo {
+                    Ok(name) => Ok(ArchiveInfo {
                         backup_id: registered.expect("announced before placed"),
-                        path,
+                        path: storage.dir().join(name),
                         ..info
                     }),
-                    Err(source) => {
+                    Err(error) => {
+                        // Said as before: the archive could not be written (into its place).
+                        let source = match error {
+                            ArchiveError::Storage { source, .. } => source,
+                            other => std::io::Error::other(other),
+                        };
                         let _ = std::fs::remove_file(&tmp);
                         if let Some(id) = registered {
                             let _ = catalog.remove_backup(id);
