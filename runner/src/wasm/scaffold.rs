@@ -1,6 +1,6 @@
 //! `hookrun hooks new NAME`: writes a new WASM hook crate that builds with
 //! `cargo build --target wasm32-wasip1 --release`, uses the SDK, and has a unit test running its logic natively.
-//! The build writes `target/wasm32-wasip1/release/NAME.wasm` in the crate's folder ([`module_path`]): cargo keeps
+//! The build writes `target/wasm32-wasip1/release/NAME.wasm` in the crate's folder ([`module_path()`]): cargo keeps
 //! the crate's name as it is, hyphens included.
 //!
 //! The SDK is not on a registry: the crate gets a copy of this hookrun's SDK in `hookrun-sdk/`, so its ABI is the
