@@ -65,12 +65,9 @@ async fn a_scaffolded_hook_builds_and_runs() {
     let dir = tempfile::tempdir().unwrap();
     let crate_dir = dir.path().join("greeter");
     hookrun::wasm::scaffold::scaffold("greeter", &crate_dir).unwrap();
-    build_wasm(&crate_dir);
+    let module = build_wasm(&crate_dir, "greeter");
     let mut world = World::new();
-    let h = hook(
-        spec("greeter", &wasm_file("greeter"), json!({ "greeting": "bonjour" }), ""),
-        None,
-    );
+    let h = hook(spec("greeter", &module, json!({ "greeting": "bonjour" }), ""), None);
     world.run(&h).await.unwrap();
     assert_eq!(
         std::fs::read_to_string(world.ctx.artifact_dir("greeter").join("greeting.txt")).unwrap(),

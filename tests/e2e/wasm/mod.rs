@@ -15,7 +15,7 @@ use hookrun::wasm::{
 use hookrun_catalog::Catalog;
 use hookrun_catalog::RunKind;
 use hookrun_docker::{DockerError, ExecOutcome, ServiceExec};
-use hookrun_e2e::Sandbox;
+use hookrun_e2e::{build_wasm, build_wasm_example, Sandbox};
 use hookrun_hooks::{Hook, HookError, ProgressSink, RunContext};
 use hookrun_sdk::abi::{MAX_LOG_LINES, MAX_LOG_MESSAGE};
 use serde_json::json;
@@ -35,40 +35,6 @@ mod sandbox;
 // ---------------------------------------------------------------------------------------------------------------
 // Building the guests (once per test process)
 
-/// The workspace root.
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-/// Where cargo builds: `CARGO_TARGET_DIR` when set, like the outer build.
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace().join("target"), PathBuf::from)
-}
-
-/// Builds the crate (or workspace) at `dir` for wasm32-wasip1 in release mode.
-fn build_wasm(dir: &Path) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let output = Command::new(cargo)
-        .args(["build", "--quiet", "--release", "--target", "wasm32-wasip1"])
-        .current_dir(dir)
-        .env("CARGO_TARGET_DIR", target_dir())
-        .output()
-        .expect("cargo runs");
-    assert!(
-        output.status.success(),
-        "building {} for wasm32-wasip1 failed (is the target installed? `rustup target add wasm32-wasip1`):\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// The `.wasm` file of binary `name` built by [`build_wasm`].
-fn wasm_file(name: &str) -> PathBuf {
-    let path = target_dir().join("wasm32-wasip1/release").join(format!("{name}.wasm"));
-    assert!(path.is_file(), "{} was not built", path.display());
-    path
-}
-
 /// The guest modules of this suite, built once.
 struct Guests {
     hostile: PathBuf,
@@ -79,16 +45,11 @@ struct Guests {
 
 fn guests() -> &'static Guests {
     static GUESTS: OnceLock<Guests> = OnceLock::new();
-    GUESTS.get_or_init(|| {
-        build_wasm(&workspace().join("tests/wasm-modules"));
-        build_wasm(&workspace().join("examples/pg-dump"));
-        build_wasm(&workspace().join("examples/sqlite-backup"));
-        Guests {
-            hostile: wasm_file("hostile"),
-            well_behaved: wasm_file("well-behaved"),
-            pg_dump: wasm_file("pg-dump"),
-            sqlite_backup: wasm_file("sqlite-backup"),
-        }
+    GUESTS.get_or_init(|| Guests {
+        hostile: build_wasm("tests/wasm-modules", "hostile"),
+        well_behaved: build_wasm("tests/wasm-modules", "well-behaved"),
+        pg_dump: build_wasm_example("pg-dump"),
+        sqlite_backup: build_wasm_example("sqlite-backup"),
     })
 }
 
