@@ -38,19 +38,10 @@ pub fn remove_any(path: &Path) -> io::Result<()> {
 /// that no archive ever exists under its final name unknown to the catalog; an error from it stops the placement.
 ///
 /// The no-replace step is a hard link (fails with `AlreadyExists` instead of overwriting); on filesystems without
-/// hard links it falls back to a checked rename, which the storage dir's run lock keeps safe.
-pub fn place_without_replacing(
-    tmp: &Path,
-    dir: &Path,
-    name_for: impl Fn(u32) -> String,
-    announce: impl FnMut(&Path) -> io::Result<()>,
-) -> io::Result<PathBuf> {
-    place_with_names(tmp, dir, |attempt| Ok(name_for(attempt)), announce)
-}
-
-/// [`place_without_replacing`], with names that may be refused: an error from `name_for` stops the placement before
-/// that name is looked at or announced.
-pub(crate) fn place_with_names(
+/// hard links it falls back to a checked rename, which the storage dir's run lock keeps safe. An error from
+/// `name_for` (a name refused) stops the placement before that name is looked at or announced. Reached through
+/// [`crate::Storage::put`].
+pub(crate) fn place_without_replacing(
     tmp: &Path,
     dir: &Path,
     name_for: impl Fn(u32) -> io::Result<String>,
@@ -99,7 +90,7 @@ mod tests {
         let placed = place_without_replacing(
             &tmp,
             dir.path(),
-            |n| format!("a_{n}"),
+            |n| Ok(format!("a_{n}")),
             |name| {
                 assert!(!name.exists(), "announced before it appears");
                 announced.push(name.to_path_buf());

@@ -27,7 +27,7 @@ mod writeback;
 mod writer;
 
 pub use compression::{Compression, Format};
-pub use durable::{create_private, create_private_dir, fsync_dir, place_without_replacing, remove_any};
+pub use durable::{create_private, create_private_dir, fsync_dir, remove_any};
 pub use error::ArchiveError;
 pub use estimate::{estimate, Estimate};
 pub use extract::{check_extraction, extract, ExtractPlan, ExtractSummary};

@@ -12,7 +12,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::durable::{fsync_dir, place_with_names};
+use super::durable::{fsync_dir, place_without_replacing};
 use super::naming::is_archive_name;
 use crate::ArchiveError;
 
@@ -101,7 +101,7 @@ impl Storage for LocalDir {
     ) -> Result<String, ArchiveError> {
         // A hostile name is refused before anything is looked at, announced or linked.
         let checked = std::cell::Cell::new(Ok(()));
-        let placed = place_with_names(
+        let placed = place_without_replacing(
             complete_tmp_file,
             &self.dir,
             |attempt| {

@@ -26,9 +26,6 @@ macro_rules! names {
         }
 
         impl $name {
-            /// Every name, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
             /// The catalog's (and the CLI's) spelling.
             pub fn as_str(self) -> &'static str {
                 match self {
