@@ -278,8 +278,10 @@ impl Catalog {
     pub fn remove_backup(&self, id: i64) -> Result<(), CatalogError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
-        tx.execute("DELETE FROM backup_sources WHERE backup_id = ?1", params![id])
-            .map_err(|e| self.err(e))?;
+        for table in ["backup_sources", "backup_containers", "backup_compose_files"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE backup_id = ?1"), params![id])
+                .map_err(|e| self.err(e))?;
+        }
         tx.execute("DELETE FROM backups WHERE id = ?1", params![id])
             .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))

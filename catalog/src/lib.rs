@@ -1,13 +1,15 @@
 //! hookrun's catalog: one SQLite file (WAL, versioned schema) holding runs, their hook results, the services they
-//! stopped and their backups. It knows archives only as the records the hooks hand it (`ArchiveInfo`).
+//! stopped, their backups with what ran when each was taken, and upgrades. It knows archives only as the records the hooks hand it (`ArchiveInfo`).
 
 mod backups;
+mod deployments;
 mod hook_results;
 mod migrations;
 mod names;
 mod records;
 mod runs;
 mod services;
+mod upgrades;
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -21,11 +23,13 @@ use rusqlite::Connection;
 use hookrun_archive::create_private_dir;
 
 pub use backups::{BackupFilter, BackupRow, BackupStatus, NewBackup, NOT_YET_RECORDED};
+pub use deployments::{ComposeFile, Deployment, RecordedContainer};
 pub use hook_results::{HookResultRow, HookStatus};
 pub use names::UnknownName;
 pub use records::{ArchiveInfo, ArchivedSource, RunKind, StoppedService};
 pub use runs::{NewRun, RunRow, RunStatus};
 pub use services::ServiceRow;
+pub use upgrades::{NewUpgrade, UpgradePhase, UpgradeRow, UpgradeStatus};
 
 /// Why the catalog could not be used; every variant names the file.
 #[derive(Debug, thiserror::Error)]

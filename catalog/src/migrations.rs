@@ -101,6 +101,61 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE restores ADD COLUMN note TEXT;
     "#,
+    // 5: what ran when a pre-upgrade backup was taken (each container as Docker reported it, the image tag that
+    // keeps its image, the Compose files archived under `compose/`), and the upgrades themselves.
+    r#"
+    CREATE TABLE backup_sources_5 (
+        backup_id     INTEGER NOT NULL REFERENCES backups(id),
+        kind          TEXT NOT NULL CHECK (kind IN ('path', 'volume', 'bind', 'artifacts', 'compose')),
+        name          TEXT NOT NULL,
+        archive_path  TEXT NOT NULL,
+        host_path     TEXT NOT NULL
+    );
+    INSERT INTO backup_sources_5 (rowid, backup_id, kind, name, archive_path, host_path)
+        SELECT rowid, backup_id, kind, name, archive_path, host_path FROM backup_sources;
+    DROP TABLE backup_sources;
+    ALTER TABLE backup_sources_5 RENAME TO backup_sources;
+    CREATE TABLE backup_containers (
+        backup_id     INTEGER NOT NULL REFERENCES backups(id),
+        name          TEXT NOT NULL,
+        service       TEXT NOT NULL,
+        container_id  TEXT NOT NULL,
+        image         TEXT NOT NULL,
+        image_id      TEXT NOT NULL,
+        repo_digests  TEXT NOT NULL DEFAULT '[]',
+        running       INTEGER NOT NULL,
+        start_layer   INTEGER NOT NULL,
+        rollback_tag  TEXT,
+        inspect       TEXT NOT NULL,
+        PRIMARY KEY (backup_id, name)
+    );
+    CREATE TABLE backup_compose_files (
+        backup_id     INTEGER NOT NULL REFERENCES backups(id),
+        archive_path  TEXT NOT NULL,
+        host_path     TEXT NOT NULL,
+        PRIMARY KEY (backup_id, archive_path)
+    );
+    CREATE TABLE upgrades (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        project          TEXT,
+        from_version     TEXT NOT NULL,
+        to_version       TEXT NOT NULL,
+        command          TEXT NOT NULL,
+        status           TEXT NOT NULL CHECK (status IN ('running', 'upgraded', 'rolled-back', 'failed',
+                                                         'rollback-failed', 'interrupted')),
+        phase            TEXT NOT NULL,
+        backup_id        INTEGER,
+        backup_run_id    INTEGER,
+        rollback_run_id  INTEGER,
+        started_at       TEXT NOT NULL,
+        finished_at      TEXT,
+        pid              INTEGER NOT NULL,
+        error            TEXT,
+        phases           TEXT NOT NULL DEFAULT '{}',
+        downtime         TEXT NOT NULL DEFAULT '{}',
+        output_tail      TEXT NOT NULL DEFAULT ''
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -51,7 +51,8 @@ pub struct ArchiveInfo {
 /// One tree in an archive: what it is, its path inside the archive, and where it lives on the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ArchivedSource {
-    /// `path` (under the work dir), `volume` (a named volume), `bind` (a bind mount) or `artifacts`.
+    /// `path` (under the work dir), `volume` (a named volume), `bind` (a bind mount), `artifacts` or `compose` (the
+    /// Compose project's own files, put back by a rollback, not by a restore).
     pub kind: String,
     /// The configured path, the volume's name, the bind mount's host path, or `hooks`.
     pub name: String,

@@ -85,6 +85,36 @@ impl Catalog {
         Ok(())
     }
 
+    /// Journals that the stopped container `old_id` was replaced by `new` (a rollback re-created it): the run now
+    /// has `new` to start, its downtime running from when `old_id` stopped.
+    pub fn replace_service(&self, run_id: i64, old_id: &str, new: &StoppedService) -> Result<(), CatalogError> {
+        self.conn()
+            .execute(
+                "UPDATE services SET container_id = ?3, container_name = ?4, start_layer = ?5
+                 WHERE run_id = ?1 AND container_id = ?2",
+                params![
+                    run_id,
+                    old_id,
+                    new.container_id,
+                    new.container_name,
+                    new.start_layer as i64
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Journals that a stopped container is gone (a rollback removed what the upgrade added): nothing to start.
+    pub fn forget_service(&self, run_id: i64, container_id: &str) -> Result<(), CatalogError> {
+        self.conn()
+            .execute(
+                "DELETE FROM services WHERE run_id = ?1 AND container_id = ?2",
+                params![run_id, container_id],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// The containers of a run, in the order they were stopped.
     pub fn services(&self, run_id: i64) -> Result<Vec<ServiceRow>, CatalogError> {
         let conn = self.conn();

@@ -156,6 +156,24 @@ pub fn project_dependencies(
     dependencies_from_files(&files)
 }
 
+/// The Compose project's own files, as Compose recorded them on its containers: its config files, and the `.env`
+/// in its working dir when there is one. Only files that exist.
+pub fn project_files(containers: &[ProjectContainer]) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = recorded_config_files(containers)
+        .into_iter()
+        .filter(|f| f.is_file())
+        .collect();
+    let working_dir = containers
+        .iter()
+        .find_map(|c| c.labels.get(WORKING_DIR_LABEL))
+        .map(PathBuf::from);
+    if let Some(env) = working_dir.map(|dir| dir.join(".env")).filter(|env| env.is_file()) {
+        files.push(env);
+    }
+    files.dedup();
+    files
+}
+
 /// The compose files Compose recorded on the containers. Compose v1 records them as they were given on its
 /// command line (relative to where it ran), and as its working dir the folder of the first file; so a relative
 /// name is looked for under the working dir, then by its file name there.

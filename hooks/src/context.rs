@@ -94,6 +94,9 @@ pub struct RunContext {
     pub snapshot: Vec<SnapshotTree>,
     /// What the backup did with each of the project's volumes and bind mounts (archived, or why not).
     pub mounts: Vec<MountFate>,
+    /// A copy of the Compose project's own files (config files, `.env`) taken before the chain ran, which `backup`
+    /// archives under `compose/` (a pre-upgrade run's, unless turned off).
+    pub compose_files: Option<PathBuf>,
     /// The backup hook whose archive `snapshot` wrote itself, with the services stopped (storage could not clone
     /// the trees, or the copies did not fit); that hook has nothing left to do.
     pub archived_by_snapshot: Option<String>,
@@ -126,6 +129,9 @@ pub const SUMMARY_OUTPUT: &str = "summary";
 
 /// The output a hook sets when it found nothing to do, saying why: reports show it as skipped, not as work done.
 pub const NOTHING_TO_DO_OUTPUT: &str = "nothing_to_do";
+
+/// The folder, in the staging dir and in the archive, that holds the Compose project's own files.
+pub const COMPOSE_DIR: &str = "compose";
 
 /// The folder, in the staging dir and in the archive, that holds the hooks' artifacts.
 pub const ARTIFACTS_DIR: &str = "hooks";

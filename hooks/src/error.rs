@@ -74,6 +74,14 @@ pub enum HookError {
     )]
     UnarchivedArtifacts,
 
+    /// A container of the recorded deployment could not be re-created: it may be gone, so a person is needed.
+    #[error("cannot re-create container {container} (service {service}): {source}")]
+    Recreate {
+        service: String,
+        container: String,
+        source: DockerError,
+    },
+
     /// Services that were running before the run could not be brought back.
     #[error("services not restored: {0}")]
     ServicesDown(String),
@@ -98,7 +106,7 @@ impl HookError {
             HookError::NoContainers { .. } | HookError::Misconfigured(_) => FailureClass::Config,
             HookError::Archive(e) if e.is_misconfiguration() => FailureClass::Config,
             HookError::Docker(e) if e.is_misconfiguration() => FailureClass::Config,
-            HookError::ServicesDown(_) => FailureClass::ServicesDown,
+            HookError::ServicesDown(_) | HookError::Recreate { .. } => FailureClass::ServicesDown,
             _ => FailureClass::Failed,
         }
     }

@@ -7,10 +7,11 @@ use anyhow::Context;
 use chrono::Utc;
 use hookrun_archive::create_private_dir;
 use hookrun_catalog::RunKind;
-use hookrun_catalog::{NewRun, RunStatus};
+use hookrun_catalog::{BackupStatus, NewRun, RunStatus};
 use hookrun_hooks::{ProgressSink, RunContext};
 use tokio_util::sync::CancellationToken;
 
+use crate::deployment;
 use crate::event::{EventSink, Fanout};
 use crate::executor;
 use crate::executor::ChainHook;
@@ -67,6 +68,7 @@ pub async fn run_chain(
         stopped: Vec::new(),
         snapshot: Vec::new(),
         mounts: Vec::new(),
+        compose_files: None,
         archived_by_snapshot: None,
         cancel: CancellationToken::new(),
         progress: ProgressSink::discard(),
@@ -82,6 +84,21 @@ pub async fn run_chain(
         )?;
         anyhow::bail!(error);
     }
+
+    // A pre-upgrade run records what runs before anything is stopped: the containers and the Compose files, which
+    // go into the archive under `compose/`.
+    let captured = if kind == RunKind::PreUpgrade {
+        match deployment::capture(config, &staging_dir).await {
+            Ok(captured) => captured,
+            Err(e) => {
+                tracing::warn!("what runs in the project is not recorded with this backup (a rollback can put back only its data): {e:#}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    ctx.compose_files = captured.as_ref().and_then(|c| c.staged.clone());
 
     let journal = Journal::new(catalog.clone(), run_id);
     let sinks: Vec<&dyn EventSink> = vec![&journal, events];
@@ -112,6 +129,16 @@ pub async fn run_chain(
         catalog.finish_run(run_id, status, error.as_deref(), Utc::now(), duration_ms)?;
     }
     let recorded = (!outcome.refused).then_some(run_id);
+    let backup = recorded.map(|id| catalog.backup_of_run(id)).transpose()?.flatten();
+    let mut deployment = None;
+    if let (Some(captured), Some(backup), Some(project)) = (captured, &backup, config.runner.project.as_deref()) {
+        if backup.status == BackupStatus::Completed {
+            match deployment::keep(catalog, project, backup.id, captured).await {
+                Ok(kept) => deployment = Some(kept),
+                Err(e) => tracing::warn!("backup {}: what ran is not recorded with it: {e:#}", backup.id),
+            }
+        }
+    }
 
     let report = RunReport {
         run_id: recorded,
@@ -126,7 +153,8 @@ pub async fn run_chain(
         error,
         interrupted: outcome.interrupted.map(str::to_string),
         duration_ms,
-        backup: recorded.map(|id| catalog.backup_of_run(id)).transpose()?.flatten(),
+        backup,
+        deployment,
         hooks: catalog.hook_results(run_id)?,
         services: catalog.services(run_id)?,
         recovered: session.recovered.iter().map(|r| r.run_id).collect(),

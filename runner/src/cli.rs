@@ -13,7 +13,7 @@ use crate::commands::restore::Pick;
 use crate::config::Check;
 use crate::event::{EventSink, Fanout};
 use crate::exit::{Exit, UsageError};
-use crate::report::human::HumanReporter;
+use crate::report::human::{CommandOutputToStderr, HumanReporter};
 use crate::report::{out, render};
 use crate::retention::Rules;
 use crate::session::{OpenCatalog, ReadSession, Session};
@@ -48,6 +48,20 @@ pub enum Command {
         /// The deployment's version (default: `[runner] version`, else "unknown").
         #[arg(long = "version")]
         version: Option<String>,
+    },
+    /// Upgrade behind a health gate: run the pre-upgrade chain (recording what runs), the upgrade command, then wait
+    /// until the project is healthy; roll data, Compose files and containers back when it is not. Exit 0 upgraded,
+    /// 5 rolled back, 1 nothing upgraded, 3 the rollback failed.
+    Upgrade {
+        /// The version running now (the backup is labelled with it).
+        #[arg(long = "version")]
+        version: String,
+        /// The version the command upgrades to.
+        #[arg(long)]
+        to: String,
+        /// The upgrade command after `--` (default: `[upgrade] command`); no shell unless you name one.
+        #[arg(last = true)]
+        command: Vec<String>,
     },
     /// Show the resolved chain, its sources and their sizes, and the free-space verdict; touches nothing.
     Plan,
@@ -241,6 +255,22 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             backup(config, RunKind::PreUpgrade, Some(version), json, &human, events).await
         }
         Command::Backup { version } => backup(config, RunKind::Manual, version, json, &human, events).await,
+        Command::Upgrade { version, to, command } => {
+            commands::run::check_version(Some(&version))?;
+            commands::run::check_version(Some(&to))?;
+            let session = open(config, Check::Full, json, false).await?;
+            let command = commands::upgrade::command_for(&session.config, command)?;
+            let request = commands::upgrade::UpgradeRequest {
+                from: version,
+                to,
+                command,
+            };
+            let output = CommandOutputToStderr;
+            let events: &dyn EventSink = if json { &output } else { &human };
+            let (result, exit) = commands::upgrade::upgrade(&session, request, events).await?;
+            render::render(&result, json);
+            Ok(exit)
+        }
         Command::Plan => {
             let session = ReadSession::validated(config, CacheMode::ReadOnly)?;
             let (result, exit) = commands::plan::plan(&session).await?;
@@ -259,8 +289,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             Ok(exit)
         }
         Command::Recover => {
-            let session = Session::lock(config, Check::Shape)?;
-            let (result, exit) = commands::recover::recover(&session).await?;
+            let mut session = Session::lock(config, Check::Shape)?;
+            let (result, exit) = commands::recover::recover(&mut session).await?;
             render::render(&result, json);
             Ok(exit)
         }
@@ -277,12 +307,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Restore { id, only, dry_run, yes } => {
             let confirm = if yes { Confirm::No } else { Confirm::OnTerminal };
-            restore(config, Pick::Id(id), only, dry_run, confirm, json, &human, events).await
+            let what = What { pick: Pick::Id(id), only, redeploy: false };
+            restore(config, what, dry_run, confirm, json, &human, events).await
         }
         Command::Rollback { to, yes, dry_run } => {
             let pick = to.map_or(Pick::NewestPreUpgrade, Pick::Id);
             let confirm = if yes { Confirm::No } else { Confirm::Required };
-            restore(config, pick, Vec::new(), dry_run, confirm, json, &human, events).await
+            let what = What { pick, only: Vec::new(), redeploy: true };
+            restore(config, what, dry_run, confirm, json, &human, events).await
         }
         Command::Prune {
             keep_last,
@@ -302,7 +334,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
                     render::pruned(row, dry_run);
                 }
             };
-            let (result, exit) = commands::prune::prune(&session, &rules, dry_run, &mut on_deleted)?;
+            let (result, exit) = commands::prune::prune(&session, &rules, dry_run, &mut on_deleted).await?;
             render::render(&result, json);
             Ok(exit)
         }
@@ -314,7 +346,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Delete { id } => {
             let session = open(config, Check::Shape, json, false).await?;
-            let (result, exit) = commands::delete::delete(&session, id)?;
+            let (result, exit) = commands::delete::delete(&session, id).await?;
             render::render(&result, json);
             Ok(exit)
         }
@@ -360,6 +392,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
 async fn open(config: &Path, check: Check, json: bool, dry_run: bool) -> anyhow::Result<Session> {
     let session = Session::open_unless_dry_run(config, check, dry_run).await?;
     render::recovered(&session.recovered, json);
+    render::recovered_upgrades(&session.recovered_upgrades, json);
     render::interrupted(&session.interrupted);
     session.ensure_recovered()?;
     Ok(session)
@@ -392,12 +425,18 @@ enum Confirm {
     Required,
 }
 
-/// `restore` and `rollback`: the plan (all a dry run says), the question on a terminal, then the restore's run.
-#[allow(clippy::too_many_arguments)]
-async fn restore(
-    config: &Path,
+/// What a restore puts back: which backup, which of its paths (all when empty), and whether its recorded deployment
+/// too (a rollback).
+struct What {
     pick: Pick,
     only: Vec<String>,
+    redeploy: bool,
+}
+
+/// `restore` and `rollback`: the plan (all a dry run says), the question on a terminal, then the restore's run.
+async fn restore(
+    config: &Path,
+    what: What,
     dry_run: bool,
     confirm: Confirm,
     json: bool,
@@ -405,7 +444,7 @@ async fn restore(
     events: &dyn EventSink,
 ) -> anyhow::Result<Exit> {
     let session = open(config, Check::Shape, json, dry_run).await?;
-    let plan = commands::restore::plan(&session, pick, only, dry_run)?;
+    let plan = commands::restore::plan(&session, what.pick, what.only, what.redeploy, dry_run)?;
     if dry_run {
         render::render(&plan, json);
         return Ok(Exit::Success);

@@ -34,6 +34,10 @@ pub enum Event {
     Progress(Progress),
     /// A signal asked the run to stop; the current hook is being stopped and the `always` hooks will run.
     Interrupted { signal: String },
+    /// An upgrade entered a phase (`pre-upgrade`, `command`, `gate`, `rollback`), saying what it does now.
+    UpgradePhase { phase: String, doing: String },
+    /// A line the upgrade command (or the rollback command) wrote, on stdout or stderr.
+    CommandOutput { line: String },
 }
 
 /// How a hook that ran ended.

@@ -19,6 +19,8 @@ pub enum Exit {
     ServicesDown = 3,
     /// Another run holds the storage dir's lock.
     Locked = 4,
+    /// `upgrade`: the upgrade failed and was rolled back; the project is healthy on the old version.
+    RolledBack = 5,
 }
 
 impl Exit {

@@ -94,7 +94,8 @@ impl EventSink for Journal {
             Event::Interrupted { signal } => {
                 self.write(self.catalog.set_phase(self.run_id, &format!("interrupted by {signal}")))
             }
-            Event::Progress(_) => {}
+            // An upgrade journals its phases in its own record (see `upgrade`).
+            Event::Progress(_) | Event::UpgradePhase { .. } | Event::CommandOutput { .. } => {}
         }
     }
 }

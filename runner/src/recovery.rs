@@ -8,13 +8,14 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use hookrun_archive::{remove_any, temporary_path, Format};
-use hookrun_catalog::{BackupFilter, Catalog, RunKind, RunRow, RunStatus, StoppedService};
+use hookrun_catalog::{BackupFilter, Catalog, RunKind, RunRow, RunStatus, StoppedService, UpgradePhase};
 use hookrun_hooks::bring_back;
 use hookrun_hooks::builtin::DEFAULT_START_TIMEOUT;
 use hookrun_hooks::restore::{finished_restore_run, leftover_name, leftovers_beside, swaps_for, LeftoverKind};
 use serde::Serialize;
 
 use crate::config::{Builtin, Config, HookKind};
+use crate::restore_run::COMPOSE_STAGING_PREFIX;
 
 /// What recovering one interrupted run did.
 #[derive(Debug, Serialize)]
@@ -72,8 +73,17 @@ pub async fn recover_interrupted(config: &Config, catalog: &Catalog) -> anyhow::
         })
         .unwrap_or(DEFAULT_START_TIMEOUT);
 
+    // A restore run of an upgrade that died while rolling back is the upgrade's to finish: it rolls back again from
+    // the start (see `upgrade::finish_interrupted`), so what that run stopped is not started here first.
+    let rolling_back: Vec<i64> = catalog
+        .upgrades(true)?
+        .into_iter()
+        .filter(|u| u.phase == UpgradePhase::Rollback)
+        .map(|u| u.pid)
+        .collect();
     let mut report = Vec::new();
     for run in catalog.unfinished_runs()? {
+        let upgrade_rolls_it_back = run.kind == RunKind::Restore && rolling_back.contains(&run.pid);
         let stopped: Vec<StoppedService> = catalog
             .services(run.id)?
             .into_iter()
@@ -89,7 +99,11 @@ pub async fn recover_interrupted(config: &Config, catalog: &Catalog) -> anyhow::
         if run.kind == RunKind::Restore {
             finish_interrupted_restore(catalog, &run)?;
         }
-        let result = bring_back(&stopped, catalog, run.id, timeout).await;
+        let result = if upgrade_rolls_it_back {
+            Ok(())
+        } else {
+            bring_back(&stopped, catalog, run.id, timeout).await
+        };
         remove_leftovers(&run);
         let error = result.as_ref().err().map(ToString::to_string);
         let note = format!(
@@ -151,6 +165,16 @@ fn remove_leftovers(run: &RunRow) {
             tracing::warn!("cannot remove {}: {e}", staging.display());
         }
     }
+    // A rollback's Compose files, restored into staging before they went back to their places (and what the swap
+    // left beside them).
+    let shared_staging = Path::new(&run.storage_dir).join(".staging");
+    for entry in std::fs::read_dir(&shared_staging).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().contains(COMPOSE_STAGING_PREFIX) {
+            if let Err(e) = remove_any(&entry.path()) {
+                tracing::warn!("cannot remove {}: {e}", entry.path().display());
+            }
+        }
+    }
 }
 
 /// A restore run that died: if it died before or during the swap, every target goes back to the data it had
@@ -160,7 +184,10 @@ fn finish_interrupted_restore(catalog: &Catalog, run: &RunRow) -> anyhow::Result
     let Some((restore_id, backup_id, only)) = catalog.unfinished_restore()? else {
         return Ok(());
     };
-    let swapped = matches!(run.phase.as_str(), "hook start" | "hook remove-old-copies" | "finished");
+    let swapped = matches!(
+        run.phase.as_str(),
+        "hook redeploy" | "hook rollback_command" | "hook start" | "hook remove-old-copies" | "finished"
+    );
     if let Some(backup) = catalog.backup(backup_id)? {
         let targets = crate::restore_targets::targets(catalog, &backup, &only)?;
         for (index, swap) in swaps_for(run.id, &targets).into_iter().enumerate() {

@@ -8,12 +8,13 @@ use hookrun_hooks::restore::RestoreTarget;
 
 use crate::exit::UsageError;
 
-/// The trees to put back: every recorded source but the hooks' artifacts, or the parts named in `only`.
+/// The trees to put back: every recorded source but the hooks' artifacts and the Compose files (a rollback puts those
+/// back, to where each came from), or the parts named in `only`.
 pub fn targets(catalog: &Catalog, backup: &BackupRow, only: &[String]) -> anyhow::Result<Vec<RestoreTarget>> {
     let sources: Vec<_> = catalog
         .backup_sources(backup.id)?
         .into_iter()
-        .filter(|s| s.kind != "artifacts")
+        .filter(|s| s.kind != "artifacts" && s.kind != "compose")
         .collect();
     if sources.is_empty() {
         anyhow::bail!("backup {} records no sources to restore", backup.id);

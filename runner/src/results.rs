@@ -5,14 +5,17 @@
 use std::path::PathBuf;
 
 use hookrun_archive::Format;
-use hookrun_catalog::{ArchivedSource, BackupRow, HookResultRow, RunRow, ServiceRow};
+use hookrun_catalog::{
+    ArchivedSource, BackupRow, Deployment, HookResultRow, RecordedContainer, RunRow, ServiceRow, UpgradeRow,
+};
 use hookrun_hooks::restore::{RestoreTarget, KEPT, REMOVED};
 use serde::Serialize;
 
-use crate::config::{OnError, RunnerConfig, When};
+use crate::config::{OnError, RunnerConfig, UpgradeConfig, When};
 use crate::estimates::HookEstimate;
 use crate::recovery::{Recovered, RemovedLeftover};
 use crate::report::RunReport;
+use crate::upgrade::RecoveredUpgrade;
 use crate::storage::UnknownArchive;
 
 // `hooks check` and `hooks new`
@@ -111,6 +114,8 @@ pub struct PlanResult {
     pub config: PathBuf,
     pub runner: RunnerConfig,
     pub hooks: Vec<PlannedHook>,
+    /// How `hookrun upgrade` would go: its command, its timeout, how long its gate waits.
+    pub upgrade: UpgradeConfig,
 }
 
 /// One hook of the chain.
@@ -175,6 +180,8 @@ impl PruneResult {
 pub struct RecoverResult {
     /// Each interrupted run, recovered (or not).
     pub recovered: Vec<Recovered>,
+    /// Each interrupted upgrade, finished: rolled back, or left as it was.
+    pub upgrades: Vec<RecoveredUpgrade>,
     /// The copies finished restores had left beside their targets, removed.
     pub removed: Vec<RemovedLeftover>,
 }
@@ -182,7 +189,7 @@ pub struct RecoverResult {
 // `restore` and `rollback`
 
 /// What a restore would do: the backup, the trees it puts back, the project it stops meanwhile. A dry run renders
-/// it as it is; `commands::restore::execute` carries it out.
+/// it as it is; `restore_run::execute` carries it out.
 #[derive(Debug, Serialize)]
 pub struct RestorePlan {
     /// The backup's id.
@@ -199,6 +206,12 @@ pub struct RestorePlan {
     pub only: Vec<String>,
     #[serde(skip)]
     pub(crate) restore_targets: Vec<RestoreTarget>,
+    /// The containers a rollback re-creates as they ran when the backup was taken (none for a restore, or a backup
+    /// that recorded none).
+    pub recreates: Vec<RecordedContainer>,
+    /// What the backup recorded of its deployment, when a rollback puts it back.
+    #[serde(skip)]
+    pub(crate) deployment: Option<Deployment>,
 }
 
 /// One tree a restore puts back.
@@ -231,6 +244,59 @@ impl RestoreResult {
     }
 }
 
+// `upgrade`
+
+/// What `hookrun upgrade` did: its record (phases, durations, downtime, the command's output), the pre-upgrade run,
+/// each health gate, and the rollback's run when there was one.
+#[derive(Debug, Serialize)]
+pub struct UpgradeResult {
+    /// The upgrade's record in the catalog.
+    pub upgrade: Option<UpgradeRow>,
+    /// The pre-upgrade chain's run (its backup is the rollback point, with what ran recorded).
+    pub pre_upgrade: Option<RunReport>,
+    /// The health gate on the new version (none when the command failed first).
+    pub gate: Option<GateReport>,
+    /// The rollback's restore run, when the upgrade was rolled back.
+    pub rollback: Option<RunReport>,
+    /// The health gate on the old version after the rollback.
+    pub rollback_gate: Option<GateReport>,
+    /// The process's exit code: 0 upgraded, 5 rolled back, 1 nothing upgraded, 3 rollback failed.
+    pub exit_code: u8,
+}
+
+impl UpgradeResult {
+    pub(crate) fn new(
+        upgrade: Option<UpgradeRow>,
+        pre_upgrade: Option<RunReport>,
+        gate: Option<GateReport>,
+        rollback: Option<RunReport>,
+        rollback_gate: Option<GateReport>,
+        exit: crate::exit::Exit,
+    ) -> Self {
+        Self {
+            upgrade,
+            pre_upgrade,
+            gate,
+            rollback,
+            rollback_gate,
+            exit_code: exit.code(),
+        }
+    }
+}
+
+/// How a health gate went.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateReport {
+    /// The services it waited for.
+    pub expected: Vec<String>,
+    /// How long they had to stay healthy.
+    pub healthy_for_ms: u64,
+    /// How long it took in all.
+    pub waited_ms: u64,
+    /// Why it failed (`service S …`); none when it passed.
+    pub failure: Option<String>,
+}
+
 // `show`
 
 /// One backup with everything the catalog records about it.
@@ -245,6 +311,9 @@ pub struct ShowResult {
     pub services: Vec<ServiceRow>,
     /// The trees the archive holds.
     pub sources: Vec<ArchivedSource>,
+    /// What ran when it was taken (a pre-upgrade backup's containers, their images and tags, its Compose files):
+    /// what `rollback` puts back besides the data.
+    pub deployment: Deployment,
 }
 
 // `verify`
@@ -265,4 +334,9 @@ pub struct Verified {
     pub path: Option<String>,
     pub ok: bool,
     pub error: Option<String>,
+}
+
+/// A duration as whole milliseconds (how every `--json` document gives durations).
+pub fn millis<S: serde::Serializer>(duration: &std::time::Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(duration.as_millis() as u64)
 }

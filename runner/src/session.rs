@@ -10,12 +10,14 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use hookrun_archive::create_private_dir;
-use hookrun_catalog::{Catalog, RunRow};
+use hookrun_catalog::{Catalog, RunRow, UpgradeStatus};
 
 use crate::config::{self, Check, Config, HookKind};
 use crate::exit::{ServicesDown, UsageError};
 use crate::lock::RunLock;
+use crate::event::Fanout;
 use crate::recovery::{recover_interrupted, Recovered};
+use crate::upgrade::{finish_interrupted, RecoveredUpgrade};
 use crate::wasm::CacheMode;
 use crate::{chain, wasm};
 
@@ -27,6 +29,8 @@ pub struct Session {
     pub recovered: Vec<Recovered>,
     /// Runs that died without finishing and were left as they are (a dry run changes nothing): to be warned about.
     pub interrupted: Vec<RunRow>,
+    /// What finishing the upgrades that died before this command did (rolled back, or left upgraded).
+    pub recovered_upgrades: Vec<RecoveredUpgrade>,
     _lock: RunLock,
 }
 
@@ -44,6 +48,7 @@ impl Session {
             catalog,
             recovered: Vec::new(),
             interrupted: Vec::new(),
+            recovered_upgrades: Vec::new(),
             _lock: lock,
         })
     }
@@ -53,8 +58,18 @@ impl Session {
     /// command there.
     pub async fn open(config_path: &Path, check: Check) -> anyhow::Result<Self> {
         let mut session = Self::lock(config_path, check)?;
-        session.recovered = recover_interrupted(&session.config, &session.catalog).await?;
+        session.recover().await?;
         Ok(session)
+    }
+
+    /// Recovers every run that died, then finishes every upgrade that died (rolling back one that died during its
+    /// command, gate or rollback).
+    pub async fn recover(&mut self) -> anyhow::Result<()> {
+        self.recovered = recover_interrupted(&self.config, &self.catalog).await?;
+        if self.recovered.iter().all(|r| r.error.is_none()) {
+            self.recovered_upgrades = finish_interrupted(self, &Fanout(Vec::new())).await?;
+        }
+        Ok(())
     }
 
     /// For a command that may only say what it would do: with `dry_run` it changes nothing, not even what an
@@ -69,10 +84,18 @@ impl Session {
         Ok(session)
     }
 
-    /// Exit 3 when a run that died could not be recovered (its services are still down): nothing else is done.
+    /// Exit 3 when a run that died could not be recovered (its services are still down), or an upgrade that died
+    /// could not be rolled back: nothing else is done.
     pub fn ensure_recovered(&self) -> anyhow::Result<()> {
-        match self.recovered.iter().find(|r| r.error.is_some()) {
-            Some(failed) => Err(ServicesDown(format!("{}; nothing else was done", failed.describe())).into()),
+        if let Some(failed) = self.recovered.iter().find(|r| r.error.is_some()) {
+            return Err(ServicesDown(format!("{}; nothing else was done", failed.describe())).into());
+        }
+        match self
+            .recovered_upgrades
+            .iter()
+            .find(|u| u.status == UpgradeStatus::RollbackFailed)
+        {
+            Some(failed) => Err(ServicesDown(format!("upgrade {}: {}; nothing else was done", failed.upgrade_id, failed.done)).into()),
             None => Ok(()),
         }
     }

@@ -21,5 +21,6 @@ mod pre_upgrade;
 mod restore;
 mod run_safety;
 mod snapshot;
+mod upgrade;
 mod wasm;
 mod zstd;

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 
 use crate::blocking::blocking;
-use crate::context::{ARTIFACTS_DIR, NOTHING_TO_DO_OUTPUT};
+use crate::context::{ARTIFACTS_DIR, COMPOSE_DIR, NOTHING_TO_DO_OUTPUT};
 use hookrun_archive::{
     archive_file_name, check_free_space, estimate, measure, overlapping, resolve_sources, temporary_path,
     write_archive, ArchiveError, Compression, LocalDir, SourceRoot, SourceStats, Storage,
@@ -87,8 +87,8 @@ impl BackupHook {
         &self.config
     }
 
-    /// Everything this backup archives: the configured paths, the selected volumes and bind mounts, and the hooks'
-    /// artifacts when there are any.
+    /// Everything this backup archives: the configured paths, the selected volumes and bind mounts, the Compose
+    /// project's own files when the run copied them, and the hooks' artifacts when there are any.
     /// With them, what the backup does with each of the project's mounts (none listed after a snapshot, which
     /// listed them itself).
     async fn sources(&self, ctx: &RunContext) -> Result<(Vec<ArchivedSource>, Vec<MountFate>), HookError> {
@@ -101,6 +101,14 @@ impl BackupHook {
                 Vec::new(),
             )
         };
+        if let Some(compose) = &ctx.compose_files {
+            sources.push(ArchivedSource {
+                kind: "compose".into(),
+                name: COMPOSE_DIR.into(),
+                archive_path: COMPOSE_DIR.into(),
+                host_path: compose.to_string_lossy().into_owned(),
+            });
+        }
         let artifacts = ctx.artifacts_root();
         let has_artifacts = std::fs::read_dir(&artifacts).is_ok_and(|mut entries| entries.next().is_some());
         if self.config.include_artifacts && has_artifacts {

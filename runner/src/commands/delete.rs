@@ -6,12 +6,12 @@ use crate::results::DeleteResult;
 use crate::session::Session;
 
 /// Deletes backup `id`.
-pub fn delete(session: &Session, id: i64) -> anyhow::Result<(DeleteResult, Exit)> {
+pub async fn delete(session: &Session, id: i64) -> anyhow::Result<(DeleteResult, Exit)> {
     let catalog = &session.catalog;
     let row = catalog
         .backup(id)?
         .ok_or_else(|| UsageError(format!("no backup with id {id}")))?;
-    delete_backup(catalog, &row)?;
+    delete_backup(catalog, &row).await?;
     let result = DeleteResult {
         deleted: vec![id],
         backup: row,

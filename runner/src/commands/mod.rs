@@ -11,4 +11,5 @@ pub mod recover;
 pub mod restore;
 pub mod run;
 pub mod show;
+pub mod upgrade;
 pub mod verify;

@@ -37,6 +37,7 @@ pub async fn plan(session: &ReadSession) -> anyhow::Result<(PlanResult, Exit)> {
         config: config.path.clone(),
         runner: config.runner.clone(),
         hooks,
+        upgrade: config.upgrade.clone(),
     };
     Ok((result, Exit::Success))
 }

@@ -19,7 +19,7 @@ pub fn check_rules(rules: &Rules) -> anyhow::Result<()> {
 
 /// Applies `rules` (checked with [`check_rules`]); with `dry_run`, deletes nothing. `on_deleted` hears of each
 /// backup as soon as it is deleted (or, with `dry_run`, would be).
-pub fn prune(
+pub async fn prune(
     session: &Session,
     rules: &Rules,
     dry_run: bool,
@@ -28,7 +28,7 @@ pub fn prune(
     check_rules(rules)?;
     let catalog = &session.catalog;
     if !dry_run {
-        finish_interrupted_deletions(catalog)?;
+        finish_interrupted_deletions(catalog).await?;
     }
     let rows = catalog.list_backups(&Default::default())?;
     let candidates: Vec<Candidate> = rows
@@ -46,7 +46,7 @@ pub fn prune(
     let kept = kept(&candidates, rules);
     for row in rows.iter().filter(|r| doomed.contains(&r.id)) {
         if !dry_run {
-            delete_backup(catalog, row)?;
+            delete_backup(catalog, row).await?;
         }
         on_deleted(row);
     }

@@ -1,4 +1,4 @@
-//! `hookrun show ID`: one backup, its run and the run's hook results.
+//! `hookrun show ID`: one backup, its run and the run's hook results, and what ran when it was taken.
 
 use crate::exit::{Exit, UsageError};
 use crate::results::ShowResult;
@@ -23,12 +23,14 @@ pub fn show(session: &ReadSession, id: i64) -> anyhow::Result<(ShowResult, Exit)
         None => (None, Vec::new(), Vec::new()),
     };
     let sources = catalog.backup_sources(backup.id)?;
+    let deployment = catalog.deployment(backup.id)?;
     let result = ShowResult {
         backup,
         run,
         hooks,
         services,
         sources,
+        deployment,
     };
     Ok((result, Exit::Success))
 }

@@ -14,7 +14,8 @@ use super::common::{line_column, normalize, Check, RunnerFacts, SpanError};
 use super::duration::HumanDuration;
 use super::located::{Located, LocatedTable};
 use super::{
-    Builtin, Config, ConfigError, HookKind, HookSpec, OnError, Permissions, RunnerConfig, WasmHookSpec, When,
+    Builtin, Config, ConfigError, HookKind, HookSpec, OnError, Permissions, RunnerConfig, UpgradeConfig, WasmHookSpec,
+    When,
     DEFAULT_MEMORY_LIMIT,
 };
 
@@ -27,6 +28,17 @@ struct RawFile {
     runner: Spanned<RawRunner>,
     #[serde(default)]
     hook: Vec<Spanned<RawHook>>,
+    upgrade: Option<RawUpgrade>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpgrade {
+    command: Option<Spanned<Vec<String>>>,
+    timeout: Option<HumanDuration>,
+    healthy_for: Option<HumanDuration>,
+    gate_timeout: Option<HumanDuration>,
+    rollback_command: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -38,6 +50,7 @@ struct RawRunner {
     catalog: Option<PathBuf>,
     version: Option<String>,
     compose_file: Option<Spanned<PathBuf>>,
+    archive_compose_files: Option<bool>,
     #[serde(default)]
     defaults: RawDefaults,
 }
@@ -234,6 +247,27 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
         message,
     })?;
 
+    let upgrade = match raw.upgrade {
+        None => UpgradeConfig::default(),
+        Some(raw) => {
+            let program = |list: Option<Spanned<Vec<String>>>, key: &str| match list {
+                Some(list) if list.get_ref().first().is_none_or(|p| p.trim().is_empty()) => Err(at(
+                    list.span(),
+                    format!("upgrade.{key} needs a program (the array's first item), e.g. [\"docker-compose\", \"up\", \"-d\"]"),
+                )),
+                other => Ok(other.map(Spanned::into_inner)),
+            };
+            let defaults = UpgradeConfig::default();
+            UpgradeConfig {
+                command: program(raw.command, "command")?,
+                timeout: raw.timeout.map_or(defaults.timeout, |t| t.0),
+                healthy_for: raw.healthy_for.map_or(defaults.healthy_for, |t| t.0),
+                gate_timeout: raw.gate_timeout.map_or(defaults.gate_timeout, |t| t.0),
+                rollback_command: program(raw.rollback_command, "rollback_command")?,
+            }
+        }
+    };
+
     Ok(Config {
         path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
         runner: RunnerConfig {
@@ -243,8 +277,10 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
             catalog,
             version: runner.version,
             compose_file,
+            archive_compose_files: runner.archive_compose_files.unwrap_or(true),
         },
         hooks,
+        upgrade,
     })
 }
 

@@ -34,6 +34,38 @@ pub struct Config {
     pub runner: RunnerConfig,
     /// The `[[hook]]` tables, in order.
     pub hooks: Vec<HookSpec>,
+    /// The `[upgrade]` table.
+    pub upgrade: UpgradeConfig,
+}
+
+/// The `[upgrade]` table: how `hookrun upgrade` upgrades and when it rolls back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UpgradeConfig {
+    /// The upgrade command (no shell unless named), when `hookrun upgrade` is not given one after `--`.
+    pub command: Option<Vec<String>>,
+    /// How long the command may run before it is killed and the upgrade rolled back.
+    #[serde(serialize_with = "crate::results::millis")]
+    pub timeout: Duration,
+    /// How long the project must stay healthy after the command to pass the gate.
+    #[serde(serialize_with = "crate::results::millis")]
+    pub healthy_for: Duration,
+    /// How long the project gets to become healthy in the first place.
+    #[serde(serialize_with = "crate::results::millis")]
+    pub gate_timeout: Duration,
+    /// Run instead of re-creating the recorded containers when rolling back (for deployments made another way).
+    pub rollback_command: Option<Vec<String>>,
+}
+
+impl Default for UpgradeConfig {
+    fn default() -> Self {
+        Self {
+            command: None,
+            timeout: Duration::from_secs(30 * 60),
+            healthy_for: Duration::from_secs(30),
+            gate_timeout: Duration::from_secs(5 * 60),
+            rollback_command: None,
+        }
+    }
 }
 
 /// The `[runner]` table.
@@ -52,6 +84,8 @@ pub struct RunnerConfig {
     /// The compose file, for dependencies when the containers do not carry them (default: the files Compose
     /// recorded on the containers).
     pub compose_file: Option<PathBuf>,
+    /// Whether a pre-upgrade backup archives the Compose project's own files under `compose/` (default: yes).
+    pub archive_compose_files: bool,
 }
 
 /// When a hook runs, given how the chain has gone so far.

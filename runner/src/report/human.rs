@@ -123,6 +123,21 @@ impl EventSink for HumanReporter {
             Event::Interrupted { signal } => self.line(format!(
                 "! {signal}: stopping the current hook, then running the failure/always hooks"
             )),
+            Event::UpgradePhase { phase, doing } => self.line(format!("== {phase}: {doing}")),
+            Event::CommandOutput { line } => self.line(format!("  | {line}")),
+        }
+    }
+}
+
+/// Under `--json` (stdout holds the one document): the upgrade's phases and its command's output, on stderr.
+pub struct CommandOutputToStderr;
+
+impl EventSink for CommandOutputToStderr {
+    fn emit(&self, event: &Event) {
+        match event {
+            Event::UpgradePhase { phase, doing } => out::error_line(&format!("== {phase}: {doing}")),
+            Event::CommandOutput { line } => out::error_line(&format!("  | {line}")),
+            _ => {}
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use hookrun_archive::size::human_bytes;
-use hookrun_catalog::{BackupRow, RunRow};
+use hookrun_catalog::{BackupRow, RunRow, UpgradeStatus};
 use serde::Serialize;
 
 use super::human::HumanReporter;
@@ -14,8 +14,9 @@ use crate::estimates::HookEstimate;
 use crate::recovery::Recovered;
 use crate::results::{
     CheckResult, DeleteResult, EstimateResult, ListResult, MigrateResult, Moved, NewHookResult, PlanResult,
-    PruneResult, RecoverResult, RestorePlan, RestoreResult, ShowResult, Verified, VerifyResult,
+    PruneResult, RecoverResult, RestorePlan, RestoreResult, ShowResult, UpgradeResult, Verified, VerifyResult,
 };
+use crate::upgrade::RecoveredUpgrade;
 use crate::say;
 
 /// A result people can read.
@@ -41,6 +42,18 @@ pub fn recovered(recovered: &[Recovered], json: bool) {
             tracing::warn!("{}", recovered.describe());
         } else {
             out::line(&recovered.describe());
+        }
+    }
+}
+
+/// What finishing the upgrades that died before did: a line each on stdout, or under `--json` on stderr.
+pub fn recovered_upgrades(upgrades: &[RecoveredUpgrade], json: bool) {
+    for u in upgrades {
+        let line = format!("upgrade {} (died during {}): {}", u.upgrade_id, u.phase, u.done);
+        if json {
+            tracing::warn!("{line}");
+        } else {
+            out::line(&line);
         }
     }
 }
@@ -287,6 +300,28 @@ impl Human for PlanResult {
                 estimate(&backup.estimate, "      ");
             }
         }
+        if let Some(project) = &self.runner.project {
+            let compose = if self.runner.archive_compose_files {
+                ", and its Compose files (config files, .env) under compose/"
+            } else {
+                ""
+            };
+            say!(
+                "a pre-upgrade backup records every container of {project} (configuration, image ID, kept by a \
+                 hookrun-rollback/ tag){compose}"
+            );
+            let command = self.upgrade.command.as_ref().map_or_else(
+                || "the command given after `--`".to_string(),
+                |c| format!("`{}`", c.join(" ")),
+            );
+            say!(
+                "hookrun upgrade runs {command} (at most {}), then its gate waits up to {} for every service to be \
+                 running and healthy, and {} more to see it stay so",
+                humantime::format_duration(self.upgrade.timeout),
+                humantime::format_duration(self.upgrade.gate_timeout),
+                humantime::format_duration(self.upgrade.healthy_for)
+            );
+        }
     }
 }
 
@@ -310,11 +345,14 @@ impl Human for PruneResult {
 
 impl Human for RecoverResult {
     fn human(&self) {
-        if self.recovered.is_empty() {
+        if self.recovered.is_empty() && self.upgrades.is_empty() {
             say!("nothing to recover: no run was interrupted");
         }
         for r in &self.recovered {
             out::line(&r.describe());
+        }
+        for u in &self.upgrades {
+            say!("upgrade {} (died during {}): {}", u.upgrade_id, u.phase, u.done);
         }
         for leftover in &self.removed {
             say!("removed {}: {}", leftover.path, leftover.what);
@@ -386,10 +424,10 @@ impl Human for ShowResult {
         }
         for source in &self.sources {
             // The hooks' artifacts were staged for the run only: their folder is gone, the archive holds them.
-            let from = if source.kind == "artifacts" {
-                "the hooks' artifact folders (staged for the run, removed after it)"
-            } else {
-                source.host_path.as_str()
+            let from = match source.kind.as_str() {
+                "artifacts" => "the hooks' artifact folders (staged for the run, removed after it)",
+                "compose" => "the Compose project's own files (put back by a rollback, listed below)",
+                _ => source.host_path.as_str(),
             };
             say!("  source {:<9} {:<32} from {from}", source.kind, source.archive_path);
         }
@@ -400,6 +438,23 @@ impl Human for ShowResult {
                 .unwrap_or_default();
             say!("  service {:<12} {}{downtime}", service.service, service.state);
         }
+        for c in &self.deployment.containers {
+            let state = if c.running { "running" } else { "not running" };
+            let kept = c.rollback_tag.as_deref().map_or_else(
+                || "image not kept by a tag".to_string(),
+                |tag| format!("kept as {tag}"),
+            );
+            say!(
+                "  ran {:<12} {} {} ({}, {state}; {kept})",
+                c.service,
+                c.name,
+                c.image,
+                c.image_id
+            );
+        }
+        for file in &self.deployment.compose_files {
+            say!("  compose file {} from {}", file.archive_path, file.host_path);
+        }
     }
 }
 
@@ -409,5 +464,54 @@ impl Human for VerifyResult {
         for file in &self.unknown_archives {
             out::line(&format!("FAILED  {}", file.describe()));
         }
+    }
+}
+
+impl Human for UpgradeResult {
+    fn human(&self) {
+        let Some(upgrade) = &self.upgrade else { return };
+        if let Some(backup) = self.pre_upgrade.as_ref().and_then(|r| r.backup.as_ref()) {
+            let kept = self
+                .pre_upgrade
+                .as_ref()
+                .and_then(|r| r.deployment.as_ref())
+                .map(|d| {
+                    format!(
+                        " with {} container(s) and {} Compose file(s) recorded",
+                        d.containers.len(),
+                        d.compose_files.len()
+                    )
+                })
+                .unwrap_or_default();
+            say!("rollback point: backup {} ({}){kept}", backup.id, backup.status);
+        }
+        for (name, gate) in [("gate", &self.gate), ("gate after the rollback", &self.rollback_gate)] {
+            if let Some(gate) = gate {
+                let took = gate.waited_ms as f64 / 1000.0;
+                match &gate.failure {
+                    None => say!("{name}: passed in {took:.1}s ({} healthy)", gate.expected.join(", ")),
+                    Some(why) => say!("{name}: failed after {took:.1}s: {why}"),
+                }
+            }
+        }
+        for (service, ms) in &upgrade.downtime {
+            say!("service {service}: down {:.1}s in all", *ms as f64 / 1000.0);
+        }
+        let phases: Vec<String> = upgrade
+            .phases
+            .iter()
+            .map(|(phase, ms)| format!("{phase} {:.1}s", *ms as f64 / 1000.0))
+            .collect();
+        let outcome = match upgrade.status {
+            UpgradeStatus::Upgraded => format!("upgraded {} → {}", upgrade.from_version, upgrade.to_version),
+            UpgradeStatus::RolledBack => format!(
+                "rolled back to {} (the upgrade to {} failed)",
+                upgrade.from_version, upgrade.to_version
+            ),
+            UpgradeStatus::RollbackFailed => "the rollback failed: a person is needed".to_string(),
+            status => format!("{status}: nothing was upgraded"),
+        };
+        let error = upgrade.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+        say!("upgrade {} {outcome} ({}){error}", upgrade.id, phases.join(", "));
     }
 }

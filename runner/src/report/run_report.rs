@@ -1,6 +1,6 @@
 //! The result of one run, as `--json` prints it and the human reporter sums it up.
 
-use hookrun_catalog::{BackupRow, HookResultRow, ServiceRow};
+use hookrun_catalog::{BackupRow, Deployment, HookResultRow, ServiceRow};
 use hookrun_hooks::MountFate;
 use serde::Serialize;
 
@@ -22,6 +22,8 @@ pub struct RunReport {
     pub duration_ms: u64,
     /// The backup the run recorded, if a `record` hook ran.
     pub backup: Option<BackupRow>,
+    /// What ran when a pre-upgrade backup was taken, recorded with it (containers, images kept, Compose files).
+    pub deployment: Option<Deployment>,
     /// Each hook's result, in chain order.
     pub hooks: Vec<HookResultRow>,
     /// The containers the run stopped, their state now and their downtime.

@@ -103,6 +103,7 @@ impl World {
             stopped: Vec::new(),
             snapshot: Vec::new(),
             mounts: Vec::new(),
+            compose_files: None,
             archived_by_snapshot: None,
             cancel: CancellationToken::new(),
             progress: ProgressSink::discard(),
