@@ -155,7 +155,7 @@ fn an_upgrade_command_that_hangs_past_its_timeout_is_killed_and_rolled_back() {
     let doc = assert_rolled_back(&deployment, &before, &run);
     let error = doc["upgrade"]["error"].as_str().unwrap();
     assert!(error.contains("did not finish within 3s"), "{error}");
-    let sleeping = hookrun_e2e::sh("pgrep -f 'sleep 300' || true");
+    let sleeping = hookrun_e2e::sh("pgrep -f 'sleep [3]00' || true");
     assert!(sleeping.trim().is_empty(), "the command's process group was killed: {sleeping}");
 }
 
@@ -246,7 +246,7 @@ fn killed_during_its_command_an_upgrade_is_rolled_back_by_recover() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    hookrun_e2e::sh("pkill -f 'sleep 120' || true");
+    hookrun_e2e::sh("pkill -f 'sleep [1]20' || true");
     let recover = deployment.sandbox.run(&["recover", "--json"]);
     assert_eq!(recover.code, 0, "stdout:\n{}\nstderr:\n{}", recover.stdout, recover.stderr);
     let upgrades = &recover.json()["upgrades"];
