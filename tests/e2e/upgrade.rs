@@ -9,6 +9,8 @@ use hookrun_e2e::docker::EventLog;
 use hookrun_e2e::tree_manifest;
 use hookrun_e2e::upgrade::{Upgradable, APP_V2};
 
+use crate::json_schemas::assert_document;
+
 /// `hookrun upgrade --version 1 --to 2 --json -- sh -c SCRIPT`.
 fn upgrade_args(script: &str) -> Vec<&str> {
     vec!["upgrade", "--version", "1", "--to", "2", "--json", "--", "sh", "-c", script]
@@ -33,6 +35,7 @@ fn before(deployment: &Upgradable) -> Before {
 fn assert_rolled_back(deployment: &Upgradable, before: &Before, run: &hookrun_e2e::Run) -> serde_json::Value {
     assert_eq!(run.code, 5, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     let doc = run.json();
+    assert_document("upgrade", &doc);
     assert_eq!(doc["exit_code"], 5);
     assert_eq!(doc["upgrade"]["status"], "rolled-back", "{doc:#}");
     assert!(doc["rollback_gate"]["failure"].is_null(), "{doc:#}");
@@ -74,6 +77,7 @@ fn a_healthy_upgrade_is_left_on_the_new_version_with_a_complete_record() {
     assert!(app.contains(&"create") && app.contains(&"start"), "{app:?}");
 
     let doc = run.json();
+    assert_document("upgrade", &doc);
     let upgrade = &doc["upgrade"];
     assert_eq!(upgrade["status"], "upgraded");
     assert_eq!(upgrade["from_version"], "1");
@@ -94,6 +98,16 @@ fn a_healthy_upgrade_is_left_on_the_new_version_with_a_complete_record() {
     assert_eq!(deployment.image_id(&tag), v1);
     let files = doc["pre_upgrade"]["deployment"]["compose_files"].to_string();
     assert!(files.contains("compose/docker-compose.yml") && files.contains("compose/.env"), "{files}");
+
+    // `show` reports what ran; a rollback's dry run says what it would re-create.
+    let show = deployment.sandbox.run(&["show", &backup_id.to_string(), "--json"]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    assert_document("show", &show.json());
+    assert_eq!(show.json()["deployment"], doc["pre_upgrade"]["deployment"]);
+    let dry_run = deployment.sandbox.run(&["rollback", "--dry-run", "--json"]);
+    assert_eq!(dry_run.code, 0, "{}", dry_run.stderr);
+    assert_document("restore-dry-run", &dry_run.json());
+    assert_eq!(dry_run.json()["recreates"].as_array().unwrap().len(), 2);
 
     // Deleting the backup releases its image tag.
     let deleted = deployment.sandbox.run(&["delete", &backup_id.to_string()]);
@@ -249,6 +263,7 @@ fn killed_during_its_command_an_upgrade_is_rolled_back_by_recover() {
     hookrun_e2e::sh("pkill -f 'sleep [1]20' || true");
     let recover = deployment.sandbox.run(&["recover", "--json"]);
     assert_eq!(recover.code, 0, "stdout:\n{}\nstderr:\n{}", recover.stdout, recover.stderr);
+    assert_document("recover", &recover.json());
     let upgrades = &recover.json()["upgrades"];
     assert_eq!(upgrades[0]["phase"], "command", "{upgrades:#}");
     assert_eq!(upgrades[0]["status"], "rolled-back", "{upgrades:#}");
