@@ -188,7 +188,13 @@ pub fn rollback_tag(project: &str, service: &str, backup_id: i64) -> String {
     let name: String = format!("{project}-{service}")
         .to_lowercase()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     let name = name.trim_matches(|c: char| !c.is_ascii_alphanumeric());
     format!("hookrun-rollback/{name}:{backup_id}")

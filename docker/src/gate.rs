@@ -74,7 +74,10 @@ impl Engine {
                 let restarts = *first_restarts.entry(container.id.clone()).or_insert(container.restarts);
                 if container.restarts > restarts {
                     return Ok(Err(self
-                        .failed(container, format!("restarted {} time(s)", container.restarts - restarts))
+                        .failed(
+                            container,
+                            format!("restarted {} time(s)", container.restarts - restarts),
+                        )
                         .await));
                 }
                 match &container.verdict {
@@ -145,7 +148,10 @@ impl Engine {
                 Err(_) => continue,
             };
             let state = inspect.state.unwrap_or_default();
-            let health = state.health.and_then(|h| h.status).filter(|h| *h != HealthStatusEnum::NONE);
+            let health = state
+                .health
+                .and_then(|h| h.status)
+                .filter(|h| *h != HealthStatusEnum::NONE);
             let verdict = if state.restarting.unwrap_or(false) {
                 Verdict::Bad("is restarting".to_string())
             } else if !state.running.unwrap_or(false) {

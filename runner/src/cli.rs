@@ -307,13 +307,21 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Restore { id, only, dry_run, yes } => {
             let confirm = if yes { Confirm::No } else { Confirm::OnTerminal };
-            let what = What { pick: Pick::Id(id), only, redeploy: false };
+            let what = What {
+                pick: Pick::Id(id),
+                only,
+                redeploy: false,
+            };
             restore(config, what, dry_run, confirm, json, &human, events).await
         }
         Command::Rollback { to, yes, dry_run } => {
             let pick = to.map_or(Pick::NewestPreUpgrade, Pick::Id);
             let confirm = if yes { Confirm::No } else { Confirm::Required };
-            let what = What { pick, only: Vec::new(), redeploy: true };
+            let what = What {
+                pick,
+                only: Vec::new(),
+                redeploy: true,
+            };
             restore(config, what, dry_run, confirm, json, &human, events).await
         }
         Command::Prune {

@@ -165,11 +165,11 @@ fn chain(
         chain.push(step(Box::new(StopHook::new("stop", stop)), When::Success));
     }
     let compose_staged = deployment.as_ref().filter(|d| !d.compose_files.is_empty()).map(|_| {
-        let staged: PathBuf = config
-            .runner
-            .storage_dir
-            .join(".staging")
-            .join(format!("{COMPOSE_STAGING_PREFIX}{}-{}", backup.id, std::process::id()));
+        let staged: PathBuf = config.runner.storage_dir.join(".staging").join(format!(
+            "{COMPOSE_STAGING_PREFIX}{}-{}",
+            backup.id,
+            std::process::id()
+        ));
         targets.push(RestoreTarget {
             archive_prefix: COMPOSE_DIR.into(),
             host_path: staged.clone(),
@@ -193,7 +193,10 @@ fn chain(
                 command,
                 ..Default::default()
             };
-            chain.push(step(Box::new(CommandHook::new("rollback_command", command)), When::Success));
+            chain.push(step(
+                Box::new(CommandHook::new("rollback_command", command)),
+                When::Success,
+            ));
         }
     }
     if project.is_some() {

@@ -15,8 +15,8 @@ use crate::config::{OnError, RunnerConfig, UpgradeConfig, When};
 use crate::estimates::HookEstimate;
 use crate::recovery::{Recovered, RemovedLeftover};
 use crate::report::RunReport;
-use crate::upgrade::RecoveredUpgrade;
 use crate::storage::UnknownArchive;
+use crate::upgrade::RecoveredUpgrade;
 
 // `hooks check` and `hooks new`
 

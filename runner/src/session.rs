@@ -13,9 +13,9 @@ use hookrun_archive::create_private_dir;
 use hookrun_catalog::{Catalog, RunRow, UpgradeStatus};
 
 use crate::config::{self, Check, Config, HookKind};
+use crate::event::Fanout;
 use crate::exit::{ServicesDown, UsageError};
 use crate::lock::RunLock;
-use crate::event::Fanout;
 use crate::recovery::{recover_interrupted, Recovered};
 use crate::upgrade::{finish_interrupted, RecoveredUpgrade};
 use crate::wasm::CacheMode;
@@ -95,7 +95,11 @@ impl Session {
             .iter()
             .find(|u| u.status == UpgradeStatus::RollbackFailed)
         {
-            Some(failed) => Err(ServicesDown(format!("upgrade {}: {}; nothing else was done", failed.upgrade_id, failed.done)).into()),
+            Some(failed) => Err(ServicesDown(format!(
+                "upgrade {}: {}; nothing else was done",
+                failed.upgrade_id, failed.done
+            ))
+            .into()),
             None => Ok(()),
         }
     }

@@ -67,11 +67,12 @@ pub async fn upgrade(
     events: &dyn EventSink,
 ) -> anyhow::Result<(UpgradeResult, Exit)> {
     let (config, catalog) = (&session.config, &session.catalog);
-    let project = config
-        .runner
-        .project
-        .clone()
-        .ok_or_else(|| UsageError(format!("hookrun upgrade needs `[runner] project` in {}", config.path.display())))?;
+    let project = config.runner.project.clone().ok_or_else(|| {
+        UsageError(format!(
+            "hookrun upgrade needs `[runner] project` in {}",
+            config.path.display()
+        ))
+    })?;
     let chain = chain::build(config)?;
     let id = catalog.begin_upgrade(&NewUpgrade {
         project: Some(&project),
@@ -86,7 +87,10 @@ pub async fn upgrade(
     let interrupt = Interrupt::listen()?;
     let mut downtime = BTreeMap::new();
 
-    events.emit(&phase(UpgradePhase::PreUpgrade, format!("backing up {project} before {}", request.to)));
+    events.emit(&phase(
+        UpgradePhase::PreUpgrade,
+        format!("backing up {project} before {}", request.to),
+    ));
     let (report, chain_exit) = run_chain(
         session,
         hookrun_catalog::RunKind::PreUpgrade,
@@ -115,7 +119,10 @@ pub async fn upgrade(
             Exit::Failed,
         )),
         _ if interrupt.signal().is_some() => Some((
-            format!("{} arrived; nothing was upgraded", interrupt.signal().unwrap_or_default()),
+            format!(
+                "{} arrived; nothing was upgraded",
+                interrupt.signal().unwrap_or_default()
+            ),
             Exit::Failed,
         )),
         _ if !deployment.has_containers() && config.upgrade.rollback_command.is_none() => Some((
@@ -174,8 +181,16 @@ pub async fn upgrade(
         ));
     }
     let failure = failure.unwrap_or_default();
-    let (rollback, rollback_gate, exit) =
-        roll_back(session, &mut journal, backup.id, &deployment, &failure, &mut downtime, events).await?;
+    let (rollback, rollback_gate, exit) = roll_back(
+        session,
+        &mut journal,
+        backup.id,
+        &deployment,
+        &failure,
+        &mut downtime,
+        events,
+    )
+    .await?;
     let row = catalog.upgrade(id)?;
     Ok((
         UpgradeResult::new(row, Some(report), gate, rollback, rollback_gate, exit),
@@ -294,7 +309,10 @@ pub async fn finish_interrupted(session: &Session, events: &dyn EventSink) -> an
                 } else {
                     UpgradeStatus::RollbackFailed
                 };
-                (status, format!("{failure}; rolled back to backup {backup_id}: {status}"))
+                (
+                    status,
+                    format!("{failure}; rolled back to backup {backup_id}: {status}"),
+                )
             }
         };
         recovered.push(RecoveredUpgrade {
@@ -393,12 +411,7 @@ fn expected_services(deployment: &Deployment) -> BTreeSet<String> {
 
 /// Waits for `expected` (and every container of the project) to be running and healthy for `[upgrade]
 /// healthy_for`; a signal ends the wait as a failure.
-async fn health_gate(
-    config: &Config,
-    project: &str,
-    expected: BTreeSet<String>,
-    interrupt: &Interrupt,
-) -> GateReport {
+async fn health_gate(config: &Config, project: &str, expected: BTreeSet<String>, interrupt: &Interrupt) -> GateReport {
     let began = Instant::now();
     let gate = Gate {
         project: project.to_string(),

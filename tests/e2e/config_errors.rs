@@ -103,6 +103,16 @@ fn a_duration_too_long_to_count_with_is_refused_where_it_is_written() {
     assert_error(&text, "5:11", "longer than the longest allowed");
 }
 
+#[test]
+fn the_upgrade_table_is_checked_like_the_rest() {
+    let text = format!("{RUNNER}\n[upgrade]\ncommand = []\n");
+    assert_error(&text, "6:11", "upgrade.command needs a program");
+    let text = format!("{RUNNER}\n[upgrade]\nhealthy_for = 30\n");
+    assert_error(&text, "6:15", "a duration needs a unit");
+    let text = format!("{RUNNER}\n[upgrade]\ngate = \"1m\"\n");
+    assert_error(&text, "6:1", "unknown field `gate`");
+}
+
 /// A chain whose `dump` hook (a command: it may write artifacts) is placed at `position`.
 fn chain_with_dump(position: &str, dump_extra: &str) -> String {
     let dump = format!(

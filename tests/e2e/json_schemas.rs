@@ -151,7 +151,9 @@ fn changes(doc: &Value) -> Vec<(String, Value)> {
                 change("an unknown field `surprise`".into(), &|v| {
                     v.as_object_mut().unwrap().insert("surprise".into(), json!({}));
                 });
-                let open_map = ["/outputs", "/phases", "/downtime"].iter().any(|m| pointer.ends_with(m));
+                let open_map = ["/outputs", "/phases", "/downtime"]
+                    .iter()
+                    .any(|m| pointer.ends_with(m));
                 if !open_map {
                     for key in fields.keys() {
                         change(format!("`{key}` left out"), &|v| {

@@ -7,6 +7,7 @@
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 mod chain_rules;
+mod ci_recipe;
 mod config_errors;
 mod crash_recovery;
 mod docker_order;

@@ -13,7 +13,18 @@ use crate::json_schemas::assert_document;
 
 /// `hookrun upgrade --version 1 --to 2 --json -- sh -c SCRIPT`.
 fn upgrade_args(script: &str) -> Vec<&str> {
-    vec!["upgrade", "--version", "1", "--to", "2", "--json", "--", "sh", "-c", script]
+    vec![
+        "upgrade",
+        "--version",
+        "1",
+        "--to",
+        "2",
+        "--json",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]
 }
 
 /// What must hold after an automatic rollback: exit 5, the old image ID running for every service, the data byte
@@ -39,10 +50,24 @@ fn assert_rolled_back(deployment: &Upgradable, before: &Before, run: &hookrun_e2
     assert_eq!(doc["exit_code"], 5);
     assert_eq!(doc["upgrade"]["status"], "rolled-back", "{doc:#}");
     assert!(doc["rollback_gate"]["failure"].is_null(), "{doc:#}");
-    assert_eq!(deployment.containers(), before.images, "same names, old image IDs, all running");
-    assert_eq!(tree_manifest(&deployment.data()), before.data, "the data is the pre-upgrade data");
-    assert!(!std::fs::read_to_string(deployment.data().join("table.dat")).unwrap().contains("v2"));
-    assert_eq!(deployment.compose_file(), before.compose, "the Compose file is the old one");
+    assert_eq!(
+        deployment.containers(),
+        before.images,
+        "same names, old image IDs, all running"
+    );
+    assert_eq!(
+        tree_manifest(&deployment.data()),
+        before.data,
+        "the data is the pre-upgrade data"
+    );
+    assert!(!std::fs::read_to_string(deployment.data().join("table.dat"))
+        .unwrap()
+        .contains("v2"));
+    assert_eq!(
+        deployment.compose_file(),
+        before.compose,
+        "the Compose file is the old one"
+    );
     let ps = deployment.project.compose(&["ps"]);
     for (service, (name, _, _)) in &before.images {
         let line = ps.lines().find(|l| l.starts_with(name.as_str()));
@@ -56,7 +81,9 @@ fn assert_rolled_back(deployment: &Upgradable, before: &Before, run: &hookrun_e2
 
 #[test]
 fn a_healthy_upgrade_is_left_on_the_new_version_with_a_complete_record() {
-    let Some(deployment) = Upgradable::up("", "healthy", "") else { return };
+    let Some(deployment) = Upgradable::up("", "healthy", "") else {
+        return;
+    };
     let v1 = deployment.image_id(&deployment.v1_tag());
     let events = EventLog::start(&deployment.docker);
     let run = deployment.sandbox.run(&upgrade_args(Upgradable::upgrade_to_v2()));
@@ -83,21 +110,38 @@ fn a_healthy_upgrade_is_left_on_the_new_version_with_a_complete_record() {
     assert_eq!(upgrade["from_version"], "1");
     assert_eq!(upgrade["to_version"], "2");
     for phase in ["pre-upgrade", "command", "gate"] {
-        assert!(upgrade["phases"][phase].as_u64().is_some(), "{phase} timed: {upgrade:#}");
+        assert!(
+            upgrade["phases"][phase].as_u64().is_some(),
+            "{phase} timed: {upgrade:#}"
+        );
     }
     assert!(doc["gate"]["failure"].is_null());
-    assert!(doc["gate"]["waited_ms"].as_u64().unwrap() >= 2000, "the gate waited healthy_for");
-    assert!(upgrade["output_tail"].as_str().unwrap().contains("app"), "the command's output is kept");
+    assert!(
+        doc["gate"]["waited_ms"].as_u64().unwrap() >= 2000,
+        "the gate waited healthy_for"
+    );
+    assert!(
+        upgrade["output_tail"].as_str().unwrap().contains("app"),
+        "the command's output is kept"
+    );
     // The rollback point records what ran, and keeps the v1 image by a tag of hookrun's own.
     let backup_id = upgrade["backup_id"].as_i64().unwrap();
     let recorded = &doc["pre_upgrade"]["deployment"]["containers"];
-    let app = recorded.as_array().unwrap().iter().find(|c| c["service"] == "app").unwrap();
+    let app = recorded
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["service"] == "app")
+        .unwrap();
     assert_eq!(app["image_id"], v1.as_str());
     let tag = format!("hookrun-rollback/{}-app:{backup_id}", deployment.project.name);
     assert_eq!(app["rollback_tag"], tag.as_str());
     assert_eq!(deployment.image_id(&tag), v1);
     let files = doc["pre_upgrade"]["deployment"]["compose_files"].to_string();
-    assert!(files.contains("compose/docker-compose.yml") && files.contains("compose/.env"), "{files}");
+    assert!(
+        files.contains("compose/docker-compose.yml") && files.contains("compose/.env"),
+        "{files}"
+    );
 
     // `show` reports what ran; a rollback's dry run says what it would re-create.
     let show = deployment.sandbox.run(&["show", &backup_id.to_string(), "--json"]);
@@ -118,13 +162,18 @@ fn a_healthy_upgrade_is_left_on_the_new_version_with_a_complete_record() {
 
 #[test]
 fn a_new_version_whose_healthcheck_fails_is_rolled_back_data_containers_and_compose_files() {
-    let Some(deployment) = Upgradable::up("", "unhealthy", "") else { return };
+    let Some(deployment) = Upgradable::up("", "unhealthy", "") else {
+        return;
+    };
     let before = before(&deployment);
     let events = EventLog::start(&deployment.docker);
     let run = deployment.sandbox.run(&upgrade_args(Upgradable::upgrade_to_v2()));
     let doc = assert_rolled_back(&deployment, &before, &run);
     let failure = doc["gate"]["failure"].as_str().unwrap();
-    assert!(failure.contains("service app") && failure.contains("unhealthy"), "{failure}");
+    assert!(
+        failure.contains("service app") && failure.contains("unhealthy"),
+        "{failure}"
+    );
     assert!(doc["upgrade"]["phases"]["rollback"].as_u64().is_some());
     // Docker's own record: the app was re-created (v2 by the upgrade, then v1 by the rollback) and started.
     let seen = events.snapshot();
@@ -134,35 +183,53 @@ fn a_new_version_whose_healthcheck_fails_is_rolled_back_data_containers_and_comp
         .map(|e| e.action.as_str())
         .collect();
     assert!(app.iter().filter(|a| **a == "create").count() >= 2, "{app:?}");
-    assert_eq!(app.iter().rev().find(|a| ["start", "die", "destroy"].contains(a)), Some(&"start"));
+    assert_eq!(
+        app.iter().rev().find(|a| ["start", "die", "destroy"].contains(a)),
+        Some(&"start")
+    );
 }
 
 #[test]
 fn a_new_version_that_crashes_at_start_is_rolled_back() {
-    let Some(deployment) = Upgradable::up("", "crash", "") else { return };
+    let Some(deployment) = Upgradable::up("", "crash", "") else {
+        return;
+    };
     let before = before(&deployment);
     let run = deployment.sandbox.run(&upgrade_args(Upgradable::upgrade_to_v2()));
     let doc = assert_rolled_back(&deployment, &before, &run);
     let failure = doc["gate"]["failure"].as_str().unwrap();
-    assert!(failure.contains("service app") && failure.contains("exited"), "{failure}");
+    assert!(
+        failure.contains("service app") && failure.contains("exited"),
+        "{failure}"
+    );
 }
 
 #[test]
 fn an_upgrade_command_that_fails_is_rolled_back_without_a_gate() {
-    let Some(deployment) = Upgradable::up("", "healthy", "") else { return };
+    let Some(deployment) = Upgradable::up("", "healthy", "") else {
+        return;
+    };
     let before = before(&deployment);
-    let script = format!("{} && echo 'migration failed' >&2 && exit 7", Upgradable::upgrade_to_v2());
+    let script = format!(
+        "{} && echo 'migration failed' >&2 && exit 7",
+        Upgradable::upgrade_to_v2()
+    );
     let run = deployment.sandbox.run(&upgrade_args(&script));
     let doc = assert_rolled_back(&deployment, &before, &run);
     let error = doc["upgrade"]["error"].as_str().unwrap();
     assert!(error.contains("exited with status 7"), "{error}");
     assert!(doc["gate"].is_null(), "no gate after a failed command");
-    assert!(doc["upgrade"]["output_tail"].as_str().unwrap().contains("migration failed"));
+    assert!(doc["upgrade"]["output_tail"]
+        .as_str()
+        .unwrap()
+        .contains("migration failed"));
 }
 
 #[test]
 fn an_upgrade_command_that_hangs_past_its_timeout_is_killed_and_rolled_back() {
-    let Some(deployment) = Upgradable::up("timeout = \"3s\"", "healthy", "") else { return };
+    let Some(deployment) = Upgradable::up("timeout = \"3s\"", "healthy", "") else {
+        return;
+    };
     let before = before(&deployment);
     let script = format!("{} && sleep 300", Upgradable::upgrade_to_v2());
     let run = deployment.sandbox.run(&upgrade_args(&script));
@@ -170,23 +237,33 @@ fn an_upgrade_command_that_hangs_past_its_timeout_is_killed_and_rolled_back() {
     let error = doc["upgrade"]["error"].as_str().unwrap();
     assert!(error.contains("did not finish within 3s"), "{error}");
     let sleeping = hookrun_e2e::sh("pgrep -f 'sleep [3]00' || true");
-    assert!(sleeping.trim().is_empty(), "the command's process group was killed: {sleeping}");
+    assert!(
+        sleeping.trim().is_empty(),
+        "the command's process group was killed: {sleeping}"
+    );
 }
 
 #[test]
 fn a_service_the_upgrade_added_is_removed_by_the_rollback() {
     let worker = "  worker:\n    image: hookrun-test-busybox:1\n    command: [\"sh\", \"-c\", \"exit 1\"]\n";
-    let Some(deployment) = Upgradable::up("", "healthy", worker) else { return };
+    let Some(deployment) = Upgradable::up("", "healthy", worker) else {
+        return;
+    };
     let before = before(&deployment);
     let run = deployment.sandbox.run(&upgrade_args(Upgradable::upgrade_to_v2()));
     let doc = assert_rolled_back(&deployment, &before, &run);
-    assert!(doc["gate"]["failure"].as_str().unwrap().contains("service worker"), "{doc:#}");
+    assert!(
+        doc["gate"]["failure"].as_str().unwrap().contains("service worker"),
+        "{doc:#}"
+    );
     assert!(!deployment.containers().contains_key("worker"), "the worker is gone");
 }
 
 #[test]
 fn a_moved_image_tag_does_not_change_what_the_rollback_runs() {
-    let Some(deployment) = Upgradable::up("", "unhealthy", "") else { return };
+    let Some(deployment) = Upgradable::up("", "unhealthy", "") else {
+        return;
+    };
     let before = before(&deployment);
     let v1 = deployment.image_id(&deployment.v1_tag());
     // The upgrade moves the deployment's own tag to v2 (as a pull moves `:latest`) and runs it.
@@ -198,24 +275,36 @@ fn a_moved_image_tag_does_not_change_what_the_rollback_runs() {
     let run = deployment.sandbox.run(&upgrade_args(&script));
     assert_rolled_back(&deployment, &before, &run);
     assert_ne!(deployment.image_id(&deployment.v1_tag()), v1, "the tag now names v2");
-    assert_eq!(deployment.containers()["app"].1, v1, "the app runs the old image ID all the same");
+    assert_eq!(
+        deployment.containers()["app"].1,
+        v1,
+        "the app runs the old image ID all the same"
+    );
 }
 
 #[test]
 fn a_failing_pre_upgrade_chain_upgrades_nothing_and_exits_1() {
-    let Some(deployment) = Upgradable::up("", "healthy", "") else { return };
+    let Some(deployment) = Upgradable::up("", "healthy", "") else {
+        return;
+    };
     let before = before(&deployment);
     // A free-space preflight no disk passes.
     let config = std::fs::read_to_string(deployment.sandbox.config_path())
         .unwrap()
-        .replace("volumes = \"auto\"", "volumes = \"auto\"\nmin_free_factor = 1000000000.0");
+        .replace(
+            "volumes = \"auto\"",
+            "volumes = \"auto\"\nmin_free_factor = 1000000000.0",
+        );
     deployment.sandbox.raw_config(&config);
     let run = deployment
         .sandbox
         .run(&upgrade_args("touch upgraded; docker-compose up -d"));
     assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     assert_eq!(run.json()["upgrade"]["status"], "failed");
-    assert!(!deployment.sandbox.work().join("upgraded").exists(), "the command never ran");
+    assert!(
+        !deployment.sandbox.work().join("upgraded").exists(),
+        "the command never ran"
+    );
     assert_eq!(deployment.containers(), before.images);
 }
 
@@ -249,7 +338,9 @@ fn kill_during(deployment: &Upgradable, script: &str, phase: &str, run_phase: Op
 
 #[test]
 fn killed_during_its_command_an_upgrade_is_rolled_back_by_recover() {
-    let Some(deployment) = Upgradable::up("", "healthy", "") else { return };
+    let Some(deployment) = Upgradable::up("", "healthy", "") else {
+        return;
+    };
     let before = before(&deployment);
     let script = format!("{} && touch ../in-command && sleep 120", Upgradable::upgrade_to_v2());
     kill_during(&deployment, &script, "command", None);
@@ -262,7 +353,11 @@ fn killed_during_its_command_an_upgrade_is_rolled_back_by_recover() {
     }
     hookrun_e2e::sh("pkill -f 'sleep [1]20' || true");
     let recover = deployment.sandbox.run(&["recover", "--json"]);
-    assert_eq!(recover.code, 0, "stdout:\n{}\nstderr:\n{}", recover.stdout, recover.stderr);
+    assert_eq!(
+        recover.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        recover.stdout, recover.stderr
+    );
     assert_document("recover", &recover.json());
     let upgrades = &recover.json()["upgrades"];
     assert_eq!(upgrades[0]["phase"], "command", "{upgrades:#}");
@@ -274,11 +369,17 @@ fn killed_during_its_command_an_upgrade_is_rolled_back_by_recover() {
 
 #[test]
 fn killed_during_its_rollback_an_upgrade_finishes_the_rollback_on_recover() {
-    let Some(deployment) = Upgradable::up("", "unhealthy", "") else { return };
+    let Some(deployment) = Upgradable::up("", "unhealthy", "") else {
+        return;
+    };
     let before = before(&deployment);
     kill_during(&deployment, Upgradable::upgrade_to_v2(), "rollback", Some("hook start"));
     let recover = deployment.sandbox.run(&["recover", "--json"]);
-    assert_eq!(recover.code, 0, "stdout:\n{}\nstderr:\n{}", recover.stdout, recover.stderr);
+    assert_eq!(
+        recover.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        recover.stdout, recover.stderr
+    );
     let doc = recover.json();
     assert_eq!(doc["upgrades"][0]["phase"], "rollback", "{doc:#}");
     assert_eq!(doc["upgrades"][0]["status"], "rolled-back", "{doc:#}");

@@ -89,13 +89,14 @@ impl Hook for RedeployHook {
 
         let engine = Engine::connect().await?;
         for container in engine.project_containers(&self.project).await? {
-            engine.remove_container(&container.id, &container.name).await.map_err(|source| {
-                HookError::Recreate {
+            engine
+                .remove_container(&container.id, &container.name)
+                .await
+                .map_err(|source| HookError::Recreate {
                     service: container.service.clone(),
                     container: container.name.clone(),
                     source,
-                }
-            })?;
+                })?;
         }
         let mut to_start = Vec::new();
         for recorded in &self.deployment.containers {
@@ -133,7 +134,11 @@ impl Hook for RedeployHook {
             to_start.push(service);
         }
         // What the upgrade ran and no longer exists is no longer the run's to start.
-        for gone in ctx.stopped.iter().filter(|s| !to_start.iter().any(|n| n.container_name == s.container_name)) {
+        for gone in ctx
+            .stopped
+            .iter()
+            .filter(|s| !to_start.iter().any(|n| n.container_name == s.container_name))
+        {
             ctx.catalog.forget_service(ctx.run_id, &gone.container_id)?;
         }
         ctx.stopped = to_start;

@@ -15,8 +15,7 @@ use super::duration::HumanDuration;
 use super::located::{Located, LocatedTable};
 use super::{
     Builtin, Config, ConfigError, HookKind, HookSpec, OnError, Permissions, RunnerConfig, UpgradeConfig, WasmHookSpec,
-    When,
-    DEFAULT_MEMORY_LIMIT,
+    When, DEFAULT_MEMORY_LIMIT,
 };
 
 /// The timeout of a hook when neither it nor `[runner.defaults]` says.
@@ -250,12 +249,14 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
     let upgrade = match raw.upgrade {
         None => UpgradeConfig::default(),
         Some(raw) => {
-            let program = |list: Option<Spanned<Vec<String>>>, key: &str| match list {
+            let program = |list: Option<Spanned<Vec<String>>>, key: &str| {
+                match list {
                 Some(list) if list.get_ref().first().is_none_or(|p| p.trim().is_empty()) => Err(at(
                     list.span(),
                     format!("upgrade.{key} needs a program (the array's first item), e.g. [\"docker-compose\", \"up\", \"-d\"]"),
                 )),
                 other => Ok(other.map(Spanned::into_inner)),
+            }
             };
             let defaults = UpgradeConfig::default();
             UpgradeConfig {

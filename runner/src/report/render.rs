@@ -16,8 +16,8 @@ use crate::results::{
     CheckResult, DeleteResult, EstimateResult, ListResult, MigrateResult, Moved, NewHookResult, PlanResult,
     PruneResult, RecoverResult, RestorePlan, RestoreResult, ShowResult, UpgradeResult, Verified, VerifyResult,
 };
-use crate::upgrade::RecoveredUpgrade;
 use crate::say;
+use crate::upgrade::RecoveredUpgrade;
 
 /// A result people can read.
 pub trait Human {
@@ -440,10 +440,10 @@ impl Human for ShowResult {
         }
         for c in &self.deployment.containers {
             let state = if c.running { "running" } else { "not running" };
-            let kept = c.rollback_tag.as_deref().map_or_else(
-                || "image not kept by a tag".to_string(),
-                |tag| format!("kept as {tag}"),
-            );
+            let kept = c
+                .rollback_tag
+                .as_deref()
+                .map_or_else(|| "image not kept by a tag".to_string(), |tag| format!("kept as {tag}"));
             say!(
                 "  ran {:<12} {} {} ({}, {state}; {kept})",
                 c.service,
