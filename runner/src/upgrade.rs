@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use hookrun_catalog::{BackupStatus, Deployment, NewUpgrade, UpgradePhase, UpgradeRow, UpgradeStatus};
-use hookrun_docker::{dependencies_from_files, Engine, Gate, GateFailed};
+use hookrun_docker::{dependencies_from_files, Engine, Gate};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 
@@ -424,7 +424,7 @@ async fn health_gate(config: &Config, project: &str, expected: BTreeSet<String>,
         tokio::select! {
             result = engine.health_gate(&gate) => match result {
                 Ok(Ok(_)) => Ok(()),
-                Ok(Err(GateFailed { service, reason })) => Err(format!("service {service} {reason}")),
+                Ok(Err(failed)) => Err(failed.to_string()),
                 Err(e) => Err(e.to_string()),
             },
             () = interrupt.fired() => Err(format!("{} arrived", interrupt.signal().unwrap_or("a signal"))),

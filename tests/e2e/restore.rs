@@ -271,7 +271,7 @@ fn beside_targets(world: &World) -> Vec<std::path::PathBuf> {
     let parents: std::collections::BTreeSet<std::path::PathBuf> = {
         let catalog = world.sandbox.catalog();
         let mut stmt = catalog
-            .prepare("SELECT host_path FROM backup_sources WHERE kind != 'artifacts'")
+            .prepare("SELECT host_path FROM backup_sources WHERE kind NOT IN ('artifacts', 'compose')")
             .unwrap();
         stmt.query_map([], |r| r.get::<_, String>(0))
             .unwrap()

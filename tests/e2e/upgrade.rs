@@ -43,6 +43,25 @@ fn before(deployment: &Upgradable) -> Before {
     }
 }
 
+/// Docker's own record of the upgrade and its rollback: every service ran before was re-created (by the rollback,
+/// if not by the upgrade), and the last thing that happened to each is a start.
+fn assert_engine_saw_the_rollback(deployment: &Upgradable, before: &Before, events: &EventLog) {
+    let seen = events.snapshot();
+    for service in before.images.keys() {
+        let actions: Vec<&str> = seen
+            .iter()
+            .filter(|e| e.project == deployment.project.name && e.service == *service)
+            .map(|e| e.action.as_str())
+            .collect();
+        assert!(actions.contains(&"create"), "{service} was re-created: {actions:?}");
+        let last = actions
+            .iter()
+            .rev()
+            .find(|a| ["start", "die", "destroy", "stop"].contains(a));
+        assert_eq!(last, Some(&"start"), "{service} was started last: {actions:?}");
+    }
+}
+
 fn assert_rolled_back(deployment: &Upgradable, before: &Before, run: &hookrun_e2e::Run) -> serde_json::Value {
     assert_eq!(run.code, 5, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     let doc = run.json();
@@ -195,8 +214,10 @@ fn a_new_version_that_crashes_at_start_is_rolled_back() {
         return;
     };
     let before = before(&deployment);
+    let events = EventLog::start(&deployment.docker);
     let run = deployment.sandbox.run(&upgrade_args(Upgradable::upgrade_to_v2()));
     let doc = assert_rolled_back(&deployment, &before, &run);
+    assert_engine_saw_the_rollback(&deployment, &before, &events);
     let failure = doc["gate"]["failure"].as_str().unwrap();
     assert!(
         failure.contains("service app") && failure.contains("exited"),
@@ -210,12 +231,14 @@ fn an_upgrade_command_that_fails_is_rolled_back_without_a_gate() {
         return;
     };
     let before = before(&deployment);
+    let events = EventLog::start(&deployment.docker);
     let script = format!(
         "{} && echo 'migration failed' >&2 && exit 7",
         Upgradable::upgrade_to_v2()
     );
     let run = deployment.sandbox.run(&upgrade_args(&script));
     let doc = assert_rolled_back(&deployment, &before, &run);
+    assert_engine_saw_the_rollback(&deployment, &before, &events);
     let error = doc["upgrade"]["error"].as_str().unwrap();
     assert!(error.contains("exited with status 7"), "{error}");
     assert!(doc["gate"].is_null(), "no gate after a failed command");
@@ -231,9 +254,11 @@ fn an_upgrade_command_that_hangs_past_its_timeout_is_killed_and_rolled_back() {
         return;
     };
     let before = before(&deployment);
+    let events = EventLog::start(&deployment.docker);
     let script = format!("{} && sleep 300", Upgradable::upgrade_to_v2());
     let run = deployment.sandbox.run(&upgrade_args(&script));
     let doc = assert_rolled_back(&deployment, &before, &run);
+    assert_engine_saw_the_rollback(&deployment, &before, &events);
     let error = doc["upgrade"]["error"].as_str().unwrap();
     assert!(error.contains("did not finish within 3s"), "{error}");
     let sleeping = hookrun_e2e::sh("pgrep -f 'sleep [3]00' || true");
@@ -250,8 +275,10 @@ fn a_service_the_upgrade_added_is_removed_by_the_rollback() {
         return;
     };
     let before = before(&deployment);
+    let events = EventLog::start(&deployment.docker);
     let run = deployment.sandbox.run(&upgrade_args(Upgradable::upgrade_to_v2()));
     let doc = assert_rolled_back(&deployment, &before, &run);
+    assert_engine_saw_the_rollback(&deployment, &before, &events);
     assert!(
         doc["gate"]["failure"].as_str().unwrap().contains("service worker"),
         "{doc:#}"
@@ -265,6 +292,7 @@ fn a_moved_image_tag_does_not_change_what_the_rollback_runs() {
         return;
     };
     let before = before(&deployment);
+    let events = EventLog::start(&deployment.docker);
     let v1 = deployment.image_id(&deployment.v1_tag());
     // The upgrade moves the deployment's own tag to v2 (as a pull moves `:latest`) and runs it.
     let script = format!(
@@ -274,6 +302,7 @@ fn a_moved_image_tag_does_not_change_what_the_rollback_runs() {
     );
     let run = deployment.sandbox.run(&upgrade_args(&script));
     assert_rolled_back(&deployment, &before, &run);
+    assert_engine_saw_the_rollback(&deployment, &before, &events);
     assert_ne!(deployment.image_id(&deployment.v1_tag()), v1, "the tag now names v2");
     assert_eq!(
         deployment.containers()["app"].1,
@@ -342,6 +371,7 @@ fn killed_during_its_command_an_upgrade_is_rolled_back_by_recover() {
         return;
     };
     let before = before(&deployment);
+    let events = EventLog::start(&deployment.docker);
     let script = format!("{} && touch ../in-command && sleep 120", Upgradable::upgrade_to_v2());
     kill_during(&deployment, &script, "command", None);
     // Wait until the command has upgraded: the worst moment, v2 running and its data written.
@@ -364,6 +394,7 @@ fn killed_during_its_command_an_upgrade_is_rolled_back_by_recover() {
     assert_eq!(upgrades[0]["status"], "rolled-back", "{upgrades:#}");
     assert_eq!(deployment.containers(), before.images);
     assert_eq!(tree_manifest(&deployment.data()), before.data);
+    assert_engine_saw_the_rollback(&deployment, &before, &events);
     assert_eq!(deployment.compose_file(), before.compose);
 }
 
@@ -373,6 +404,7 @@ fn killed_during_its_rollback_an_upgrade_finishes_the_rollback_on_recover() {
         return;
     };
     let before = before(&deployment);
+    let events = EventLog::start(&deployment.docker);
     kill_during(&deployment, Upgradable::upgrade_to_v2(), "rollback", Some("hook start"));
     let recover = deployment.sandbox.run(&["recover", "--json"]);
     assert_eq!(
@@ -385,5 +417,6 @@ fn killed_during_its_rollback_an_upgrade_finishes_the_rollback_on_recover() {
     assert_eq!(doc["upgrades"][0]["status"], "rolled-back", "{doc:#}");
     assert_eq!(deployment.containers(), before.images);
     assert_eq!(tree_manifest(&deployment.data()), before.data);
+    assert_engine_saw_the_rollback(&deployment, &before, &events);
     assert_eq!(deployment.compose_file(), before.compose);
 }

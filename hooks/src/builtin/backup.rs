@@ -415,6 +415,8 @@ impl Hook for BackupHook {
 
     async fn preflight(&self, ctx: &RunContext) -> Result<(), HookError> {
         let (sources, _) = self.sources(ctx).await?;
+        // The Compose files (a few KiB) are not the project's data: a backup of them alone is an empty one.
+        let sources: Vec<ArchivedSource> = sources.into_iter().filter(|s| s.kind != "compose").collect();
         let roots = roots(&sources);
         let (factor, compression) = (self.config.min_free_factor, self.config.compression);
         let expected = blocking(move || Ok(estimate(&roots, compression)?)).await?;
