@@ -79,7 +79,7 @@ pub enum HookError {
     Recreate {
         service: String,
         container: String,
-        source: DockerError,
+        source: Box<DockerError>,
     },
 
     /// Services that were running before the run could not be brought back.

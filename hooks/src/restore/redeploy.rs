@@ -95,7 +95,7 @@ impl Hook for RedeployHook {
                 .map_err(|source| HookError::Recreate {
                     service: container.service.clone(),
                     container: container.name.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
         }
         let mut to_start = Vec::new();
@@ -106,7 +106,7 @@ impl Hook for RedeployHook {
                 .map_err(|source| HookError::Recreate {
                     service: recorded.service.clone(),
                     container: recorded.name.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
             if !recorded.running {
                 continue;
