@@ -5,10 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use bollard::container::ListContainersOptions;
 use bollard::models::HealthStatusEnum;
 
-use super::engine::{request_failed, Engine};
+use super::engine::Engine;
 use crate::DockerError;
 
 /// How often the gate looks.
@@ -118,35 +117,14 @@ impl Engine {
 
     /// The project's containers and the gate's verdict on each.
     async fn look(&self, project: &str) -> Result<Vec<Seen>, DockerError> {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![format!("com.docker.compose.project={project}")],
-        )]);
-        let options = ListContainersOptions {
-            all: true,
-            filters,
-            ..Default::default()
-        };
-        let summaries = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .map_err(request_failed("list containers"))?;
         let mut seen = Vec::new();
-        for summary in summaries {
-            let labels = summary.labels.unwrap_or_default();
-            if labels
-                .get("com.docker.compose.oneoff")
-                .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-            {
-                continue;
-            }
-            let Some(id) = summary.id else { continue };
+        for id in self.project_container_ids(project).await? {
             let inspect = match self.docker.inspect_container(&id, None).await {
                 Ok(inspect) => inspect,
                 // Removed between the list and now (the upgrade is still replacing it): look again next time.
                 Err(_) => continue,
             };
+            let labels = inspect.config.and_then(|c| c.labels).unwrap_or_default();
             let state = inspect.state.unwrap_or_default();
             let health = state
                 .health

@@ -49,8 +49,9 @@ pub struct Selection {
 }
 
 impl Engine {
-    /// Every container of `project` (running or not), one-off `run` containers excluded.
-    pub async fn project_containers(&self, project: &str) -> Result<Vec<ProjectContainer>, DockerError> {
+    /// The ids of every container the engine labels as `project`'s (running or not), one-off `run` containers
+    /// excluded by their summary's labels.
+    pub(crate) async fn project_container_ids(&self, project: &str) -> Result<Vec<String>, DockerError> {
         let filters = HashMap::from([("label".to_string(), vec![format!("{PROJECT_LABEL}={project}")])]);
         let options = ListContainersOptions {
             all: true,
@@ -62,9 +63,22 @@ impl Engine {
             .list_containers(Some(options))
             .await
             .map_err(request_failed("list containers"))?;
+        Ok(summaries
+            .into_iter()
+            .filter(|s| {
+                !s.labels
+                    .as_ref()
+                    .and_then(|l| l.get(ONEOFF_LABEL))
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+            })
+            .filter_map(|s| s.id)
+            .collect())
+    }
+
+    /// Every container of `project` (running or not), one-off `run` containers excluded.
+    pub async fn project_containers(&self, project: &str) -> Result<Vec<ProjectContainer>, DockerError> {
         let mut containers = Vec::new();
-        for summary in summaries {
-            let Some(id) = summary.id else { continue };
+        for id in self.project_container_ids(project).await? {
             let inspect = self
                 .docker
                 .inspect_container(&id, None)
