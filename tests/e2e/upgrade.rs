@@ -104,6 +104,7 @@ fn a_healthy_upgrade_is_left_on_the_new_version_with_a_complete_record() {
         return;
     };
     let v1 = deployment.image_id(&deployment.v1_tag());
+    let before = before(&deployment);
     let events = EventLog::start(&deployment.docker);
     let run = deployment.sandbox.run(&upgrade_args(Upgradable::upgrade_to_v2()));
     assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
@@ -171,6 +172,22 @@ fn a_healthy_upgrade_is_left_on_the_new_version_with_a_complete_record() {
     assert_eq!(dry_run.code, 0, "{}", dry_run.stderr);
     assert_document("restore-dry-run", &dry_run.json());
     assert_eq!(dry_run.json()["recreates"].as_array().unwrap().len(), 2);
+
+    // A manual rollback, later, puts back what ran too: the old image ID, the old data and Compose file.
+    let rollback = deployment.sandbox.run(&["rollback", "--yes", "--json"]);
+    assert_eq!(
+        rollback.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        rollback.stdout, rollback.stderr
+    );
+    assert_document("run", &rollback.json());
+    assert_eq!(
+        deployment.containers(),
+        before.images,
+        "same names, old image IDs, all running"
+    );
+    assert_eq!(tree_manifest(&deployment.data()), before.data);
+    assert_eq!(deployment.compose_file(), before.compose);
 
     // Deleting the backup releases its image tag.
     let deleted = deployment.sandbox.run(&["delete", &backup_id.to_string()]);
