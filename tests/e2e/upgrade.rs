@@ -437,3 +437,47 @@ fn killed_during_its_rollback_an_upgrade_finishes_the_rollback_on_recover() {
     assert_engine_saw_the_rollback(&deployment, &before, &events);
     assert_eq!(deployment.compose_file(), before.compose);
 }
+
+#[test]
+fn a_rollback_command_deploys_the_old_version_instead_of_re_creating_the_containers() {
+    let name_placeholder = "{project}";
+    let upgrade = format!("rollback_command = [\"sh\", \"-c\", \"docker-compose -p {name_placeholder} up -d\"]");
+    let Some(deployment) = Upgradable::up(&upgrade, "unhealthy", "") else {
+        return;
+    };
+    // The project's name is known once it is up: the command names it.
+    let config = std::fs::read_to_string(deployment.sandbox.config_path())
+        .unwrap()
+        .replace(name_placeholder, &deployment.project.name);
+    deployment.sandbox.raw_config(&config);
+    let before = before(&deployment);
+    let run = deployment.sandbox.run(&upgrade_args(Upgradable::upgrade_to_v2()));
+    let doc = assert_rolled_back_by_its_command(&deployment, &before, &run);
+    let hooks: Vec<&str> = doc["rollback"]["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert!(hooks.contains(&"rollback_command"), "{hooks:?}");
+}
+
+/// As [`assert_rolled_back`], but the containers are the rollback command's: new containers of the old images.
+fn assert_rolled_back_by_its_command(
+    deployment: &Upgradable,
+    before: &Before,
+    run: &hookrun_e2e::Run,
+) -> serde_json::Value {
+    assert_eq!(run.code, 5, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let doc = run.json();
+    assert_document("upgrade", &doc);
+    assert_eq!(doc["upgrade"]["status"], "rolled-back", "{doc:#}");
+    let now = deployment.containers();
+    for (service, (_, image, _)) in &before.images {
+        assert_eq!(&now[service].1, image, "{service} runs its old image");
+        assert!(now[service].2, "{service} runs");
+    }
+    assert_eq!(tree_manifest(&deployment.data()), before.data);
+    assert_eq!(deployment.compose_file(), before.compose);
+    doc
+}
