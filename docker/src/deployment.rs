@@ -10,6 +10,7 @@ use bollard::image::{RemoveImageOptions, TagImageOptions};
 use bollard::models::{ContainerInspectResponse, EndpointSettings};
 
 use super::engine::{request_failed, Engine};
+use super::project::ProjectContainer;
 use crate::DockerError;
 
 /// One container as Docker reports it now.
@@ -42,10 +43,10 @@ fn conflict(error: &BollardError) -> bool {
 }
 
 impl Engine {
-    /// Every container of `project` (one-off `run` containers excluded) with its inspect document and image.
-    pub async fn record_project(&self, project: &str) -> Result<Vec<ContainerRecord>, DockerError> {
+    /// Each of `containers` (as [`Engine::project_containers`] found them) with its inspect document and image.
+    pub async fn record(&self, containers: &[ProjectContainer]) -> Result<Vec<ContainerRecord>, DockerError> {
         let mut records = Vec::new();
-        for container in self.project_containers(project).await? {
+        for container in containers {
             let inspect = self
                 .docker
                 .inspect_container(&container.id, None)
@@ -66,9 +67,9 @@ impl Engine {
                 inspect: serde_json::to_string(&inspect).map_err(|e| {
                     DockerError::Misconfigured(format!("cannot record container {}: {e}", container.name))
                 })?,
-                id: container.id,
-                name: container.name,
-                service: container.service,
+                id: container.id.clone(),
+                name: container.name.clone(),
+                service: container.service.clone(),
                 image,
                 image_id,
                 repo_digests,

@@ -31,8 +31,8 @@ pub async fn capture(config: &Config, staging_dir: &Path) -> anyhow::Result<Opti
         return Ok(None);
     };
     let engine = Engine::connect().await?;
-    let records = engine.record_project(project).await?;
     let containers = engine.project_containers(project).await?;
+    let records = engine.record(&containers).await?;
     let deps = project_dependencies(&containers, config.runner.compose_file.as_deref())?;
     let services: BTreeSet<String> = records.iter().map(|r| r.service.clone()).collect();
     let layer_of: BTreeMap<String, usize> = layers(&services, &deps)?
