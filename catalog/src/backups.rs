@@ -58,12 +58,16 @@ pub struct BackupRow {
     pub verify_error: Option<String>,
     /// Marked for deletion: its archive may already be gone.
     pub deleting: bool,
+    /// When its local archive was pruned while a remote copy keeps the backup (`None`: it is in local storage).
+    pub local_removed_at: Option<String>,
+    /// Its copies on remotes.
+    pub copies: Vec<crate::CopyRow>,
 }
 
 impl BackupRow {
     const COLUMNS: &'static str = "id, run_id, type, version, status, error, path, size, sha256, file_count, \
                                    entry_count, bytes, compression, created_at, duration_ms, verified_at, verify_ok, \
-                                   verify_error, deleting";
+                                   verify_error, deleting, local_removed_at";
 
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
@@ -86,6 +90,8 @@ impl BackupRow {
             verify_ok: row.get(16)?,
             verify_error: row.get(17)?,
             deleting: row.get(18)?,
+            local_removed_at: row.get(19)?,
+            copies: Vec::new(),
         })
     }
 }
@@ -158,7 +164,10 @@ impl Catalog {
         let rows = stmt
             .query_map(params![run_id], BackupRow::from_row)
             .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+        let rows = rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?;
+        drop(stmt);
+        drop(conn);
+        self.with_copies(rows)
     }
 
     /// Records a backup attempt and returns its id.
@@ -223,19 +232,22 @@ impl Catalog {
 
     /// One backup by id.
     pub fn backup(&self, id: i64) -> Result<Option<BackupRow>, CatalogError> {
-        self.conn()
+        let row = self
+            .conn()
             .query_row(
                 &format!("SELECT {} FROM backups WHERE id = ?1", BackupRow::COLUMNS),
                 params![id],
                 BackupRow::from_row,
             )
             .optional()
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        Ok(self.with_copies(row.into_iter().collect())?.pop())
     }
 
     /// The backup a run recorded, if any.
     pub fn backup_of_run(&self, run_id: i64) -> Result<Option<BackupRow>, CatalogError> {
-        self.conn()
+        let row = self
+            .conn()
             .query_row(
                 &format!(
                     "SELECT {} FROM backups WHERE run_id = ?1 ORDER BY id DESC LIMIT 1",
@@ -245,7 +257,8 @@ impl Catalog {
                 BackupRow::from_row,
             )
             .optional()
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        Ok(self.with_copies(row.into_iter().collect())?.pop())
     }
 
     /// Records a verification of backup `id`.
@@ -278,7 +291,7 @@ impl Catalog {
     pub fn remove_backup(&self, id: i64) -> Result<(), CatalogError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
-        for table in ["backup_sources", "backup_containers", "backup_compose_files"] {
+        for table in ["backup_sources", "backup_containers", "backup_compose_files", "copies"] {
             tx.execute(&format!("DELETE FROM {table} WHERE backup_id = ?1"), params![id])
                 .map_err(|e| self.err(e))?;
         }
@@ -402,6 +415,27 @@ impl Catalog {
                 BackupRow::from_row,
             )
             .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+        let rows = rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?;
+        drop(stmt);
+        drop(conn);
+        self.with_copies(rows)
+    }
+
+    /// Fills in each row's copies: one query for one row, one over every copy for more.
+    fn with_copies(&self, mut rows: Vec<BackupRow>) -> Result<Vec<BackupRow>, CatalogError> {
+        match rows.as_mut_slice() {
+            [] => {}
+            [row] => row.copies = self.copies(row.id)?,
+            _ => {
+                let mut by_backup: std::collections::HashMap<i64, Vec<crate::CopyRow>> = Default::default();
+                for copy in self.all_copies()? {
+                    by_backup.entry(copy.backup_id).or_default().push(copy);
+                }
+                for row in &mut rows {
+                    row.copies = by_backup.remove(&row.id).unwrap_or_default();
+                }
+            }
+        }
+        Ok(rows)
     }
 }

@@ -1,7 +1,8 @@
 //! hookrun's catalog: one SQLite file (WAL, versioned schema) holding runs, their hook results, the services they
-//! stopped, their backups with what ran when each was taken, and upgrades. It knows archives only as the records the hooks hand it (`ArchiveInfo`).
+//! stopped, their backups with what ran when each was taken and where their copies are, and upgrades. It knows archives only as the records the hooks hand it (`ArchiveInfo`).
 
 mod backups;
+mod copies;
 mod deployments;
 mod hook_results;
 mod migrations;
@@ -23,6 +24,7 @@ use rusqlite::Connection;
 use hookrun_archive::create_private_dir;
 
 pub use backups::{BackupFilter, BackupRow, BackupStatus, NewBackup, NOT_YET_RECORDED};
+pub use copies::{CopyRow, NewCopy};
 pub use deployments::{ComposeFile, Deployment, RecordedContainer};
 pub use hook_results::{HookResultRow, HookStatus};
 pub use names::UnknownName;

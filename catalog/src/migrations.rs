@@ -156,6 +156,24 @@ const MIGRATIONS: &[&str] = &[
         output_tail      TEXT NOT NULL DEFAULT ''
     );
     "#,
+    // 6: off-site copies: one row per backup and remote, written once the object is complete and checked; a
+    // backup's local archive may be pruned while a remote keeps it.
+    r#"
+    CREATE TABLE copies (
+        backup_id    INTEGER NOT NULL REFERENCES backups(id),
+        location     TEXT NOT NULL,
+        key          TEXT NOT NULL,
+        size         INTEGER NOT NULL,
+        sha256       TEXT NOT NULL,
+        encrypted    INTEGER NOT NULL,
+        uploaded_at  TEXT NOT NULL,
+        verified_at  TEXT,
+        verify_ok    INTEGER,
+        verify_error TEXT,
+        PRIMARY KEY (backup_id, location)
+    );
+    ALTER TABLE backups ADD COLUMN local_removed_at TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use hookrun_archive::ArchiveError;
 use hookrun_catalog::CatalogError;
 use hookrun_docker::DockerError;
+use hookrun_remote::RemoteError;
 
 /// A hook's failure. `Display` is the one-line message an operator sees.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,10 @@ pub enum HookError {
     /// The Docker engine could not be reached, or refused or failed a request.
     #[error(transparent)]
     Docker(#[from] DockerError),
+
+    /// A remote refused or failed an upload or download (named in the message).
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
 
     /// The archive could not be written.
     #[error("cannot write archive {path}: {source}")]
@@ -113,6 +118,11 @@ impl HookError {
 
     /// True when the hook was stopped (its timeout or a signal) rather than failing on its own.
     pub fn is_cancelled(&self) -> bool {
-        matches!(self, HookError::Cancelled | HookError::Archive(ArchiveError::Cancelled))
+        matches!(
+            self,
+            HookError::Cancelled
+                | HookError::Archive(ArchiveError::Cancelled)
+                | HookError::Remote(RemoteError::Cancelled { .. })
+        )
     }
 }

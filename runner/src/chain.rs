@@ -1,6 +1,6 @@
 //! Turns the configured `[[hook]]` tables into hooks the executor can run.
 
-use hookrun_hooks::builtin::{BackupHook, CommandHook, RecordHook, SnapshotHook, StartHook, StopHook};
+use hookrun_hooks::builtin::{BackupHook, CommandHook, RecordHook, SnapshotHook, StartHook, StopHook, UploadHook};
 use std::sync::Arc;
 
 use hookrun_docker::ProjectExec;
@@ -23,7 +23,7 @@ pub fn build(config: &Config) -> anyhow::Result<Vec<ChainHook>> {
         .hooks
         .iter()
         .map(|spec| ChainHook {
-            hook: instantiate(spec, wasm.as_ref(), exec.as_ref()),
+            hook: instantiate(config, spec, wasm.as_ref(), exec.as_ref()),
             when: spec.when,
             on_error: spec.on_error,
             timeout: spec.timeout,
@@ -44,7 +44,12 @@ pub fn wasm_engine(config: &Config, cache: CacheMode) -> anyhow::Result<Option<A
     )?))
 }
 
-fn instantiate(spec: &HookSpec, wasm: Option<&Arc<WasmEngine>>, exec: Option<&Arc<dyn ServiceExec>>) -> Box<dyn Hook> {
+fn instantiate(
+    config: &Config,
+    spec: &HookSpec,
+    wasm: Option<&Arc<WasmEngine>>,
+    exec: Option<&Arc<dyn ServiceExec>>,
+) -> Box<dyn Hook> {
     let name = spec.name.clone();
     match &spec.kind {
         HookKind::Builtin(Builtin::Stop(config)) => Box::new(StopHook::new(name, config.clone())),
@@ -55,6 +60,13 @@ fn instantiate(spec: &HookSpec, wasm: Option<&Arc<WasmEngine>>, exec: Option<&Ar
         HookKind::Builtin(Builtin::Backup(config)) => Box::new(BackupHook::new(name, config.clone())),
         HookKind::Builtin(Builtin::Record) => Box::new(RecordHook::new(name)),
         HookKind::Builtin(Builtin::Command(config)) => Box::new(CommandHook::new(name, config.clone())),
+        HookKind::Builtin(Builtin::Upload { remotes }) => Box::new(UploadHook::new(
+            name,
+            remotes
+                .iter()
+                .map(|r| crate::remotes::open(config.remote(r).expect("checked when the file was loaded")))
+                .collect(),
+        )),
         HookKind::Wasm(wasm_spec) => {
             let engine = wasm.expect("an engine exists when the chain has WASM hooks").clone();
             Box::new(WasmHook::new(wasm_spec.clone(), engine, exec.cloned()))

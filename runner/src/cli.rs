@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use hookrun_catalog::{BackupFilter, BackupRow, BackupStatus, RunKind};
+use hookrun_remote::Identities;
 use tracing_subscriber::EnvFilter;
 
 use crate::commands;
@@ -90,6 +91,19 @@ pub enum Command {
         /// Verify every completed backup.
         #[arg(long, conflicts_with = "id")]
         all: bool,
+        /// Read back the copies on remotes instead (`--remote=NAME`: on that one only): each object's SHA-256, and
+        /// with --identity the archive's after decryption.
+        #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "")]
+        remote: Option<String>,
+        /// The age identity file that decrypts encrypted copies (an `age-keygen` file or an SSH private key).
+        #[arg(long, requires = "remote")]
+        identity: Option<PathBuf>,
+    },
+    /// Upload every completed backup that lacks a copy on a remote (or on --remote NAME); resumable.
+    Sync {
+        /// Only this remote.
+        #[arg(long)]
+        remote: Option<String>,
     },
     /// Put a backup's data back: verify, stop, extract beside each target, swap, start, remove the old copies.
     Restore {
@@ -104,6 +118,9 @@ pub enum Command {
         /// Do not ask (on a terminal, restore asks first).
         #[arg(long)]
         yes: bool,
+        /// The age identity file that decrypts a remote copy, when the local archive is missing or damaged.
+        #[arg(long)]
+        identity: Option<PathBuf>,
     },
     /// Restore the newest verified, completed pre-upgrade backup (or --to ID); asks first on a terminal.
     Rollback {
@@ -116,6 +133,9 @@ pub enum Command {
         /// Say what would change, change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// The age identity file that decrypts a remote copy, when the local archive is missing or damaged.
+        #[arg(long)]
+        identity: Option<PathBuf>,
     },
     /// Delete the backups no rule keeps (rules combine with OR; the newest verified backup is always kept).
     Prune {
@@ -132,7 +152,7 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Delete one backup (its archive, then its row).
+    /// Delete one backup (its remote copies, its archive, then its row).
     Delete {
         /// The backup to delete.
         id: i64,
@@ -294,33 +314,84 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             render::render(&result, json);
             Ok(exit)
         }
-        Command::Verify { id, all } => {
+        Command::Verify {
+            id,
+            all,
+            remote,
+            identity,
+        } => {
             let session = ReadSession::open(config, Check::Shape, OpenCatalog::Always)?;
+            let identity = identity.as_deref().map(Identities::from_file).transpose()?;
+            let remote = remote.as_deref().map(|name| commands::verify::RemoteCheck {
+                name: Some(name).filter(|n| !n.is_empty()),
+                identity: identity.as_ref(),
+            });
             let mut on_verified = |v: &crate::results::Verified| {
                 if !json {
                     render::verified(v);
                 }
             };
-            let (result, exit) = commands::verify::verify(&session, id, all, &mut on_verified).await?;
+            let (result, exit) = commands::verify::verify(&session, id, all, remote, &mut on_verified).await?;
             render::render(&result, json);
             Ok(exit)
         }
-        Command::Restore { id, only, dry_run, yes } => {
+        Command::Sync { remote } => {
+            let session = open(config, Check::Shape, json, false).await?;
+            let interrupt = crate::interrupt::Interrupt::listen()?;
+            let cancel = tokio_util::sync::CancellationToken::new();
+            let stopper = {
+                let (interrupt, cancel) = (interrupt.clone(), cancel.clone());
+                tokio::spawn(async move {
+                    interrupt.fired().await;
+                    cancel.cancel();
+                })
+            };
+            let mut on_synced = |outcome: Result<&crate::results::Synced, &crate::results::SyncFailure>| {
+                if !json {
+                    render::synced(outcome);
+                }
+            };
+            let on_progress = |_backup: i64, _remote: &str, _done: u64, _total: u64| {};
+            let outcome =
+                commands::sync::sync(&session, remote.as_deref(), &cancel, &mut on_synced, &on_progress).await;
+            stopper.abort();
+            let (result, exit) = outcome?;
+            render::render(&result, json);
+            Ok(if interrupt.signal().is_some() {
+                Exit::Failed
+            } else {
+                exit
+            })
+        }
+        Command::Restore {
+            id,
+            only,
+            dry_run,
+            yes,
+            identity,
+        } => {
             let confirm = if yes { Confirm::No } else { Confirm::OnTerminal };
             let what = What {
                 pick: Pick::Id(id),
                 only,
                 redeploy: false,
+                identity,
             };
             restore(config, what, dry_run, confirm, json, &human, events).await
         }
-        Command::Rollback { to, yes, dry_run } => {
+        Command::Rollback {
+            to,
+            yes,
+            dry_run,
+            identity,
+        } => {
             let pick = to.map_or(Pick::NewestPreUpgrade, Pick::Id);
             let confirm = if yes { Confirm::No } else { Confirm::Required };
             let what = What {
                 pick,
                 only: Vec::new(),
                 redeploy: true,
+                identity,
             };
             restore(config, what, dry_run, confirm, json, &human, events).await
         }
@@ -439,6 +510,8 @@ struct What {
     pick: Pick,
     only: Vec<String>,
     redeploy: bool,
+    /// Decrypts a remote copy when the local archive cannot be used.
+    identity: Option<PathBuf>,
 }
 
 /// `restore` and `rollback`: the plan (all a dry run says), the question on a terminal, then the restore's run.
@@ -451,8 +524,10 @@ async fn restore(
     human: &HumanReporter,
     events: &dyn EventSink,
 ) -> anyhow::Result<Exit> {
+    let identity = what.identity.as_deref().map(Identities::from_file).transpose()?;
     let session = open(config, Check::Shape, json, dry_run).await?;
-    let plan = commands::restore::plan(&session, what.pick, what.only, what.redeploy, dry_run)?;
+    let mut plan = commands::restore::plan(&session, what.pick, what.only, what.redeploy, dry_run)?;
+    plan.identity = identity;
     if dry_run {
         render::render(&plan, json);
         return Ok(Exit::Success);

@@ -1,18 +1,24 @@
-//! The deletion every command uses: mark the row, remove the archive and fsync its folder, remove the image tags
-//! that kept what the backup's deployment ran, then remove the row — a crash in between leaves a marked row, never
-//! one that claims a missing archive.
+//! The deletion every command uses: mark the row, delete its remote copies (each forgotten as its object goes),
+//! remove the archive and fsync its folder, remove the image tags that kept what the backup's deployment ran, then
+//! remove the row — a crash (or an unreachable remote) in between leaves a marked row that the next `delete` or
+//! `prune` finishes, never one that claims a missing archive.
 
 use std::path::Path;
 
 use hookrun_archive::{LocalDir, Storage};
-use hookrun_catalog::{BackupRow, Catalog};
+use hookrun_catalog::{BackupRow, Catalog, CopyRow};
 
+use crate::config::Config;
 use crate::deployment::release;
 
-/// Deletes one backup, archive first, crash-safely. Image tags that cannot be removed (the engine is unreachable)
-/// are named in a warning, for `docker rmi`; the backup goes all the same.
-pub async fn delete_backup(catalog: &Catalog, row: &BackupRow) -> anyhow::Result<()> {
+/// Deletes one backup, every copy first, crash-safely. Image tags that cannot be removed (the engine is
+/// unreachable) are named in a warning, for `docker rmi`; the backup goes all the same. A copy on a remote that is
+/// no longer configured is named in a warning and forgotten (its object is left).
+pub async fn delete_backup(config: &Config, catalog: &Catalog, row: &BackupRow) -> anyhow::Result<()> {
     catalog.mark_deleting(row.id)?;
+    for copy in &row.copies {
+        delete_copy(config, catalog, copy).await?;
+    }
     if let Some(path) = row.path.as_deref().map(Path::new) {
         // The archive's folder is the storage it lives in (a row keeps its path across `migrate-storage`).
         let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
@@ -37,14 +43,30 @@ pub async fn delete_backup(catalog: &Catalog, row: &BackupRow) -> anyhow::Result
     Ok(())
 }
 
+/// Deletes one remote copy's object and forgets the copy.
+pub async fn delete_copy(config: &Config, catalog: &Catalog, copy: &CopyRow) -> anyhow::Result<()> {
+    if config.remote(&copy.location).is_none() {
+        tracing::warn!(
+            "backup {}: remote {} is no longer configured; its object {} is left there",
+            copy.backup_id,
+            copy.location,
+            copy.key
+        );
+    } else {
+        crate::remotes::open_for(config, copy)?.delete(&copy.key).await?;
+    }
+    catalog.remove_copy(copy.backup_id, &copy.location)?;
+    Ok(())
+}
+
 /// Finishes deletions a crash interrupted (rows still marked).
-pub async fn finish_interrupted_deletions(catalog: &Catalog) -> anyhow::Result<()> {
+pub async fn finish_interrupted_deletions(config: &Config, catalog: &Catalog) -> anyhow::Result<()> {
     for row in catalog
         .list_backups(&Default::default())?
         .into_iter()
         .filter(|r| r.deleting)
     {
-        delete_backup(catalog, &row).await?;
+        delete_backup(config, catalog, &row).await?;
     }
     Ok(())
 }

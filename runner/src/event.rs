@@ -38,6 +38,8 @@ pub enum Event {
     UpgradePhase { phase: String, doing: String },
     /// A line the upgrade command (or the rollback command) wrote, on stdout or stderr.
     CommandOutput { line: String },
+    /// A restore fetched the backup's archive from a remote copy (the local one was missing, pruned or damaged).
+    Fetched(crate::remotes::FetchedArchive),
 }
 
 /// How a hook that ran ended.

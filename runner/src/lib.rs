@@ -16,6 +16,7 @@ pub mod interrupt;
 pub mod journal;
 pub mod lock;
 pub mod recovery;
+pub mod remotes;
 pub mod report;
 pub mod restore_run;
 pub mod restore_targets;

@@ -14,9 +14,11 @@ use hookrun_hooks::Hook;
 
 use crate::chain_run::run_chain;
 use crate::config::{Builtin, Config, HookKind, OnError, When};
+use crate::event::Event;
 use crate::event::EventSink;
 use crate::executor::ChainHook;
 use crate::exit::{Exit, UsageError};
+use crate::remotes::ensure_local_archive;
 use crate::restore_targets::targets;
 use crate::results::{PlannedTarget, RestorePlan, RestoreResult};
 use crate::session::Session;
@@ -85,6 +87,7 @@ pub fn plan(
         only,
         restore_targets,
         deployment,
+        identity: None,
     })
 }
 
@@ -97,6 +100,10 @@ pub async fn execute(
 ) -> anyhow::Result<(RestoreResult, Exit)> {
     let (config, catalog) = (&session.config, &session.catalog);
     let backup = plan.row;
+    // Before anything stops: an archive that is missing, pruned or damaged comes back from a remote copy, checked.
+    if let Some(fetched) = ensure_local_archive(config, catalog, &backup, plan.identity.as_ref()).await? {
+        events.emit(&Event::Fetched(fetched));
+    }
     let restore_id = catalog.begin_restore(backup.id, &plan.only, Utc::now())?;
     let chain = chain(config, backup.clone(), plan.restore_targets, plan.deployment);
     let outcome = run_chain(
@@ -116,7 +123,8 @@ pub async fn execute(
     outcome.map(|(report, exit)| (RestoreResult { report }, exit))
 }
 
-/// The newest completed pre-upgrade backup whose archive is there and whose last verification (if any) passed.
+/// The newest completed pre-upgrade backup whose archive is there (locally, or as a remote copy whose last
+/// read-back, if any, passed) and whose last verification (if any) passed.
 fn newest_rollback_point(catalog: &Catalog) -> anyhow::Result<BackupRow> {
     let filter = hookrun_catalog::BackupFilter {
         kind: Some("pre-upgrade".into()),
@@ -127,9 +135,15 @@ fn newest_rollback_point(catalog: &Catalog) -> anyhow::Result<BackupRow> {
         .into_iter()
         .rev()
         .find(|b| {
-            !b.deleting && b.verify_ok != Some(false) && b.path.as_deref().is_some_and(|p| Path::new(p).is_file())
+            let local = b.local_removed_at.is_none() && b.path.as_deref().is_some_and(|p| Path::new(p).is_file());
+            let remote = b.copies.iter().any(|c| c.verify_ok != Some(false));
+            !b.deleting && b.verify_ok != Some(false) && (local || remote)
         })
-        .ok_or_else(|| anyhow::anyhow!("no completed pre-upgrade backup with its archive in place to roll back to"))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no completed pre-upgrade backup with its archive in place (or on a remote) to roll back to"
+            )
+        })
 }
 
 /// stop → restore → (redeploy) → start → remove the old copies (the restore's extraction is its preflight, before

@@ -147,13 +147,56 @@ pub struct PlannedBackup {
 #[derive(Debug, Serialize)]
 pub struct PruneResult {
     pub dry_run: bool,
-    /// The backups no rule keeps.
+    /// The backups no location keeps: deleted entirely.
     pub deleted: Vec<i64>,
+    /// The backups whose local archive was removed because only a remote keeps them.
+    pub local_removed: Vec<i64>,
+    /// The remote copies their remote's rules do not keep.
+    pub copies_deleted: Vec<PrunedCopy>,
     /// The backups some rule keeps, by id, with the rules that keep each.
     pub kept: Vec<Kept>,
     /// Every backup considered, oldest first.
     #[serde(skip)]
     pub backups: Vec<BackupRow>,
+}
+
+// `sync`
+
+/// What `sync` uploaded, skipped and could not upload.
+#[derive(Debug, Default, Serialize)]
+pub struct SyncResult {
+    pub uploaded: Vec<Synced>,
+    /// Backups that already had their copy on a remote (per remote).
+    pub already: usize,
+    pub failed: Vec<SyncFailure>,
+}
+
+/// One copy `sync` made (or adopted: an object an earlier upload completed but did not record).
+#[derive(Debug, Serialize)]
+pub struct Synced {
+    pub backup: i64,
+    pub remote: String,
+    pub key: String,
+    pub bytes: u64,
+    pub encrypted: bool,
+    pub already_there: bool,
+    pub duration_ms: u64,
+}
+
+/// One upload that failed, with the one-line error naming the remote.
+#[derive(Debug, Serialize)]
+pub struct SyncFailure {
+    pub backup: i64,
+    pub remote: String,
+    pub error: String,
+}
+
+/// A remote copy `prune` deleted.
+#[derive(Debug, Serialize)]
+pub struct PrunedCopy {
+    pub backup: i64,
+    pub remote: String,
+    pub key: String,
 }
 
 /// A backup `prune` keeps, and why.
@@ -212,6 +255,9 @@ pub struct RestorePlan {
     /// What the backup recorded of its deployment, when a rollback puts it back.
     #[serde(skip)]
     pub(crate) deployment: Option<Deployment>,
+    /// Decrypts a remote copy when the local archive is missing or damaged (`restore --identity`).
+    #[serde(skip)]
+    pub identity: Option<hookrun_remote::Identities>,
 }
 
 /// One tree a restore puts back.
@@ -332,6 +378,8 @@ pub struct VerifyResult {
 pub struct Verified {
     pub id: i64,
     pub path: Option<String>,
+    /// The remote whose copy was read back (`None`: the local archive).
+    pub remote: Option<String>,
     pub ok: bool,
     pub error: Option<String>,
 }

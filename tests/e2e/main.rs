@@ -19,6 +19,7 @@ mod lifecycle;
 mod mounts;
 mod output;
 mod pre_upgrade;
+mod remote;
 mod restore;
 mod run_safety;
 mod snapshot;

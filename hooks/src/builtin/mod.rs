@@ -6,6 +6,7 @@ mod record;
 mod snapshot;
 mod start;
 mod stop;
+mod upload;
 
 pub use backup::{BackupConfig, BackupEstimate, BackupHook, BackupPlan, TreeStats, Volumes};
 pub use command::{CommandConfig, CommandHook};
@@ -13,3 +14,4 @@ pub use record::RecordHook;
 pub use snapshot::{Copies, SnapshotHook};
 pub use start::{StartConfig, StartHook, DEFAULT_START_TIMEOUT};
 pub use stop::{StopConfig, StopHook};
+pub use upload::{upload_backup, UploadHook};

@@ -11,7 +11,7 @@ pub async fn delete(session: &Session, id: i64) -> anyhow::Result<(DeleteResult,
     let row = catalog
         .backup(id)?
         .ok_or_else(|| UsageError(format!("no backup with id {id}")))?;
-    delete_backup(catalog, &row).await?;
+    delete_backup(&session.config, catalog, &row).await?;
     let result = DeleteResult {
         deleted: vec![id],
         backup: row,

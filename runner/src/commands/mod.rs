@@ -11,5 +11,6 @@ pub mod recover;
 pub mod restore;
 pub mod run;
 pub mod show;
+pub mod sync;
 pub mod upgrade;
 pub mod verify;

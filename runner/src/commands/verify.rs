@@ -1,18 +1,86 @@
 //! `hookrun verify [ID | --all]`: reads each archive to the end — SHA-256, every entry, the gzip trailer — compares
 //! it with the catalog, checks on the way that a restore of its trees would accept every entry, and records the
-//! result.
+//! result. With `--remote`, it reads back the backups' copies on remotes instead (see [`RemoteCheck`]).
 
 use std::path::PathBuf;
 
 use chrono::Utc;
 use hookrun_catalog::{BackupFilter, BackupRow, BackupStatus, Catalog};
 use hookrun_hooks::restore;
+use hookrun_remote::Identities;
 use tokio_util::sync::CancellationToken;
 
 use crate::exit::{Exit, UsageError};
 use crate::results::{Verified, VerifyResult};
 use crate::session::ReadSession;
 use crate::storage::unknown_archives;
+
+/// `verify --remote [NAME]`: the copies to read back (on every remote, or on `name`), decrypted with `identity`
+/// when given.
+#[derive(Debug, Clone, Copy)]
+pub struct RemoteCheck<'a> {
+    pub name: Option<&'a str>,
+    pub identity: Option<&'a Identities>,
+}
+
+/// Reads back backup `row`'s copies (on `only`, or every remote): each object's size and SHA-256 against what was
+/// uploaded and, when it can be decrypted (or is not encrypted), the archive's SHA-256 against the catalog's.
+/// Records each result on the copy. A backup without a copy there is one failure saying so.
+async fn verify_copies(
+    session: &ReadSession,
+    catalog: &Catalog,
+    row: &BackupRow,
+    only: Option<&str>,
+    identity: Option<&Identities>,
+) -> Vec<(Option<String>, Result<(), String>)> {
+    let copies: Vec<_> = row
+        .copies
+        .iter()
+        .filter(|c| only.is_none_or(|name| c.location == name))
+        .collect();
+    if copies.is_empty() {
+        let where_ = only.map_or("any remote".to_string(), |n| format!("remote {n}"));
+        return vec![(
+            only.map(str::to_string),
+            Err(format!("backup {} has no copy on {where_}", row.id)),
+        )];
+    }
+    let mut outcomes = Vec::new();
+    for copy in copies {
+        let outcome = async {
+            let remote = crate::remotes::open_for(&session.config, copy).map_err(|e| e.to_string())?;
+            let (fetched, _) = remote
+                .fetch(&copy.key, copy.encrypted, identity, std::io::sink())
+                .await
+                .map_err(|e| e.to_string())?;
+            let named = |what: String| format!("remote {}: {}: {what}", copy.location, copy.key);
+            if fetched.size != copy.size as u64 || fetched.sha256 != copy.sha256 {
+                return Err(named(format!(
+                    "the object differs from what was uploaded: SHA-256 {} ({} bytes), uploaded {} ({} bytes)",
+                    fetched.sha256, fetched.size, copy.sha256, copy.size
+                )));
+            }
+            match (&fetched.archive_sha256, &row.sha256) {
+                (Some(got), Some(want)) if got != want => Err(named(format!(
+                    "decrypted, it is not backup {}'s archive: SHA-256 {got}, recorded {want}",
+                    row.id
+                ))),
+                _ => Ok(()),
+            }
+        }
+        .await;
+        let error = outcome.as_ref().err().map(String::as_str);
+        if let Err(e) = catalog.record_copy_verification(row.id, &copy.location, outcome.is_ok(), error, Utc::now()) {
+            tracing::error!(
+                "cannot record the verification of backup {}'s copy on {}: {e}",
+                row.id,
+                copy.location
+            );
+        }
+        outcomes.push((Some(copy.location.clone()), outcome));
+    }
+    outcomes
+}
 
 /// Verifies backup `id`, or every completed backup with `all`, in a session opened with `OpenCatalog::Always`;
 /// `on_verified` hears of each backup as soon as it is verified. Exit 1 when one failed or, with `all`, storage holds
@@ -21,6 +89,7 @@ pub async fn verify(
     session: &ReadSession,
     id: Option<i64>,
     all: bool,
+    remote: Option<RemoteCheck<'_>>,
     on_verified: &mut dyn FnMut(&Verified),
 ) -> anyhow::Result<(VerifyResult, Exit)> {
     let Some(catalog) = session.catalog.as_deref() else {
@@ -38,18 +107,26 @@ pub async fn verify(
     };
     let mut verified = Vec::new();
     for row in rows.iter().filter(|r| !r.deleting) {
-        let outcome = verify_backup(catalog, row).await;
-        let result = Verified {
-            id: row.id,
-            path: row.path.clone(),
-            ok: outcome.is_ok(),
-            error: outcome.err(),
+        let checks = match &remote {
+            None if row.local_removed_at.is_some() => continue,
+            None => vec![(None, verify_backup(catalog, row).await)],
+            Some(remote) => verify_copies(session, catalog, row, remote.name.as_deref(), remote.identity).await,
         };
-        on_verified(&result);
-        verified.push(result);
+        for (copy, outcome) in checks {
+            let error = outcome.err();
+            let result = Verified {
+                id: row.id,
+                path: row.path.clone(),
+                remote: copy,
+                ok: error.is_none(),
+                error,
+            };
+            on_verified(&result);
+            verified.push(result);
+        }
     }
     // Every archive in storage is the catalog's: with --all, one it does not know fails the check too.
-    let unknown = if all {
+    let unknown = if all && remote.is_none() {
         unknown_archives(&session.config.runner.storage_dir, catalog)?
     } else {
         Vec::new()

@@ -20,7 +20,13 @@ use super::located::Located;
 use super::{Builtin, When};
 
 /// The built-ins this build knows, for error messages.
-pub const KNOWN: &[&str] = &["stop", "snapshot", "backup", "record", "start", "command"];
+pub const KNOWN: &[&str] = &["stop", "snapshot", "backup", "record", "start", "command", "upload"];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpload {
+    remotes: Option<Spanned<Vec<String>>>,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -177,6 +183,34 @@ pub fn parse(kind: &Spanned<String>, table: &ConfigTable<'_>, runner: &RunnerFac
                 cwd: raw.cwd,
             }))
         }
+        "upload" => {
+            let raw: RawUpload = table.read("upload")?;
+            if runner.remotes.is_empty() {
+                return Err(SpanError::new(
+                    kind.span(),
+                    "built-in `upload` needs a `[[remote]]` table to upload to",
+                ));
+            }
+            let remotes = match raw.remotes {
+                None => runner.remotes.to_vec(),
+                Some(names) => {
+                    if let Some(unknown) = names.get_ref().iter().find(|n| !runner.remotes.contains(n)) {
+                        return Err(SpanError::new(
+                            names.span(),
+                            format!(
+                                "no remote named `{unknown}`; the [[remote]] tables are: {}",
+                                runner.remotes.join(", ")
+                            ),
+                        ));
+                    }
+                    if names.get_ref().is_empty() {
+                        return Err(SpanError::new(names.span(), "`remotes` names no remote"));
+                    }
+                    names.into_inner()
+                }
+            };
+            Ok(Builtin::Upload { remotes })
+        }
         other => Err(SpanError::new(
             kind.span(),
             format!("unknown built-in `{other}`, expected one of: {}", KNOWN.join(", ")),
@@ -303,6 +337,7 @@ mod tests {
             project: None,
             compose_file: None,
             check: Check::Shape,
+            remotes: &[],
         };
         let table = ConfigTable {
             value: &value,
@@ -387,6 +422,7 @@ mod message_tests {
             project: Some("p"),
             compose_file: None,
             check: Check::Shape,
+            remotes: &[],
         };
         let table = ConfigTable {
             value: &file.config,

@@ -20,6 +20,8 @@ pub struct RunnerFacts<'a> {
     pub project: Option<&'a str>,
     pub compose_file: Option<&'a Path>,
     pub check: Check,
+    /// The names of the `[[remote]]` tables.
+    pub remotes: &'a [String],
 }
 
 /// An error at a byte range of the file.

@@ -13,6 +13,7 @@ use super::builtin::{self, ConfigTable};
 use super::common::{line_column, normalize, Check, RunnerFacts, SpanError};
 use super::duration::HumanDuration;
 use super::located::{Located, LocatedTable};
+use super::remote::RawRemote;
 use super::{
     Builtin, Config, ConfigError, HookKind, HookSpec, OnError, Permissions, RunnerConfig, UpgradeConfig, WasmHookSpec,
     When, DEFAULT_MEMORY_LIMIT,
@@ -28,6 +29,8 @@ struct RawFile {
     #[serde(default)]
     hook: Vec<Spanned<RawHook>>,
     upgrade: Option<RawUpgrade>,
+    #[serde(default)]
+    remote: Vec<Spanned<RawRemote>>,
 }
 
 #[derive(Deserialize)]
@@ -132,6 +135,30 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
         project: runner.project.as_deref(),
         compose_file: compose_file.as_deref(),
         check,
+        remotes: &[],
+    };
+
+    let mut remotes = Vec::with_capacity(raw.remote.len());
+    let mut remote_lines: HashMap<String, usize> = HashMap::new();
+    for raw_remote in raw.remote {
+        let table = raw_remote.span();
+        let raw_remote = raw_remote.into_inner();
+        let name = raw_remote.name().clone();
+        if let Some(first_line) = remote_lines.insert(name.get_ref().clone(), line_column(text, table.start).0) {
+            return Err(at(
+                name.span(),
+                format!(
+                    "duplicate remote name `{}` (first used on line {first_line})",
+                    name.get_ref()
+                ),
+            ));
+        }
+        remotes.push(raw_remote.resolve(&base).map_err(|e| at(e.span, e.message))?);
+    }
+    let remote_names: Vec<String> = remotes.iter().map(|r| r.spec.name.clone()).collect();
+    let facts = RunnerFacts {
+        remotes: &remote_names,
+        ..facts
     };
 
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -196,7 +223,7 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
                     },
                 };
                 let memory_limit = match &hook.memory_limit {
-                    Some(limit) => parse_size(limit.get_ref()).map_err(|m| at(limit.span(), m))?,
+                    Some(limit) => parse_size(limit.get_ref(), "memory_limit").map_err(|m| at(limit.span(), m))?,
                     None => DEFAULT_MEMORY_LIMIT,
                 };
                 let spec = WasmHookSpec {
@@ -221,11 +248,16 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
                 ));
             }
         };
+        let on_error = hook.on_error.unwrap_or(match kind {
+            HookKind::Builtin(Builtin::Upload { .. }) => OnError::Continue,
+            _ => OnError::Abort,
+        });
         hooks.push(HookSpec {
             name,
             kind,
             when: hook.when.unwrap_or(default_when),
-            on_error: hook.on_error.unwrap_or(OnError::Abort),
+            // An upload's failure never turns a completed local backup into a failed run unless it says so.
+            on_error,
             timeout: hook.timeout.map_or(default_timeout, |t| t.0),
             artifacts: hook.artifacts.as_ref().is_none_or(|a| *a.get_ref()),
             line: line_column(text, hook_span.start).0,
@@ -237,6 +269,12 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
         file: path.to_path_buf(),
         line,
         column: 1,
+        message,
+    })?;
+    check_uploads_follow_the_start(&hooks).map_err(|(hook, message)| ConfigError::At {
+        file: path.to_path_buf(),
+        line: hook.name_at.0,
+        column: hook.name_at.1,
         message,
     })?;
     check_artifacts_reach_the_archive(&hooks).map_err(|(hook, message)| ConfigError::At {
@@ -282,7 +320,39 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
         },
         hooks,
         upgrade,
+        remotes,
     })
+}
+
+/// An upload runs after the archive exists and after the services are back: never inside the downtime.
+fn check_uploads_follow_the_start(hooks: &[HookSpec]) -> Result<(), (&HookSpec, String)> {
+    let is = |hook: &HookSpec, label: &str| hook.kind.label() == label;
+    for (index, upload) in hooks.iter().enumerate().filter(|(_, h)| is(h, "upload")) {
+        let before = &hooks[..index];
+        if !before.iter().any(|h| is(h, "backup") || is(h, "snapshot")) {
+            return Err((
+                upload,
+                format!(
+                    "hook `{}` uploads the archive: place it after the backup hook",
+                    upload.name
+                ),
+            ));
+        }
+        let last_stop = before.iter().rposition(|h| is(h, "stop"));
+        let last_start = before.iter().rposition(|h| is(h, "start"));
+        if let Some(stop) = last_stop {
+            if last_start.is_none_or(|start| start < stop) {
+                return Err((
+                    upload,
+                    format!(
+                        "hook `{}` would upload while the services are stopped: place it after the start hook",
+                        upload.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Gives every `snapshot` hook the config of the backup hook it names, which must come after it in the chain.
@@ -352,8 +422,8 @@ fn check_artifacts_reach_the_archive(hooks: &[HookSpec]) -> Result<(), (&HookSpe
 }
 
 /// A size in bytes: a whole number, or a string with a binary unit ("256MiB", "1 GiB", "512KiB").
-fn parse_size(value: &toml::Value) -> Result<u64, String> {
-    let bad = || format!("`memory_limit` must be bytes or a size like \"256MiB\", not {value}");
+pub(super) fn parse_size(value: &toml::Value, key: &str) -> Result<u64, String> {
+    let bad = || format!("`{key}` must be bytes or a size like \"256MiB\", not {value}");
     let bytes = match value {
         toml::Value::Integer(n) if *n > 0 => *n as u64,
         toml::Value::String(s) => {

@@ -9,6 +9,7 @@ mod located;
 mod permissions;
 #[cfg(test)]
 mod proptests;
+mod remote;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,6 +22,7 @@ pub use load::{load, parse};
 pub use located::{Located, LocatedKey, Node};
 pub(crate) use permissions::relative_name;
 pub use permissions::{ExecGrant, GrantError, Permissions};
+pub use remote::{CredentialFiles, RemoteConfig};
 
 /// The default memory limit of a WASM hook: 256 MiB.
 pub const DEFAULT_MEMORY_LIMIT: u64 = 256 * 1024 * 1024;
@@ -36,6 +38,15 @@ pub struct Config {
     pub hooks: Vec<HookSpec>,
     /// The `[upgrade]` table.
     pub upgrade: UpgradeConfig,
+    /// The `[[remote]]` tables, in order.
+    pub remotes: Vec<RemoteConfig>,
+}
+
+impl Config {
+    /// The remote called `name`.
+    pub fn remote(&self, name: &str) -> Option<&RemoteConfig> {
+        self.remotes.iter().find(|r| r.spec.name == name)
+    }
 }
 
 /// The `[upgrade]` table: how `hookrun upgrade` upgrades and when it rolls back.
@@ -163,6 +174,10 @@ pub enum Builtin {
     Record,
     Start(StartConfig),
     Command(CommandConfig),
+    /// Uploads the run's archive to these remotes (every `[[remote]]` when the config names none).
+    Upload {
+        remotes: Vec<String>,
+    },
 }
 
 impl HookKind {
@@ -176,6 +191,7 @@ impl HookKind {
             HookKind::Builtin(Builtin::Start(_)) => "start",
             HookKind::Builtin(Builtin::Record) => "record",
             HookKind::Builtin(Builtin::Command(_)) => "command",
+            HookKind::Builtin(Builtin::Upload { .. }) => "upload",
         }
     }
 }

@@ -125,6 +125,14 @@ impl EventSink for HumanReporter {
             )),
             Event::UpgradePhase { phase, doing } => self.line(format!("== {phase}: {doing}")),
             Event::CommandOutput { line } => self.line(format!("  | {line}")),
+            Event::Fetched(f) => self.line(format!(
+                "== fetched: backup {}'s archive from remote {} ({}, {}) because {}",
+                f.backup,
+                f.remote,
+                f.key,
+                hookrun_archive::size::human_bytes(f.bytes),
+                f.because
+            )),
         }
     }
 }

@@ -14,7 +14,8 @@ use crate::estimates::HookEstimate;
 use crate::recovery::Recovered;
 use crate::results::{
     CheckResult, DeleteResult, EstimateResult, ListResult, MigrateResult, Moved, NewHookResult, PlanResult,
-    PruneResult, RecoverResult, RestorePlan, RestoreResult, ShowResult, UpgradeResult, Verified, VerifyResult,
+    PruneResult, RecoverResult, RestorePlan, RestoreResult, ShowResult, SyncFailure, SyncResult, Synced, UpgradeResult,
+    Verified, VerifyResult,
 };
 use crate::say;
 use crate::upgrade::RecoveredUpgrade;
@@ -137,9 +138,18 @@ pub fn moved(moved: &Moved) {
 
 /// A backup `verify` verified, as it goes (for people).
 pub fn verified(verified: &Verified) {
+    let place = verified
+        .remote
+        .as_ref()
+        .map(|r| format!(" (copy on {r})"))
+        .unwrap_or_default();
     match &verified.error {
-        None => say!("ok      {} {}", verified.id, verified.path.as_deref().unwrap_or("-")),
-        Some(e) => say!("FAILED  {} {e}", verified.id),
+        None => say!(
+            "ok      {}{place} {}",
+            verified.id,
+            verified.path.as_deref().unwrap_or("-")
+        ),
+        Some(e) => say!("FAILED  {}{place} {e}", verified.id),
     }
 }
 
@@ -210,14 +220,15 @@ impl Human for ListResult {
             say!("no backups");
         } else {
             say!(
-                "{:>4}  {:<11}  {:<12}  {:<9}  {:<8}  {:<24}  {:>10}  FILE",
+                "{:>4}  {:<11}  {:<12}  {:<9}  {:<8}  {:<24}  {:>10}  {:<16}  FILE",
                 "ID",
                 "TYPE",
                 "VERSION",
                 "STATUS",
                 "VERIFIED",
                 "CREATED",
-                "SIZE"
+                "SIZE",
+                "COPIES"
             );
         }
         for b in &self.backups {
@@ -226,8 +237,13 @@ impl Human for ListResult {
                 .as_deref()
                 .and_then(|p| Path::new(p).file_name())
                 .map(|f| f.to_string_lossy().into_owned());
+            let local = (b.path.is_some() && b.local_removed_at.is_none()).then_some("local");
+            let copies: Vec<&str> = local
+                .into_iter()
+                .chain(b.copies.iter().map(|c| c.location.as_str()))
+                .collect();
             say!(
-                "{:>4}  {:<11}  {:<12}  {:<9}  {:<8}  {:<24}  {:>10}  {}",
+                "{:>4}  {:<11}  {:<12}  {:<9}  {:<8}  {:<24}  {:>10}  {:<16}  {}",
                 b.id,
                 b.kind,
                 b.version,
@@ -235,6 +251,11 @@ impl Human for ListResult {
                 verified_column(b),
                 b.created_at,
                 b.size.map(|s| human_bytes(s as u64)).unwrap_or_else(|| "-".into()),
+                if copies.is_empty() {
+                    "-".to_string()
+                } else {
+                    copies.join(",")
+                },
                 file.unwrap_or_else(|| "-".into()),
             );
         }
@@ -337,9 +358,57 @@ impl Human for PruneResult {
                 because.join("; ")
             );
         }
-        if self.deleted.is_empty() {
+        for id in &self.local_removed {
+            say!(
+                "{} the local archive of backup {id}: only a remote keeps it",
+                if self.dry_run { "would remove" } else { "removed" }
+            );
+        }
+        for copy in &self.copies_deleted {
+            say!(
+                "{} backup {}'s copy on {} ({}): its remote's rules do not keep it",
+                if self.dry_run { "would delete" } else { "deleted" },
+                copy.backup,
+                copy.remote,
+                copy.key
+            );
+        }
+        if self.deleted.is_empty() && self.local_removed.is_empty() && self.copies_deleted.is_empty() {
             say!("nothing to prune: every backup is kept by a rule");
         }
+    }
+}
+
+impl Human for SyncResult {
+    /// The totals (each upload was said as it went, see [`synced`]).
+    fn human(&self) {
+        say!(
+            "{} uploaded, {} already there, {} failed",
+            self.uploaded.len(),
+            self.already,
+            self.failed.len()
+        );
+    }
+}
+
+/// One upload of `sync`, as it ends (for people).
+pub fn synced(outcome: Result<&Synced, &SyncFailure>) {
+    match outcome {
+        Ok(s) => say!(
+            "uploaded backup {} to {}: {} ({}{}{}) in {:.1}s",
+            s.backup,
+            s.remote,
+            s.key,
+            human_bytes(s.bytes),
+            if s.encrypted { ", encrypted" } else { "" },
+            if s.already_there {
+                ", already there from an earlier upload"
+            } else {
+                ""
+            },
+            s.duration_ms as f64 / 1000.0
+        ),
+        Err(f) => say!("FAILED  backup {} to {}: {}", f.backup, f.remote, f.error),
     }
 }
 
@@ -385,7 +454,7 @@ impl Human for ShowResult {
         for (key, value) in value.as_object().into_iter().flatten() {
             // The archive's writing time is said in words below, not as a bare `duration_ms` one would take for the
             // run's.
-            if !value.is_null() && key != "duration_ms" {
+            if !value.is_null() && key != "duration_ms" && key != "copies" {
                 say!(
                     "{key:<12} {}",
                     value.as_str().map_or_else(|| value.to_string(), str::to_string)
@@ -394,6 +463,24 @@ impl Human for ShowResult {
         }
         if let Some(ms) = self.backup.duration_ms {
             say!("written in   {:.2}s (the archive alone)", ms as f64 / 1000.0);
+        }
+        for copy in &self.backup.copies {
+            let verified = match (copy.verify_ok, &copy.verified_at) {
+                (Some(true), Some(at)) => format!(", verified {at}"),
+                (Some(false), _) => format!(
+                    ", last read-back FAILED: {}",
+                    copy.verify_error.as_deref().unwrap_or("-")
+                ),
+                _ => String::new(),
+            };
+            say!(
+                "copy         {}: {} ({}{}, uploaded {}{verified})",
+                copy.location,
+                copy.key,
+                human_bytes(copy.size as u64),
+                if copy.encrypted { ", age-encrypted" } else { "" },
+                copy.uploaded_at
+            );
         }
         if let Some(run) = &self.run {
             let took = run
