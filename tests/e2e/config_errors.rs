@@ -113,6 +113,31 @@ fn the_upgrade_table_is_checked_like_the_rest() {
     assert_error(&text, "6:1", "unknown field `gate`");
 }
 
+#[test]
+fn remotes_and_uploads_are_checked_at_their_values_and_an_upload_may_not_run_inside_the_downtime() {
+    let remote = "[[remote]]\nname = \"r\"\nurl = \"s3://b/p\"\n";
+    let text = format!("{RUNNER}\n[[remote]]\nname = \"r\"\nurl = \"http://b\"\n");
+    assert_error(&text, "7:7", "is not an s3://bucket[/prefix] URL");
+    let text = format!("{RUNNER}\n{remote}access_key_id_file = \"id\"\n");
+    assert_error(&text, "8:22", "give both access_key_id_file and secret_access_key_file");
+    let text = format!("{RUNNER}\n{remote}encrypt = {{ recipients = [\"age1nope\"] }}\n");
+    assert_error(&text, "8:11", "\"age1nope\" is not an age recipient");
+    let text = format!(
+        "{RUNNER}\n{remote}\n[[hook]]\nname = \"up\"\nbuiltin = \"upload\"\nconfig = {{ remotes = [\"s\"] }}\n"
+    );
+    assert_error(&text, "12:22", "no remote named `s`; the [[remote]] tables are: r");
+    let text = format!(
+        "{RUNNER}project = \"p\"\n\n{remote}\n[[hook]]\nname = \"stop\"\nbuiltin = \"stop\"\n\n\
+         [[hook]]\nname = \"backup\"\nbuiltin = \"backup\"\nconfig = {{ sources = [\"data\"] }}\n\n\
+         [[hook]]\nname = \"upload\"\nbuiltin = \"upload\"\n\n[[hook]]\nname = \"start\"\nbuiltin = \"start\"\n"
+    );
+    assert_error(
+        &text,
+        "20:8",
+        "hook `upload` would upload while the services are stopped: place it after the start hook",
+    );
+}
+
 /// A chain whose `dump` hook (a command: it may write artifacts) is placed at `position`.
 fn chain_with_dump(position: &str, dump_extra: &str) -> String {
     let dump = format!(

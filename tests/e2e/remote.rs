@@ -206,6 +206,9 @@ fn a_flipped_byte_on_the_server_fails_verify_remote_and_no_restore_uses_it() {
     object[middle] ^= 0x01;
     server.overwrite(&key, &object);
 
+    let doc = run(&sandbox, server, &["--json", "verify", "--remote=offsite", "1"]).json();
+    crate::json_schemas::assert_document("verify", &doc);
+    assert_eq!(doc["verified"][0]["remote"], "offsite", "{doc}");
     let verified = run(&sandbox, server, &["verify", "--remote", "1"]);
     assert_eq!(verified.code, 1, "{}{}", verified.stdout, verified.stderr);
     assert!(
@@ -364,7 +367,11 @@ fn sync_adopts_an_object_whose_upload_completed_but_was_never_recorded() {
     let adopted = run(&sandbox, server, &["--json", "sync"]);
     assert_eq!(adopted.code, 0, "{}", adopted.stderr);
     let doc = adopted.json();
+    crate::json_schemas::assert_document("sync", &doc);
     assert_eq!(doc["uploaded"][0]["already_there"], true, "{doc}");
+    let shown = run(&sandbox, server, &["--json", "show", "1"]).json();
+    crate::json_schemas::assert_document("show", &shown);
+    assert_eq!(shown["backup"]["copies"][0]["location"], "offsite");
     assert_eq!(copies(&sandbox).len(), 1);
 }
 
@@ -382,6 +389,10 @@ fn a_remote_keeps_longer_than_local_storage_and_delete_removes_every_copy() {
         std::thread::sleep(Duration::from_millis(1100));
     }
     assert_eq!(server.keys(&prefix).len(), 3);
+    let dry = run(&sandbox, server, &["--json", "prune", "--keep-last", "1", "--dry-run"]).json();
+    crate::json_schemas::assert_document("prune", &dry);
+    assert_eq!(dry["local_removed"], serde_json::json!([1, 2]), "{dry}");
+    assert_eq!(dry["deleted"], serde_json::json!([]), "{dry}");
     let prune = run(&sandbox, server, &["prune", "--keep-last", "1"]);
     assert_eq!(prune.code, 0, "{}{}", prune.stdout, prune.stderr);
     assert!(
@@ -395,6 +406,7 @@ fn a_remote_keeps_longer_than_local_storage_and_delete_removes_every_copy() {
     assert!(archive_of(&sandbox, 3).exists());
     assert_eq!(server.keys(&prefix).len(), 3, "the remote keeps its three");
     let list = run(&sandbox, server, &["--json", "list"]).json();
+    crate::json_schemas::assert_document("list", &list);
     assert_eq!(list["backups"][0]["copies"][0]["location"], "offsite");
     assert!(list["backups"][0]["local_removed_at"].is_string());
 
