@@ -20,6 +20,8 @@ pub struct CopyRow {
     pub sha256: String,
     pub encrypted: bool,
     pub uploaded_at: String,
+    /// How long the upload took (what `plan` and `estimate` expect the next one to take, size for size).
+    pub duration_ms: i64,
     /// When it was last read back, and whether that passed (`None`: never since the upload).
     pub verified_at: Option<String>,
     pub verify_ok: Option<bool>,
@@ -36,11 +38,12 @@ pub struct NewCopy<'a> {
     pub sha256: &'a str,
     pub encrypted: bool,
     pub uploaded_at: DateTime<Utc>,
+    pub duration_ms: u64,
 }
 
 impl CopyRow {
     const COLUMNS: &'static str =
-        "backup_id, location, key, size, sha256, encrypted, uploaded_at, verified_at, verify_ok, verify_error";
+        "backup_id, location, key, size, sha256, encrypted, uploaded_at, duration_ms, verified_at, verify_ok, verify_error";
 
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
@@ -51,9 +54,10 @@ impl CopyRow {
             sha256: row.get(4)?,
             encrypted: row.get(5)?,
             uploaded_at: row.get(6)?,
-            verified_at: row.get(7)?,
-            verify_ok: row.get(8)?,
-            verify_error: row.get(9)?,
+            duration_ms: row.get(7)?,
+            verified_at: row.get(8)?,
+            verify_ok: row.get(9)?,
+            verify_error: row.get(10)?,
         })
     }
 }
@@ -63,8 +67,9 @@ impl Catalog {
     pub fn record_copy(&self, copy: &NewCopy<'_>) -> Result<(), CatalogError> {
         self.conn()
             .execute(
-                "INSERT OR REPLACE INTO copies (backup_id, location, key, size, sha256, encrypted, uploaded_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT OR REPLACE INTO copies
+                 (backup_id, location, key, size, sha256, encrypted, uploaded_at, duration_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     copy.backup_id,
                     copy.location,
@@ -72,7 +77,8 @@ impl Catalog {
                     copy.size as i64,
                     copy.sha256,
                     copy.encrypted,
-                    timestamp(copy.uploaded_at)
+                    timestamp(copy.uploaded_at),
+                    copy.duration_ms as i64
                 ],
             )
             .map_err(|e| self.err(e))?;
@@ -124,6 +130,22 @@ impl Catalog {
             )
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// The most recent copy on remote `location` (what its next upload is expected to take, size for size).
+    pub fn last_copy_on(&self, location: &str) -> Result<Option<CopyRow>, CatalogError> {
+        use rusqlite::OptionalExtension;
+        self.conn()
+            .query_row(
+                &format!(
+                    "SELECT {} FROM copies WHERE location = ?1 AND duration_ms > 0 ORDER BY uploaded_at DESC LIMIT 1",
+                    CopyRow::COLUMNS
+                ),
+                params![location],
+                CopyRow::from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
     }
 
     /// Forgets a copy once its object is deleted.
@@ -204,6 +226,7 @@ mod tests {
                 sha256: "ab",
                 encrypted: true,
                 uploaded_at: Utc::now(),
+                duration_ms: 7,
             })
             .unwrap();
         catalog

@@ -167,6 +167,7 @@ const MIGRATIONS: &[&str] = &[
         sha256       TEXT NOT NULL,
         encrypted    INTEGER NOT NULL,
         uploaded_at  TEXT NOT NULL,
+        duration_ms  INTEGER NOT NULL,
         verified_at  TEXT,
         verify_ok    INTEGER,
         verify_error TEXT,

@@ -46,3 +46,55 @@ pub async fn estimates(config: &Config) -> anyhow::Result<Vec<HookEstimate>> {
 pub fn nearest_existing(path: &Path) -> &Path {
     path.ancestors().find(|p| p.exists()).unwrap_or(Path::new("/"))
 }
+
+/// What the next upload to one remote would move, and how long it would take at the last recorded upload's pace.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedUpload {
+    pub remote: String,
+    pub url: String,
+    pub encrypted: bool,
+    pub expected_bytes: u64,
+    pub expected_ms: Option<u64>,
+}
+
+/// The uploads of `config`'s `upload` hooks: to each remote they name, the archive the backups' `estimates` expect,
+/// timed from the catalog's last copy on that remote (when the catalog exists; it is not created for this).
+pub fn uploads(config: &Config, estimates: &[HookEstimate]) -> anyhow::Result<Vec<PlannedUpload>> {
+    let remotes: Vec<&String> = config
+        .hooks
+        .iter()
+        .filter_map(|h| match &h.kind {
+            HookKind::Builtin(Builtin::Upload { remotes }) => Some(remotes),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    if remotes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let catalog = if config.runner.catalog.is_file() {
+        Some(hookrun_catalog::Catalog::open(&config.runner.catalog)?)
+    } else {
+        None
+    };
+    let expected_bytes: u64 = estimates.iter().map(|e| e.estimate.estimated_archive_bytes).sum();
+    let mut planned = Vec::new();
+    for name in remotes {
+        let Some(remote) = config.remote(name) else { continue };
+        let last = match &catalog {
+            Some(catalog) => catalog.last_copy_on(name)?,
+            None => None,
+        };
+        let expected_ms = last
+            .filter(|c| c.size > 0 && c.duration_ms > 0)
+            .map(|c| (expected_bytes as f64 * c.duration_ms as f64 / c.size as f64).round() as u64);
+        planned.push(PlannedUpload {
+            remote: name.clone(),
+            url: remote.spec.url(),
+            encrypted: remote.spec.encrypt.is_some(),
+            expected_bytes,
+            expected_ms,
+        });
+    }
+    Ok(planned)
+}

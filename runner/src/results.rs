@@ -74,6 +74,8 @@ pub struct DeleteResult {
 #[derive(Serialize)]
 pub struct EstimateResult {
     pub backups: Vec<HookEstimate>,
+    /// What the `upload` hooks would move to each remote, and how long that would take.
+    pub uploads: Vec<crate::estimates::PlannedUpload>,
 }
 
 // `list`
@@ -128,6 +130,9 @@ pub struct PlannedHook {
     pub timeout_secs: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup: Option<PlannedBackup>,
+    /// For an `upload` hook: what it would move to each remote, and how long that would take.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uploads: Option<Vec<crate::estimates::PlannedUpload>>,
 }
 
 /// What a backup hook would write.

@@ -424,3 +424,63 @@ fn a_remote_keeps_longer_than_local_storage_and_delete_removes_every_copy() {
     let rows: i64 = sandbox.catalog_value("SELECT count(*) FROM backups WHERE id = 2");
     assert_eq!(rows, 0);
 }
+
+#[test]
+fn the_upload_starts_only_once_every_service_runs_again_and_plan_says_what_it_will_move() {
+    let Some(server) = s3::shared() else { return };
+    let Some(world) = hookrun_e2e::deployment::world("") else {
+        return;
+    };
+    let prefix = prefix("downtime");
+    let config = world.sandbox.config_path();
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{text}\n[[hook]]\nname = \"upload\"\nbuiltin = \"upload\"\n\n{}",
+            server.remote_toml("offsite", &prefix, "")
+        ),
+    )
+    .unwrap();
+    let events = hookrun_e2e::docker::EventLog::start(&world.docker);
+    let backup = run(&world.sandbox, server, &["pre-upgrade", "--version", "1"]);
+    assert_eq!(backup.code, 0, "{}{}", backup.stdout, backup.stderr);
+    let events = events.snapshot();
+    let upload_started: String = world
+        .sandbox
+        .catalog_value("SELECT started_at FROM hook_results WHERE name = 'upload' AND status = 'completed'");
+    let upload_ns = hookrun_e2e::docker::parse_ns(&upload_started);
+    let p = world.project.name.as_str();
+    let starts: Vec<_> = events
+        .iter()
+        .filter(|e| e.project == p && e.action == "start")
+        .collect();
+    assert!(starts.len() >= 3, "the services started again: {events:#?}");
+    for start in starts {
+        assert!(
+            start.time_nano < upload_ns,
+            "{} ran again before the upload began: the upload is outside the downtime",
+            start.service
+        );
+    }
+    assert_eq!(server.keys(&prefix).len(), 1);
+
+    let plan = run(&world.sandbox, server, &["--json", "plan"]).json();
+    crate::json_schemas::assert_document("plan", &plan);
+    let upload = plan["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["kind"] == "upload")
+        .unwrap()
+        .clone();
+    assert_eq!(upload["uploads"][0]["remote"], "offsite", "{upload}");
+    assert!(upload["uploads"][0]["expected_bytes"].as_u64().unwrap() > 0, "{upload}");
+    assert!(
+        upload["uploads"][0]["expected_ms"].is_u64(),
+        "timed from the upload just made: {upload}"
+    );
+    let estimate = run(&world.sandbox, server, &["--json", "estimate"]).json();
+    crate::json_schemas::assert_document("estimate", &estimate);
+    assert_eq!(estimate["uploads"], upload["uploads"]);
+}

@@ -46,6 +46,7 @@ pub async fn upload_backup(
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| HookError::Misconfigured(format!("backup {backup_id}: {} names no archive", file.display())))?;
+    let started = std::time::Instant::now();
     let uploaded = remote.upload(file, name, sha256, cancel, progress).await?;
     catalog.record_copy(&NewCopy {
         backup_id,
@@ -55,6 +56,12 @@ pub async fn upload_backup(
         sha256: &uploaded.sha256,
         encrypted: uploaded.encrypted,
         uploaded_at: Utc::now(),
+        // An adopted object was only read back: no measure of an upload.
+        duration_ms: if uploaded.already_there {
+            0
+        } else {
+            started.elapsed().as_millis() as u64
+        },
     })?;
     Ok(uploaded)
 }
