@@ -176,6 +176,13 @@ async fn fetch_into_place(
     let remote = open_for(config, copy)?;
     let staging = config.runner.storage_dir.join(".staging");
     create_private_dir(&staging)?;
+    // The storage lock is held: a download left here is a dead process's, never whole.
+    for entry in std::fs::read_dir(&staging).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("fetch-") && name.ends_with(".part") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
     let part = staging.join(format!("fetch-{}-{}.part", row.id, std::process::id()));
     let file = create_private(&part)?;
     let fetched = remote.fetch(&copy.key, copy.encrypted, identity, file).await;

@@ -110,7 +110,7 @@ pub async fn verify(
         let checks = match &remote {
             None if row.local_removed_at.is_some() => continue,
             None => vec![(None, verify_backup(catalog, row).await)],
-            Some(remote) => verify_copies(session, catalog, row, remote.name.as_deref(), remote.identity).await,
+            Some(remote) => verify_copies(session, catalog, row, remote.name, remote.identity).await,
         };
         for (copy, outcome) in checks {
             let error = outcome.err();
