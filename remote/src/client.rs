@@ -28,6 +28,20 @@ pub struct Remote {
     pub(crate) op: Operator,
 }
 
+/// Says each retry in one short line at `info` (shown with `RUST_LOG=info`): the store's own message spans many
+/// lines and would drown the one line that names the failure if the retries do not help.
+fn quiet_retry(remote: String) -> impl Fn(opendal::layers::RetryEvent<'_>) + Send + Sync + 'static {
+    move |event| {
+        tracing::info!(
+            "remote {remote}: retrying {} in {:.1}s (attempt {}): {}",
+            event.op,
+            event.retry_after.as_secs_f64(),
+            event.attempt,
+            summarize(event.err)
+        )
+    }
+}
+
 impl Remote {
     /// A client for `spec`. Nothing is sent until the first operation (a wrong credential shows there).
     pub fn open(spec: RemoteSpec) -> Result<Self, RemoteError> {
@@ -61,7 +75,12 @@ impl Remote {
                 what: summarize(&e),
             })?
             .layer(TimeoutLayer::new().with_io_timeout(spec.io_timeout))
-            .layer(RetryLayer::new().with_max_times(spec.retries).with_jitter());
+            .layer(
+                RetryLayer::new()
+                    .with_max_times(spec.retries)
+                    .with_jitter()
+                    .with_notify(quiet_retry(spec.name.clone())),
+            );
         Ok(Self { spec, op })
     }
 

@@ -100,6 +100,11 @@ pub(crate) fn summarize(e: &opendal::Error) -> String {
     let display = e.to_string();
     let code = s3_code(&display);
     use opendal::ErrorKind as K;
+    if display.contains("signing credential") {
+        return "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or the remote's \
+                access_key_id_file and secret_access_key_file"
+            .to_string();
+    }
     match code.as_deref() {
         Some("NoSuchBucket") => return "the bucket does not exist (NoSuchBucket)".to_string(),
         Some("EntityTooLarge" | "QuotaExceeded" | "InsufficientStorage" | "XMinioStorageFull") => {

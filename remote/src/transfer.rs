@@ -89,7 +89,7 @@ impl Remote {
             .await
             .map_err(|e| self.store_err("uploading", &key, e))?;
 
-        let (tx, mut rx) = mpsc::channel::<Bytes>(1);
+        let (tx, mut rx) = mpsc::channel::<Bytes>(4);
         let producer = {
             let file = file.to_path_buf();
             let recipients = self.spec.encrypt.clone();
@@ -317,14 +317,7 @@ fn produce(
     tx: mpsc::Sender<Bytes>,
 ) -> Result<Produced, ProduceError> {
     let mut source = HashingReader::new(File::open(file).map_err(ProduceError::Io)?);
-    let mut parts = PartWriter {
-        part,
-        buf: Vec::with_capacity(part),
-        tx,
-        size: 0,
-        sha256: Sha256::new(),
-        part_md5s: Vec::new(),
-    };
+    let mut parts = PartWriter::new(part, tx);
     match recipients {
         Some(recipients) => {
             let encryptor = recipients.encryptor().map_err(ProduceError::Encrypt)?;
@@ -336,7 +329,7 @@ fn produce(
             io::copy(&mut source, &mut parts).map_err(ProduceError::Io)?;
         }
     }
-    parts.send_part().map_err(ProduceError::Io)?;
+    parts.finish().map_err(ProduceError::Io)?;
     Ok(Produced {
         size: parts.size,
         sha256: hex::encode(parts.sha256.finalize()),
@@ -345,39 +338,82 @@ fn produce(
     })
 }
 
-/// Collects written bytes into parts of exactly `part` bytes (the last may be shorter) and sends each, hashing as
-/// it goes: the object's SHA-256 and each part's MD5 (for the ETag check).
+/// How much the blocking side hands the runtime at a time: the store's writer gathers these into parts, so the
+/// upload holds only its own parts (not a second copy of each) in memory.
+const PIECE: usize = 1 << 20;
+
+/// Sends the written bytes on in pieces of at most [`PIECE`] that never straddle a part boundary, hashing as it
+/// goes: the object's SHA-256 and the MD5 of each part of exactly `part` bytes (the last may be shorter), for the
+/// ETag check.
 struct PartWriter {
     part: usize,
     buf: Vec<u8>,
     tx: mpsc::Sender<Bytes>,
     size: u64,
     sha256: Sha256,
+    /// Bytes of the current part so far, and their MD5.
+    in_part: usize,
+    part_md5: Md5,
     part_md5s: Vec<[u8; 16]>,
 }
 
 impl PartWriter {
-    fn send_part(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() && !self.part_md5s.is_empty() {
+    fn new(part: usize, tx: mpsc::Sender<Bytes>) -> Self {
+        Self {
+            part,
+            buf: Vec::with_capacity(PIECE),
+            tx,
+            size: 0,
+            sha256: Sha256::new(),
+            in_part: 0,
+            part_md5: Md5::new(),
+            part_md5s: Vec::new(),
+        }
+    }
+
+    fn send_piece(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
             return Ok(());
         }
-        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(self.part));
-        self.sha256.update(&full);
-        self.part_md5s.push(Md5::digest(&full).into());
-        self.size += full.len() as u64;
+        let piece = std::mem::replace(&mut self.buf, Vec::with_capacity(PIECE));
         self.tx
-            .blocking_send(Bytes::from(full))
+            .blocking_send(Bytes::from(piece))
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the upload stopped"))
+    }
+
+    fn end_part(&mut self) {
+        let md5 = std::mem::replace(&mut self.part_md5, Md5::new());
+        self.part_md5s.push(md5.finalize().into());
+        self.in_part = 0;
+    }
+
+    /// Sends what is left and closes the last part (an empty object is one empty part).
+    fn finish(&mut self) -> io::Result<()> {
+        self.send_piece()?;
+        if self.in_part > 0 || self.part_md5s.is_empty() {
+            self.end_part();
+        }
+        Ok(())
     }
 }
 
 impl Write for PartWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let room = self.part - self.buf.len();
-        let take = room.min(data.len());
-        self.buf.extend_from_slice(&data[..take]);
-        if self.buf.len() == self.part {
-            self.send_part()?;
+        let take = data
+            .len()
+            .min(PIECE - self.buf.len())
+            .min(self.part - self.in_part);
+        let taken = &data[..take];
+        self.buf.extend_from_slice(taken);
+        self.sha256.update(taken);
+        self.part_md5.update(taken);
+        self.size += take as u64;
+        self.in_part += take;
+        if self.in_part == self.part {
+            self.end_part();
+            self.send_piece()?;
+        } else if self.buf.len() == PIECE {
+            self.send_piece()?;
         }
         Ok(take)
     }
@@ -554,28 +590,27 @@ mod tests {
     }
 
     #[test]
-    fn parts_are_whole_but_the_last() {
-        let (tx, mut rx) = mpsc::channel(16);
-        let mut parts = PartWriter {
-            part: 4,
-            buf: Vec::new(),
-            tx,
-            size: 0,
-            sha256: Sha256::new(),
-            part_md5s: Vec::new(),
-        };
-        std::thread::spawn(move || {
-            parts.write_all(b"0123456789").unwrap();
-            parts.send_part().unwrap();
-            assert_eq!(parts.size, 10);
-            assert_eq!(parts.part_md5s.len(), 3);
+    fn pieces_never_straddle_a_part_and_each_part_has_its_md5() {
+        let (tx, mut rx) = mpsc::channel(64);
+        let part = PIECE + PIECE / 2;
+        let data: Vec<u8> = (0..2 * part + 10).map(|i| i as u8).collect();
+        let expected: Vec<[u8; 16]> = data.chunks(part).map(|c| Md5::digest(c).into()).collect();
+        let written = data.clone();
+        let md5s = std::thread::spawn(move || {
+            let mut parts = PartWriter::new(part, tx);
+            parts.write_all(&written).unwrap();
+            parts.finish().unwrap();
+            assert_eq!(parts.size, written.len() as u64);
+            parts.part_md5s
         })
         .join()
         .unwrap();
-        let mut got = Vec::new();
-        while let Ok(chunk) = rx.try_recv() {
-            got.push(chunk);
+        assert_eq!(md5s, expected);
+        let mut pieces = Vec::new();
+        while let Ok(piece) = rx.try_recv() {
+            pieces.push(piece.len());
         }
-        assert_eq!(got, vec![&b"0123"[..], &b"4567"[..], &b"89"[..]]);
+        // A part of 1.5 pieces: a whole piece, then the half that ends the part; the last part is 10 bytes longer.
+        assert_eq!(pieces, vec![PIECE, PIECE / 2, PIECE, PIECE / 2, 10]);
     }
 }

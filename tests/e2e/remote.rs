@@ -68,6 +68,20 @@ fn copies(sandbox: &Sandbox) -> Vec<(i64, String, String, bool)> {
         .unwrap()
 }
 
+/// With the data changed since, `restore 1` exits 1 saying `why`, before anything changes.
+#[track_caller]
+fn assert_restore_refused(sandbox: &Sandbox, server: &S3Server, why: &str) {
+    sandbox.file("data/config.yml", b"changed\n", 0o644);
+    let refused = run(sandbox, server, &["restore", "1", "--yes"]);
+    assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
+    assert!(refused.stderr.contains(why), "{}", refused.stderr);
+    assert_eq!(
+        std::fs::read(sandbox.work().join("data/config.yml")).unwrap(),
+        b"changed\n",
+        "nothing changed"
+    );
+}
+
 #[test]
 fn a_plain_copy_brings_the_data_back_byte_for_byte_after_the_local_archive_is_deleted() {
     let Some(server) = s3::shared() else { return };
@@ -170,19 +184,7 @@ fn an_encrypted_copy_is_what_age_decrypts_and_a_restore_needs_the_identity() {
     );
 
     std::fs::remove_file(&archive).unwrap();
-    sandbox.file("data/config.yml", b"changed\n", 0o644);
-    let refused = run(&sandbox, server, &["restore", "1", "--yes"]);
-    assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
-    assert!(
-        refused.stderr.contains("is encrypted: pass --identity FILE"),
-        "{}",
-        refused.stderr
-    );
-    assert_eq!(
-        std::fs::read(sandbox.work().join("data/config.yml")).unwrap(),
-        b"changed\n",
-        "nothing changed"
-    );
+    assert_restore_refused(&sandbox, server, "is encrypted: pass --identity FILE");
 
     let restored = run(
         &sandbox,
@@ -222,18 +224,7 @@ fn a_flipped_byte_on_the_server_fails_verify_remote_and_no_restore_uses_it() {
     assert!(!ok, "the failed read-back is recorded on the copy");
 
     std::fs::remove_file(&archive).unwrap();
-    sandbox.file("data/config.yml", b"changed\n", 0o644);
-    let restore = run(&sandbox, server, &["restore", "1", "--yes"]);
-    assert_eq!(restore.code, 1, "{}{}", restore.stdout, restore.stderr);
-    assert!(
-        restore.stderr.contains("differs from what was uploaded"),
-        "{}",
-        restore.stderr
-    );
-    assert_eq!(
-        std::fs::read(sandbox.work().join("data/config.yml")).unwrap(),
-        b"changed\n"
-    );
+    assert_restore_refused(&sandbox, server, "differs from what was uploaded");
     assert!(!archive.exists(), "a damaged download never takes the archive's place");
 }
 
@@ -290,6 +281,25 @@ fn a_wrong_secret_a_missing_bucket_and_a_server_that_is_down_are_one_line_each_a
     );
     assert!(failed.iter().all(|l| !l.contains(s3::SECRET_ACCESS_KEY)));
     assert_eq!(copies(&sandbox).len(), 1);
+
+    // No credentials at all: said as such, not as a network error.
+    let mut command = sandbox.command(&["sync", "--remote", "nobucket"]);
+    command
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("HOME", sandbox.path());
+    let none = sandbox.run_command(command);
+    assert_eq!(none.code, 1, "{}{}", none.stdout, none.stderr);
+    assert!(
+        none.stdout.contains("no credentials: set AWS_ACCESS_KEY_ID"),
+        "{}",
+        none.stdout
+    );
+    assert!(
+        !none.stderr.contains("retry"),
+        "retries are not logged at the default level: {}",
+        none.stderr
+    );
 }
 
 #[test]
