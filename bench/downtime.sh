@@ -4,19 +4,22 @@
 # the minimal-downtime chain (stop → snapshot → start → backup → record), in interleaved rounds; appends the result
 # to bench/RESULTS.md. It measures on the file system of DIR, and with --xfs also on an XFS file system with reflink
 # (a loop-mounted image file the script makes; needs root), where the snapshot clones files instead of copying them.
+# With --upload it also runs the plain chain with an `upload` hook after `start` to a local S3 server (SeaweedFS,
+# bench/weed.sh): the upload must add nothing to the downtime.
 #
-# Usage: bench/downtime.sh [--work DIR] [--rounds N (3)] [--xfs]
+# Usage: bench/downtime.sh [--work DIR] [--rounds N (3)] [--xfs] [--upload]
 #   DIR holds data/ from gen_data.py (default /var/tmp/hookrun-bench-1g; bench/run.sh --work DIR --keep makes it).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 command_line="bench/downtime.sh${*:+ $*}"
-work=/var/tmp/hookrun-bench-1g rounds=3 xfs=0
+work=/var/tmp/hookrun-bench-1g rounds=3 xfs=0 upload=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --work) work=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
         --xfs) xfs=1; shift ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        --upload) upload=1; shift ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -34,7 +37,9 @@ project=hookrun-downtime
 results=$(mktemp)
 mnt=""
 base=$work
+weed_pid=""
 cleanup() {
+    [ -z "$weed_pid" ] || kill "$weed_pid" 2>/dev/null || true
     docker-compose -p $project -f "$base/docker-compose.yml" down -t 1 >/dev/null 2>&1 || true
     if [ -n "$mnt" ]; then umount "$mnt" 2>/dev/null || true; rm -rf "$mnt" "$mnt.img"; fi
     rm -f "$results"
@@ -58,6 +63,20 @@ start='[[hook]]
 name = "start"
 builtin = "start"
 '
+upload_hook='[[hook]]
+name = "upload"
+builtin = "upload"
+'
+if [ "$upload" -eq 1 ]; then
+    # shellcheck source=bench/weed.sh
+    . "$repo/bench/weed.sh"
+    mkdir -p "$work/weed-downtime"
+    start_weed "$work/weed-downtime" downtime
+    export AWS_ACCESS_KEY_ID=$key AWS_SECRET_ACCESS_KEY=$secret
+    log "weed mini on $endpoint"
+fi
+# remote PREFIX: a [[remote]] table on that server.
+remote() { printf '\n[[remote]]\nname = "bench"\nurl = "s3://downtime/%s"\nendpoint = "%s"\n' "$1" "$endpoint"; }
 snapshot='[[hook]]
 name = "snapshot"
 builtin = "snapshot"
@@ -102,6 +121,9 @@ YAML
     for round in $(seq 1 "$rounds"); do
         run_chain "$1" plain "$round" "$stop$backup$record$start"
         run_chain "$1" snapshot "$round" "$stop$snapshot$start$backup$record"
+        if [ "$upload" -eq 1 ]; then
+            run_chain "$1" upload "$round" "$stop$backup$record$start$upload_hook$(remote "r$round-$RANDOM")"
+        fi
     done
     docker-compose -p $project -f "$base/docker-compose.yml" down -t 1 >/dev/null
     rm -f "$base/docker-compose.yml"
@@ -139,7 +161,11 @@ print("interleaved rounds.")
 print()
 print("| file system | chain | snapshot | downtime (s) | runs (s) | whole run (s) | status |")
 print("| --- | --- | --- | ---: | --- | ---: | --- |")
-chains = {"plain": "stop → backup → record → start", "snapshot": "stop → snapshot → start → backup → record"}
+chains = {
+    "plain": "stop → backup → record → start",
+    "snapshot": "stop → snapshot → start → backup → record",
+    "upload": "stop → backup → record → start → upload",
+}
 medians = {}
 for (fs, name), r in runs.items():
     down = statistics.median(d for d, _, _, _ in r)
@@ -153,4 +179,7 @@ print()
 for fs in dict.fromkeys(fs for fs, _ in runs):
     ratio = medians[(fs, "snapshot")] / medians[(fs, "plain")]
     print(f"- {fs}: downtime with the snapshot **{ratio:.2f}×** the plain window.")
+    if (fs, "upload") in medians:
+        ratio = medians[(fs, "upload")] / medians[(fs, "plain")]
+        print(f"- {fs}: downtime with an upload after the start **{ratio:.2f}×** the plain window (the upload runs after it).")
 PY

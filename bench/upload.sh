@@ -33,26 +33,13 @@ hookrun="${CARGO_TARGET_DIR:-$repo/target}/release/hookrun"
 [ -n "$work" ] || work=$(mktemp -d "${TMPDIR:-/var/tmp}/hookrun-upload.XXXXXX")
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
-trap 'kill "$weed_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+weed_pid=""
+trap '[ -z "$weed_pid" ] || kill "$weed_pid" 2>/dev/null; rm -rf "$work"' EXIT
 
-# --- the server: free ports, its own credentials, one bucket --------------------------------------------------------
-read -r -a ports < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(10)]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))')
-key=bench-key secret=bench-secret-$RANDOM
-cat >"$work/s3.json" <<EOF
-{"identities":[{"name":"bench","credentials":[{"accessKey":"$key","secretKey":"$secret"}],"actions":["Admin","Read","Write","List"]}]}
-EOF
-mkdir -p "$work/weed"
-weed mini -dir="$work/weed" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
-    -master.port="${ports[0]}" -master.port.grpc="${ports[1]}" -volume.port="${ports[2]}" -volume.port.grpc="${ports[3]}" \
-    -filer.port="${ports[4]}" -filer.port.grpc="${ports[5]}" -s3.port="${ports[6]}" -s3.port.grpc="${ports[7]}" \
-    -admin.port="${ports[8]}" -admin.port.grpc="${ports[9]}" -s3.port.iceberg=0 -s3.port.lance=0 -webdav=false \
-    -admin.ui=false -s3.config="$work/s3.json" -bucket=bench >"$work/weed.log" 2>&1 &
-weed_pid=$!
-endpoint="http://127.0.0.1:${ports[6]}"
+# --- the server: free ports, its own credentials, one bucket (bench/weed.sh) ------------------------------------------
+# shellcheck source=bench/weed.sh
+. "$here/weed.sh"
+start_weed "$work" bench
 export RCLONE_CONFIG=/dev/null RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=SeaweedFS \
     RCLONE_CONFIG_BENCH_ENDPOINT="$endpoint" RCLONE_CONFIG_BENCH_ACCESS_KEY_ID="$key" \
     RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY="$secret"
