@@ -98,6 +98,10 @@ t = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
 s = r["services"]
 down = max(t(x["started_at"]) for x in s) - min(t(x["stopped_at"]) for x in s)
 mode = next((h["outputs"]["mode"] for h in r["hooks"] if "mode" in (h.get("outputs") or {})), "-")
+# An upload that failed (on_error = continue) would leave the run completed: it must not count as an upload run.
+upload = [h for h in r["hooks"] if h["hook_type"] == "upload"]
+if upload and upload[0]["status"] != "completed":
+    sys.exit(f"the upload did not complete: {upload[0]}")
 print(f"{sys.argv[2]}\t{sys.argv[3]}\t{down:.2f}\t{r['duration_ms'] / 1000:.2f}\t{r['status']}\t{mode}")
 PY
     tail -n 1 "$results" | { IFS=$'\t' read -r fs name down whole status mode; log "$fs $name round $3: downtime ${down}s, run ${whole}s, $status, snapshot: $mode"; }

@@ -399,10 +399,7 @@ impl PartWriter {
 
 impl Write for PartWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let take = data
-            .len()
-            .min(PIECE - self.buf.len())
-            .min(self.part - self.in_part);
+        let take = data.len().min(PIECE - self.buf.len()).min(self.part - self.in_part);
         let taken = &data[..take];
         self.buf.extend_from_slice(taken);
         self.sha256.update(taken);
