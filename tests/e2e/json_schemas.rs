@@ -278,7 +278,7 @@ fn every_schema_is_draft_2020_12_names_itself_and_describes_and_closes_every_obj
 /// The house rules of a schema, below `at`: every property has a description; every object with properties is
 /// closed (`additionalProperties` or `unevaluatedProperties` false), but the `$defs` named `*-fields`, which the
 /// objects that add to them close; and every property is required (hookrun prints every field, null when it has no
-/// value), but one that a condition (`then`) requires where it is printed. Conditions (`if`, `then`, `else`, `not`)
+/// value), but one that a condition (`then`, or one of several under `allOf`) requires where it is printed. Conditions (`if`, `then`, `else`, `not`)
 /// only narrow what the properties say and are not linted.
 fn lint(schema: &Value, at: &str, problems: &mut Vec<String>) {
     let Some(object) = schema.as_object() else {
@@ -297,10 +297,11 @@ fn lint(schema: &Value, at: &str, problems: &mut Vec<String>) {
             .flatten()
             .filter_map(Value::as_str)
             .collect();
-        let required_then: BTreeSet<&str> = schema
-            .pointer("/then/required")
-            .and_then(Value::as_array)
-            .into_iter()
+        // A condition of its own, or each of several under `allOf`.
+        let conditions =
+            std::iter::once(schema).chain(object.get("allOf").and_then(Value::as_array).into_iter().flatten());
+        let required_then: BTreeSet<&str> = conditions
+            .filter_map(|c| c.pointer("/then/required").and_then(Value::as_array))
             .flatten()
             .filter_map(Value::as_str)
             .collect();
