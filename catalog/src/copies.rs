@@ -43,7 +43,8 @@ pub struct NewCopy<'a> {
 
 impl CopyRow {
     const COLUMNS: &'static str =
-        "backup_id, location, key, size, sha256, encrypted, uploaded_at, duration_ms, verified_at, verify_ok, verify_error";
+        "backup_id, location, key, size, sha256, encrypted, uploaded_at, duration_ms, verified_at, verify_ok, \
+         verify_error";
 
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {

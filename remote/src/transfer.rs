@@ -55,9 +55,10 @@ struct Produced {
 impl Remote {
     /// Uploads the complete local archive `file` (named `name` in storage, with SHA-256 `archive_sha256` as the
     /// catalog knows it) to its key ([`crate::RemoteSpec::key_for`]), create-only. `progress` hears the bytes sent
-    /// so far; `cancel` stops it (aborted). An object already under the key is left alone: if it holds this archive (an earlier upload that
-    /// was not recorded) it is read back, checked and returned with `already_there`; otherwise [`RemoteError::Exists`].
-    /// On any failure the multipart upload is aborted and no object appears.
+    /// so far; `cancel` stops it (aborted). An object already under the key is left alone: if it holds this archive
+    /// (an earlier upload that was not recorded) it is read back, checked and returned with `already_there`;
+    /// otherwise [`RemoteError::Exists`]. On any failure the multipart upload is aborted and no object appears; an
+    /// object that completed but does not hold what was sent is deleted (create-only: it is this upload's own).
     pub async fn upload(
         &self,
         file: &Path,
@@ -80,10 +81,10 @@ impl Remote {
             .chunk(part)
             .concurrent(CONCURRENT_PARTS)
             .if_not_exists(true)
-            .content_type(if self.spec.encrypt.is_some() {
-                "application/octet-stream"
-            } else {
-                "application/gzip"
+            .content_type(match (&self.spec.encrypt, name.ends_with(".zst")) {
+                (Some(_), _) => "application/octet-stream",
+                (None, true) => "application/zstd",
+                (None, false) => "application/gzip",
             })
             .user_metadata([(ARCHIVE_SHA256_METADATA.to_string(), archive_sha256.to_string())])
             .await
@@ -152,7 +153,12 @@ impl Remote {
             abort(&mut writer, &key).await;
             return Err(self.store_err("completing", &key, e));
         }
-        self.confirm(&key, &produced).await?;
+        if let Err(e) = self.confirm(&key, &produced).await {
+            if let Err(removal) = self.delete(&key).await {
+                tracing::warn!("{key}: the object that failed its check could not be deleted: {removal}");
+            }
+            return Err(e);
+        }
         Ok(Uploaded {
             key,
             size: produced.size,
@@ -286,7 +292,10 @@ impl Remote {
 /// Best effort: an upload that cannot complete is aborted, so the server frees its parts.
 async fn abort(writer: &mut opendal::Writer, key: &str) {
     if let Err(e) = writer.abort().await {
-        tracing::warn!("{key}: the failed upload could not be aborted ({e}); a bucket lifecycle rule for incomplete multipart uploads frees its parts");
+        tracing::warn!(
+            "{key}: the failed upload could not be aborted ({e}); a bucket lifecycle rule for incomplete multipart \
+             uploads frees its parts"
+        );
     }
 }
 

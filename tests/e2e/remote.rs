@@ -237,11 +237,10 @@ fn a_wrong_secret_a_missing_bucket_and_a_server_that_is_down_are_one_line_each_a
         .unwrap()
         .port();
     let remotes = format!(
-        "{}{}[[remote]]\nname = \"down\"\nurl = \"s3://{BUCKET}/x\"\nendpoint = \"http://127.0.0.1:{closed}\"\nretries = 0\n",
+        "{}[[remote]]\nname = \"nobucket\"\nurl = \"s3://no-such-bucket/x\"\nendpoint = \"{}\"\n\n\
+         [[remote]]\nname = \"down\"\nurl = \"s3://{BUCKET}/x\"\nendpoint = \"http://127.0.0.1:{closed}\"\nretries = 0\n",
         server.remote_toml("offsite", &prefix("secret"), ""),
-        "[[remote]]\nname = \"nobucket\"\nurl = \"s3://no-such-bucket/x\"\nendpoint = \"".to_string()
-            + &server.endpoint()
-            + "\"\n"
+        server.endpoint(),
     );
     let sandbox = deployment(&remotes, true, 1 << 20);
     let mut command = sandbox.command(&["backup", "--version", "1"]);
