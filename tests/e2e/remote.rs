@@ -493,3 +493,29 @@ fn the_upload_starts_only_once_every_service_runs_again_and_plan_says_what_it_wi
     crate::json_schemas::assert_document("estimate", &estimate);
     assert_eq!(estimate["uploads"], upload["uploads"]);
 }
+
+#[test]
+fn a_damaged_local_archive_is_replaced_by_its_remote_copy_before_the_restore_stops_anything() {
+    let Some(server) = s3::shared() else { return };
+    let prefix = prefix("damaged");
+    let sandbox = deployment(&server.remote_toml("offsite", &prefix, ""), true, 2 << 20);
+    let before = tree_manifest(&sandbox.work().join("data"));
+    assert_eq!(run(&sandbox, server, &["backup", "--version", "1"]).code, 0);
+    let archive = archive_of(&sandbox, 1);
+    let good = std::fs::read(&archive).unwrap();
+    let mut damaged = good.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x80;
+    std::fs::write(&archive, &damaged).unwrap();
+    sandbox.file("data/config.yml", b"changed\n", 0o644);
+
+    let restore = run(&sandbox, server, &["restore", "1", "--yes"]);
+    assert_eq!(restore.code, 0, "{}{}", restore.stdout, restore.stderr);
+    assert!(restore.stdout.contains("is damaged (SHA-256"), "{}", restore.stdout);
+    assert_eq!(
+        std::fs::read(&archive).unwrap(),
+        good,
+        "the local archive is whole again"
+    );
+    assert_eq!(tree_manifest(&sandbox.work().join("data")), before);
+}
