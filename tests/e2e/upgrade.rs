@@ -272,13 +272,16 @@ fn an_upgrade_command_that_hangs_past_its_timeout_is_killed_and_rolled_back() {
     };
     let before = before(&deployment);
     let events = EventLog::start(&deployment.docker);
-    let script = format!("{} && sleep 300", Upgradable::upgrade_to_v2());
+    // A duration no other process on the machine is likely to sleep, so that pgrep finds only this command's.
+    let secs = 3000 + std::process::id() % 1000;
+    let script = format!("{} && sleep {secs}", Upgradable::upgrade_to_v2());
     let run = deployment.sandbox.run(&upgrade_args(&script));
     let doc = assert_rolled_back(&deployment, &before, &run);
     assert_engine_saw_the_rollback(&deployment, &before, &events);
     let error = doc["upgrade"]["error"].as_str().unwrap();
     assert!(error.contains("did not finish within 3s"), "{error}");
-    let sleeping = hookrun_e2e::sh("pgrep -f 'sleep [3]00' || true");
+    // `[3]`: the pattern does not match pgrep's own command line.
+    let sleeping = hookrun_e2e::sh(&format!("pgrep -f 'sleep [3]{:03}' || true", secs - 3000));
     assert!(
         sleeping.trim().is_empty(),
         "the command's process group was killed: {sleeping}"
