@@ -19,13 +19,7 @@ pub async fn delete_backup(config: &Config, catalog: &Catalog, row: &BackupRow) 
     for copy in &row.copies {
         delete_copy(config, catalog, copy).await?;
     }
-    if let Some(path) = row.path.as_deref().map(Path::new) {
-        // The archive's folder is the storage it lives in (a row keeps its path across `migrate-storage`).
-        let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
-            anyhow::bail!("backup {} records no archive name: {}", row.id, path.display());
-        };
-        LocalDir::new(dir).remove(name)?;
-    }
+    remove_local_archive(row)?;
     if let Err(e) = release(catalog, row.id).await {
         let tags: Vec<String> = catalog
             .deployment(row.id)?
@@ -40,6 +34,18 @@ pub async fn delete_backup(config: &Config, catalog: &Catalog, row: &BackupRow) 
         );
     }
     catalog.remove_backup(row.id)?;
+    Ok(())
+}
+
+/// Removes backup `row`'s local archive, durably (one that is not there is not an error).
+pub fn remove_local_archive(row: &BackupRow) -> anyhow::Result<()> {
+    if let Some(path) = row.path.as_deref().map(Path::new) {
+        // The archive's folder is the storage it lives in (a row keeps its path across `migrate-storage`).
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+            anyhow::bail!("backup {} records no archive name: {}", row.id, path.display());
+        };
+        LocalDir::new(dir).remove(name)?;
+    }
     Ok(())
 }
 

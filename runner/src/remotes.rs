@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use hookrun_archive::{create_private, create_private_dir, fsync_dir};
 use hookrun_catalog::{BackupRow, Catalog, CopyRow};
-use hookrun_remote::{Credentials, Identities, Remote, RemoteError};
+use hookrun_remote::{Credentials, Fetched, Identities, Remote, RemoteError};
 
 use crate::config::{Config, RemoteConfig};
 
@@ -147,7 +147,7 @@ async fn local_archive_problem(row: &BackupRow, path: &Path) -> anyhow::Result<O
         )));
     }
     let file = path.to_path_buf();
-    let sha = tokio::task::spawn_blocking(move || sha256_of(&file)).await??;
+    let sha = tokio::task::spawn_blocking(move || crate::storage::file_sha256(&file)).await??;
     Ok(match &row.sha256 {
         Some(expected) if *expected != sha => Some(format!(
             "its archive {} is damaged (SHA-256 {sha}, not {expected})",
@@ -157,11 +157,23 @@ async fn local_archive_problem(row: &BackupRow, path: &Path) -> anyhow::Result<O
     })
 }
 
-fn sha256_of(path: &Path) -> std::io::Result<String> {
-    use sha2::Digest;
-    let mut hasher = sha2::Sha256::new();
-    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
-    Ok(hex::encode(hasher.finalize()))
+/// Whether what a fetch of `copy` read is what was uploaded (size, SHA-256) and, when it could tell, backup `row`'s
+/// archive (its SHA-256 after decryption); the error is one line naming the remote and the object.
+pub fn check_fetched(row: &BackupRow, copy: &CopyRow, fetched: &Fetched) -> Result<(), String> {
+    let named = |what: String| format!("remote {}: {}: {what}", copy.location, copy.key);
+    if fetched.size != copy.size as u64 || fetched.sha256 != copy.sha256 {
+        return Err(named(format!(
+            "the object differs from what was uploaded: SHA-256 {} ({} bytes), uploaded {} ({} bytes)",
+            fetched.sha256, fetched.size, copy.sha256, copy.size
+        )));
+    }
+    match (&fetched.archive_sha256, &row.sha256) {
+        (Some(got), Some(want)) if got != want => Err(named(format!(
+            "it does not hold backup {}'s archive: SHA-256 {got}, recorded {want}",
+            row.id
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Downloads `copy` into `<storage>/.staging`, checks it, and renames it to `path` (replacing a damaged file).
@@ -193,23 +205,15 @@ async fn fetch_into_place(
             drop(file);
             if let Err(e) = synced {
                 Err(anyhow::anyhow!("{}: {e}", part.display()))
-            } else if fetched.sha256 != copy.sha256 || fetched.size != copy.size as u64 {
+            } else if let Err(e) = check_fetched(row, copy, &fetched) {
+                Err(anyhow::anyhow!(e))
+            } else if fetched.archive_sha256.is_none() || row.sha256.is_none() {
+                // Never taken into place unchecked (the copy was decrypted, and the catalog knows the archive).
                 Err(anyhow::anyhow!(
-                    "remote {}: {} differs from what was uploaded (SHA-256 {}, {} bytes; recorded {}, {} bytes)",
+                    "remote {}: {}: backup {}'s archive could not be checked",
                     copy.location,
                     copy.key,
-                    fetched.sha256,
-                    fetched.size,
-                    copy.sha256,
-                    copy.size
-                ))
-            } else if fetched.archive_sha256.as_deref() != row.sha256.as_deref() {
-                Err(anyhow::anyhow!(
-                    "remote {}: {} does not hold backup {}'s archive (SHA-256 {})",
-                    copy.location,
-                    copy.key,
-                    row.id,
-                    fetched.archive_sha256.as_deref().unwrap_or("unknown")
+                    row.id
                 ))
             } else {
                 Ok(fetched.archive_size.unwrap_or(fetched.size))

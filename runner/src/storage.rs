@@ -1,7 +1,10 @@
 //! What the storage dir holds that the catalog does not know: archives no backup row points at (copied in by hand,
 //! or left by a hookrun older than the registration of archives before they are placed). `list` and `verify --all`
-//! name them, so that no file in storage is silently outside every rule (prune, rollback, verify).
+//! name them, so that no file in storage is silently outside every rule (prune, rollback, verify). Also the SHA-256
+//! of a file in storage, as the catalog records it for an archive.
 
+use std::fs::File;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use hookrun_archive::{LocalDir, Storage};
@@ -54,4 +57,21 @@ pub fn unknown_archives(storage_dir: &Path, catalog: &Catalog) -> anyhow::Result
     }
     unknown.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(unknown)
+}
+
+/// The SHA-256 of the file at `path`, lowercase hex (as the catalog records an archive's).
+pub fn file_sha256(path: &Path) -> anyhow::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex::encode(hasher.finish()))
 }

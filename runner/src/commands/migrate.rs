@@ -3,18 +3,18 @@
 //! then remove the old file. Interrupted, it resumes where it stopped when run again.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use hookrun_archive::{create_private, create_private_dir, fsync_dir};
 use hookrun_catalog::{BackupRow, Catalog};
-use ring::digest::SHA256;
 
 use crate::exit::Exit;
 use crate::results::{MigrateResult, Moved};
 use crate::session::Session;
+use crate::storage::file_sha256;
 
 /// Moves every archive into `new_dir`, telling `on_moved` about each one as soon as it is in its new place.
 pub fn migrate(
@@ -65,7 +65,7 @@ fn move_one(catalog: &Catalog, row: &BackupRow, old: &Path, target: &Path) -> an
     if !old.exists() {
         // Interrupted after the old file went: the copy in the new place must be the one the catalog knows.
         anyhow::ensure!(
-            target.exists() && sha256(target)? == expected,
+            target.exists() && file_sha256(target)? == expected,
             "backup {}: {} is gone",
             row.id,
             old.display()
@@ -73,7 +73,7 @@ fn move_one(catalog: &Catalog, row: &BackupRow, old: &Path, target: &Path) -> an
         catalog.move_backup(row.id, target)?;
         return Ok(());
     }
-    if target.exists() && sha256(target)? != expected {
+    if target.exists() && file_sha256(target)? != expected {
         std::fs::remove_file(target)?; // a stale or partial copy from an earlier attempt
     }
     if !target.exists() {
@@ -85,7 +85,7 @@ fn move_one(catalog: &Catalog, row: &BackupRow, old: &Path, target: &Path) -> an
         }
         fsync_dir(target.parent().unwrap_or(Path::new("/")))?;
     }
-    let found = sha256(target)?;
+    let found = file_sha256(target)?;
     anyhow::ensure!(
         found == expected,
         "backup {}: the copy in {} has SHA-256 {found}, expected {expected}",
@@ -116,20 +116,4 @@ fn copy_durably(from: &Path, target: &Path) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result.with_context(|| format!("cannot copy {} to {}", from.display(), target.display()))
-}
-
-fn sha256(path: &Path) -> anyhow::Result<String> {
-    let mut file = File::open(path)?;
-    let mut hasher = ring::digest::Context::new(&SHA256);
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = match file.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
-        hasher.update(&buffer[..n]);
-    }
-    Ok(hex::encode(hasher.finish()))
 }

@@ -6,10 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use hookrun_archive::{LocalDir, Storage};
 use hookrun_catalog::{BackupRow, BackupStatus, RunKind};
 
-use crate::deletion::{delete_backup, delete_copy, finish_interrupted_deletions};
+use crate::deletion::{delete_backup, delete_copy, finish_interrupted_deletions, remove_local_archive};
 use crate::exit::{Exit, UsageError};
 use crate::results::{Kept, PruneResult, PrunedCopy};
 use crate::retention::{kept, Candidate, Rules};
@@ -108,7 +107,7 @@ pub async fn prune(
         }
         if local_here && !keep_local {
             if !dry_run {
-                remove_local_archive(session, row)?;
+                prune_local_archive(session, row)?;
             }
             local_removed.push(row.id);
         }
@@ -127,12 +126,7 @@ pub async fn prune(
 
 /// Removes a backup's local archive that only a remote keeps: recorded first, so a crash leaves a row that says
 /// "pruned locally" (restores fetch it back), never one that claims a missing archive.
-fn remove_local_archive(session: &Session, row: &BackupRow) -> anyhow::Result<()> {
+fn prune_local_archive(session: &Session, row: &BackupRow) -> anyhow::Result<()> {
     session.catalog.local_archive_removed(row.id, Utc::now())?;
-    if let Some(path) = row.path.as_deref().map(std::path::Path::new) {
-        if let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) {
-            LocalDir::new(dir).remove(name)?;
-        }
-    }
-    Ok(())
+    remove_local_archive(row)
 }

@@ -53,20 +53,7 @@ async fn verify_copies(
                 .fetch(&copy.key, copy.encrypted, identity, std::io::sink())
                 .await
                 .map_err(|e| e.to_string())?;
-            let named = |what: String| format!("remote {}: {}: {what}", copy.location, copy.key);
-            if fetched.size != copy.size as u64 || fetched.sha256 != copy.sha256 {
-                return Err(named(format!(
-                    "the object differs from what was uploaded: SHA-256 {} ({} bytes), uploaded {} ({} bytes)",
-                    fetched.sha256, fetched.size, copy.sha256, copy.size
-                )));
-            }
-            match (&fetched.archive_sha256, &row.sha256) {
-                (Some(got), Some(want)) if got != want => Err(named(format!(
-                    "decrypted, it is not backup {}'s archive: SHA-256 {got}, recorded {want}",
-                    row.id
-                ))),
-                _ => Ok(()),
-            }
+            crate::remotes::check_fetched(row, copy, &fetched)
         }
         .await;
         let error = outcome.as_ref().err().map(String::as_str);
