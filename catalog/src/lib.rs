@@ -71,19 +71,26 @@ impl Catalog {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             create_private_dir(parent).map_err(io)?;
         }
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)
-            .map_err(io)?;
-        let mode = file.metadata().map_err(io)?.permissions().mode();
-        if mode & 0o077 != 0 {
-            file.set_permissions(std::fs::Permissions::from_mode(mode & 0o7700))
-                .map_err(io)?;
+        // Never an open-and-close of the file itself once it exists: closing any descriptor of a file drops every
+        // POSIX lock this process holds on it, so in a process with other connections open (the web UI) SQLite's
+        // locks would vanish, and another process closing its connection would take itself for the last one and
+        // delete the WAL under them. A stat and a chmod by path take no descriptor.
+        match std::fs::metadata(path) {
+            Ok(meta) => {
+                let mode = meta.permissions().mode();
+                if mode & 0o077 != 0 {
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7700)).map_err(io)?;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(io(e)),
+                }
+            }
+            Err(e) => return Err(io(e)),
         }
-        drop(file);
         let sqlite = |source| CatalogError::Sqlite {
             path: path.to_path_buf(),
             source,
