@@ -67,7 +67,7 @@ pub fn extract(
     cancel: &CancellationToken,
 ) -> Result<ExtractSummary, ArchiveError> {
     let mut targets = prepare(plans)?;
-    let result = pass(archive, &mut targets, cancel);
+    let result = pass(archive, &mut targets, cancel, &|_| {});
     if result.is_err() {
         for target in &mut targets {
             target.store.discard();
@@ -79,11 +79,12 @@ pub fn extract(
 /// A dry run of `extract` for the trees under `prefixes`: the same pass and the same rules, with the staging
 /// folders modelled in memory instead of written, so it fails exactly where an extraction would (file-system errors
 /// aside) and writes nothing. Memory grows with the number of entries under the prefixes (one name each), never
-/// with their data, which is read through.
+/// with their data, which is read through. Reports the archive's bytes read to `progress`, as `read_archive` does.
 pub fn check_extraction(
     archive: &Path,
     prefixes: &[PathBuf],
     cancel: &CancellationToken,
+    progress: &dyn Fn(u64),
 ) -> Result<ExtractSummary, ArchiveError> {
     let mut targets: Vec<Target<InMemory>> = Vec::with_capacity(prefixes.len());
     for prefix in prefixes {
@@ -91,7 +92,7 @@ pub fn check_extraction(
         target.check_disjoint(&targets)?;
         targets.push(target);
     }
-    pass(archive, &mut targets, cancel)
+    pass(archive, &mut targets, cancel, progress)
 }
 
 /// The pass both share: every entry goes to the target whose prefix holds it, then every target is finished.
@@ -99,6 +100,7 @@ fn pass<S: Store>(
     archive: &Path,
     targets: &mut [Target<S>],
     cancel: &CancellationToken,
+    progress: &dyn Fn(u64),
 ) -> Result<ExtractSummary, ArchiveError> {
     let as_root = rustix::process::geteuid().is_root();
     let mut ctx = Ctx {
@@ -111,7 +113,7 @@ fn pass<S: Store>(
     let contents = visit_archive(
         archive,
         cancel,
-        &|_| {},
+        progress,
         &mut |head: &EntryHead, data: &mut dyn Read| {
             let parts = split_path(&head.path).map_err(|reason| bad(archive, reason))?;
             let Some(target) = targets.iter_mut().find(|t| t.holds(&parts)) else {
@@ -1232,7 +1234,7 @@ mod tests {
         /// Writes `tar` and runs the dry run over the `data` prefix; checks it wrote nothing.
         fn checked(&self, tar: Tar) -> Result<ExtractSummary, ArchiveError> {
             tar.write(&self.archive);
-            let result = check_extraction(&self.archive, &["data".into()], &CancellationToken::new());
+            let result = check_extraction(&self.archive, &["data".into()], &CancellationToken::new(), &|_| {});
             self.assert_untouched();
             result
         }
@@ -1911,7 +1913,7 @@ mod tests {
         harmless().file("other/file", "x").write(&scene.archive);
         let check = |prefixes: &[&str]| {
             let prefixes: Vec<PathBuf> = prefixes.iter().map(PathBuf::from).collect();
-            check_extraction(&scene.archive, &prefixes, &CancellationToken::new())
+            check_extraction(&scene.archive, &prefixes, &CancellationToken::new(), &|_| {})
         };
 
         assert_eq!(check(&["data", "other"]).unwrap().entries, 4);
@@ -1958,6 +1960,7 @@ mod tests {
             &scene.archive,
             &["data".into()],
             &CancellationToken::new(),
+            &|_| {},
         ));
         cut(&scene);
         let extracted = reason(extract(&scene.archive, &scene.plans(), &CancellationToken::new()));

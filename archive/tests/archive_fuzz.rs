@@ -62,7 +62,7 @@ fn read_check_and_extract(bytes: &[u8]) {
     let cancel = CancellationToken::new();
 
     let _ = read_archive(&archive, &cancel, &|_| {});
-    let _ = check_extraction(&archive, &[PathBuf::from("data")], &cancel);
+    let _ = check_extraction(&archive, &[PathBuf::from("data")], &cancel, &|_| {});
     let plans = [ExtractPlan {
         archive_prefix: "data".into(),
         staging: staging.join("data"),

@@ -183,6 +183,21 @@ impl Catalog {
             .map_err(|e| self.err(e))
     }
 
+    /// The `limit` newest runs of every kind (backups, restores), newest first: a history.
+    pub fn recent_runs(&self, limit: usize) -> Result<Vec<RunRow>, CatalogError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {} FROM runs ORDER BY id DESC LIMIT ?1",
+                RunRow::COLUMNS
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![limit as i64], RunRow::from_row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
     /// Runs still marked `running`, oldest first: live ones, or ones that died without finishing.
     pub fn unfinished_runs(&self) -> Result<Vec<RunRow>, CatalogError> {
         let conn = self.conn();

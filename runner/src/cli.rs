@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use hookrun_catalog::{BackupFilter, BackupRow, BackupStatus, RunKind};
+use hookrun_hooks::ProgressSink;
 use hookrun_remote::Identities;
 use tracing_subscriber::EnvFilter;
 
@@ -163,6 +164,16 @@ pub enum Command {
     MigrateStorage {
         /// The new storage dir.
         new_dir: PathBuf,
+    },
+    /// Serve the operator's web UI: the backups, their runs and timelines, and the operations (back up, verify,
+    /// restore, roll back, upgrade) with live progress. Prints the URL to open, with its secret token, once.
+    Ui {
+        /// Where to listen; anything but loopback needs --token-file.
+        #[arg(long, default_value = crate::ui::DEFAULT_LISTEN)]
+        listen: std::net::SocketAddr,
+        /// Read the secret token from this file (only its owner may read it) instead of drawing a new one.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
     },
     /// Work with the configured hooks.
     Hooks {
@@ -331,7 +342,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
                     render::verified(v);
                 }
             };
-            let (result, exit) = commands::verify::verify(&session, id, all, remote, &mut on_verified).await?;
+            let (result, exit) =
+                commands::verify::verify(&session, id, all, remote, &mut on_verified, &ProgressSink::discard()).await?;
             render::render(&result, json);
             Ok(exit)
         }
@@ -445,6 +457,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             let (result, exit) = commands::show::show(&session, id)?;
             render::render(&result, json);
             Ok(exit)
+        }
+        Command::Ui { listen, token_file } => {
+            let ui = crate::ui::Ui::bind(config, listen, token_file.as_deref()).await?;
+            out::line(&format!("hookrun ui: open {} (Ctrl-C stops it)", ui.url));
+            let interrupt = crate::interrupt::Interrupt::listen()?;
+            ui.serve(async move { interrupt.fired().await }).await?;
+            Ok(Exit::Success)
         }
         Command::Hooks {
             command: HooksCommand::Check,

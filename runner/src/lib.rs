@@ -24,5 +24,6 @@ pub mod results;
 pub mod retention;
 pub mod session;
 pub mod storage;
+pub mod ui;
 pub mod upgrade;
 pub mod wasm;

@@ -11,10 +11,16 @@ use hookrun_catalog::{BackupRow, BackupStatus};
 
 /// Reads backup `row`'s archive to the end and checks it against the row, in one pass that also runs the
 /// extraction's rules over the entries under `trees` (the archive paths the catalog records for it) without writing
-/// anything: a backup a restore would refuse fails here. Blocking: call it off the async threads.
-pub fn verify_backup(row: &BackupRow, trees: &[PathBuf], cancel: &CancellationToken) -> Result<(), HookError> {
+/// anything: a backup a restore would refuse fails here. Reports the archive's bytes read to `progress` (the total
+/// is the archive's size). Blocking: call it off the async threads.
+pub fn verify_backup(
+    row: &BackupRow,
+    trees: &[PathBuf],
+    cancel: &CancellationToken,
+    progress: &dyn Fn(u64),
+) -> Result<(), HookError> {
     let path = usable_archive(row)?;
-    let checked = check_extraction(path, trees, cancel).map_err(|error| match error {
+    let checked = check_extraction(path, trees, cancel, progress).map_err(|error| match error {
         // Trees that overlap (recorded twice, or one inside another): no restore of the whole backup could run.
         ArchiveError::Misconfigured(why) => refuse(&path.to_string_lossy(), format!("cannot be restored: {why}")),
         other => other.into(),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use chrono::Utc;
 use hookrun_catalog::{BackupFilter, BackupRow, BackupStatus, Catalog};
-use hookrun_hooks::restore;
+use hookrun_hooks::{restore, Progress, ProgressSink};
 use hookrun_remote::Identities;
 use tokio_util::sync::CancellationToken;
 
@@ -70,7 +70,8 @@ async fn verify_copies(
 }
 
 /// Verifies backup `id`, or every completed backup with `all`, in a session opened with `OpenCatalog::Always`;
-/// `on_verified` hears of each backup as soon as it is verified. Exit 1 when one failed or, with `all`, storage holds
+/// `on_verified` hears of each backup as soon as it is verified, `progress` of the bytes of each archive read (its
+/// reports name the backup as `backup ID`). Exit 1 when one failed or, with `all`, storage holds
 /// an archive the catalog does not know.
 pub async fn verify(
     session: &ReadSession,
@@ -78,6 +79,7 @@ pub async fn verify(
     all: bool,
     remote: Option<RemoteCheck<'_>>,
     on_verified: &mut dyn FnMut(&Verified),
+    progress: &ProgressSink,
 ) -> anyhow::Result<(VerifyResult, Exit)> {
     let Some(catalog) = session.catalog.as_deref() else {
         anyhow::bail!("verify needs the catalog: open the session with OpenCatalog::Always");
@@ -96,7 +98,7 @@ pub async fn verify(
     for row in rows.iter().filter(|r| !r.deleting) {
         let checks = match &remote {
             None if row.local_removed_at.is_some() => continue,
-            None => vec![(None, verify_backup(catalog, row).await)],
+            None => vec![(None, verify_backup(catalog, row, progress).await)],
             Some(remote) => verify_copies(session, catalog, row, remote.name, remote.identity).await,
         };
         for (copy, outcome) in checks {
@@ -131,8 +133,9 @@ pub async fn verify(
 }
 
 /// Verifies backup `row` (its archive, and that a restore of every tree the catalog records for it would accept
-/// it) and records the result. The error is one line naming the archive.
-pub async fn verify_backup(catalog: &Catalog, row: &BackupRow) -> Result<(), String> {
+/// it) and records the result; `progress` hears of the archive's bytes read. The error is one line naming the
+/// archive.
+pub async fn verify_backup(catalog: &Catalog, row: &BackupRow, progress: &ProgressSink) -> Result<(), String> {
     let checked = row.clone();
     let trees: Vec<PathBuf> = catalog
         .backup_sources(row.id)
@@ -140,11 +143,25 @@ pub async fn verify_backup(catalog: &Catalog, row: &BackupRow) -> Result<(), Str
         .into_iter()
         .map(|source| source.archive_path.into())
         .collect();
-    let result =
-        tokio::task::spawn_blocking(move || restore::verify_backup(&checked, &trees, &CancellationToken::new()))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
+    let (sink, hook, total) = (
+        progress.clone(),
+        format!("backup {}", row.id),
+        row.size.unwrap_or(0).max(0) as u64,
+    );
+    let report = move |done: u64| {
+        sink.report(Progress {
+            hook: hook.clone(),
+            done,
+            total,
+            unit: "bytes",
+        })
+    };
+    let result = tokio::task::spawn_blocking(move || {
+        restore::verify_backup(&checked, &trees, &CancellationToken::new(), &report)
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r.map_err(|e| e.to_string()));
     let error = result.as_ref().err().map(String::as_str);
     if let Err(e) = catalog.record_verification(row.id, result.is_ok(), error, Utc::now()) {
         tracing::error!("cannot record the verification of backup {}: {e}", row.id);
