@@ -66,8 +66,18 @@ pub fn extract(
     plans: &[ExtractPlan],
     cancel: &CancellationToken,
 ) -> Result<ExtractSummary, ArchiveError> {
+    extract_reporting(archive, plans, cancel, &|_| {})
+}
+
+/// [`extract`], reporting the archive's bytes read to `progress` as it goes (the total is the archive's size).
+pub fn extract_reporting(
+    archive: &Path,
+    plans: &[ExtractPlan],
+    cancel: &CancellationToken,
+    progress: &dyn Fn(u64),
+) -> Result<ExtractSummary, ArchiveError> {
     let mut targets = prepare(plans)?;
-    let result = pass(archive, &mut targets, cancel, &|_| {});
+    let result = pass(archive, &mut targets, cancel, progress);
     if result.is_err() {
         for target in &mut targets {
             target.store.discard();

@@ -30,7 +30,7 @@ pub use compression::{Compression, Format};
 pub use durable::{create_private, create_private_dir, fsync_dir, remove_any};
 pub use error::ArchiveError;
 pub use estimate::{estimate, Estimate};
-pub use extract::{check_extraction, extract, ExtractPlan, ExtractSummary};
+pub use extract::{check_extraction, extract, extract_reporting, ExtractPlan, ExtractSummary};
 pub use naming::{archive_file_name, is_archive_name};
 pub use pack::{PackWriter, PACKED_BELOW};
 pub use parallel_gzip::{ParallelGzip, BLOCK_SIZE};

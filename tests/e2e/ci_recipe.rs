@@ -2,15 +2,12 @@
 //! against the demo deployment (`demo/` with the repo's `hooks.toml`, as its own Compose project): a healthy upgrade
 //! passes the job, a broken one fails it with hookrun's exit code and error after rolling back.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use hookrun_e2e::docker::{engine, unique_project, ComposeProject};
-use hookrun_e2e::{hookrun_bin, sh, Sandbox};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
+use hookrun_e2e::demo::{repo, Demo};
+use hookrun_e2e::docker::engine;
+use hookrun_e2e::{hookrun_bin, Sandbox};
 
 /// The fenced `sh` block after the page's `<!-- recipe` marker.
 fn recipe(page: &str) -> String {
@@ -67,27 +64,7 @@ fn the_recipe_passes_a_healthy_upgrade_of_the_demo_and_fails_a_broken_one_with_h
     let sandbox = Sandbox::new();
     let root = sandbox.path();
     // The demo as it is in the repo, with the repo's hooks.toml, under a project name of its own.
-    sh(&format!(
-        "cp -r {repo}/demo {root}/demo && rm -rf {root}/demo/storage && cp /bin/busybox {root}/demo/image/busybox",
-        repo = repo().display(),
-        root = root.display()
-    ));
-    let name = unique_project("hrci");
-    let config = std::fs::read_to_string(repo().join("hooks.toml"))
-        .unwrap()
-        .replace("\"hookrun-demo\"", &format!("\"{name}\""));
-    std::fs::write(root.join("hooks.toml"), config).unwrap();
-    let project = ComposeProject {
-        name: name.clone(),
-        dir: root.join("demo"),
-    };
-    let up = Command::new("docker-compose")
-        .args(["-p", &name, "up", "-d"])
-        .current_dir(root.join("demo"))
-        .env("COMPOSE_DOCKER_CLI_BUILD", "0")
-        .output()
-        .unwrap();
-    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let demo = Demo::up(&sandbox, "hrci");
     let steps = recipe(&std::fs::read_to_string(repo().join("docs/ci.md")).unwrap());
 
     let (code, stdout, doc) = run_recipe(root, &steps, &[]);
@@ -96,16 +73,11 @@ fn the_recipe_passes_a_healthy_upgrade_of_the_demo_and_fails_a_broken_one_with_h
     assert_eq!(doc["upgrade"]["status"], "upgraded");
 
     // Back to 1.2.3 the way the demo starts, then an upgrade whose healthcheck fails.
-    let reset = Command::new("docker-compose")
-        .args(["-p", &name, "up", "-d"])
-        .current_dir(root.join("demo"))
-        .output()
-        .unwrap();
-    assert!(reset.status.success(), "{}", String::from_utf8_lossy(&reset.stderr));
+    demo.project.up_as_is();
     let (code, stdout, doc) = run_recipe(root, &steps, &[("DEMO_BROKEN", "yes")]);
     assert_eq!(code, 5, "{stdout}\n{doc:#}");
     assert!(stdout.contains("hookrun upgrade exited 5"), "{stdout}");
     assert!(stdout.contains("\"error\""), "the job prints the error: {stdout}");
     assert_eq!(doc["upgrade"]["status"], "rolled-back");
-    drop(project);
+    drop(demo);
 }

@@ -23,6 +23,7 @@ mod remote;
 mod restore;
 mod run_safety;
 mod snapshot;
+mod ui;
 mod upgrade;
 mod wasm;
 mod zstd;

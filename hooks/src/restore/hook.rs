@@ -16,8 +16,8 @@ use hookrun_archive::remove_any;
 use super::swap::{swap_all, Swap};
 use super::verify::{check_against_row, usable_archive};
 use crate::blocking::blocking;
-use crate::{Hook, HookError, RunContext};
-use hookrun_archive::{extract, ExtractPlan};
+use crate::{Hook, HookError, Progress, RunContext};
+use hookrun_archive::{extract_reporting, ExtractPlan};
 use hookrun_catalog::BackupRow;
 
 /// One tree to put back: where it is in the archive and where it lives.
@@ -195,8 +195,17 @@ impl Hook for RestoreHook {
             });
         }
         let (backup, cancel, targets) = (self.backup.clone(), ctx.cancel.clone(), self.targets.clone());
+        let (sink, total) = (ctx.progress.clone(), self.backup.size.unwrap_or(0).max(0) as u64);
         blocking(move || {
-            let summary = extract(&archive, &plans, &cancel)?;
+            let report = |done| {
+                sink.report(Progress {
+                    hook: "restore".into(),
+                    done,
+                    total,
+                    unit: "bytes",
+                })
+            };
+            let summary = extract_reporting(&archive, &plans, &cancel, &report)?;
             let checked = check_against_row(&backup, &summary.archive).and_then(|()| {
                 targets
                     .iter()

@@ -90,7 +90,8 @@ pub fn timeline(run_started: &str, hooks: &[HookResultRow], services: &[ServiceR
                 @let ms = total_ms * tick as f64 / ticks as f64;
                 @let tx = LABELS + ms * scale;
                 line.axis x1=(format!("{tx:.1}")) x2=(format!("{tx:.1}")) y1="0" y2=(height - 16.0) {}
-                text.tick x=(format!("{tx:.1}")) y=(height - 4.0) { (format!("{:.1} s", ms / 1000.0)) }
+                @let anchor = if tick == ticks { "end" } else if tick == 0 { "start" } else { "middle" };
+                text.tick x=(format!("{tx:.1}")) y=(height - 4.0) text-anchor=(anchor) { (format!("{:.1} s", ms / 1000.0)) }
             }
         }
     })

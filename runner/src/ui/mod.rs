@@ -125,7 +125,8 @@ fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Every response: no caching, no framing, no referrer (the first URL holds the token), scripts and styles from
+/// Every response: no caching, no framing, no referrer to other sites (`no-referrer` would make browsers send
+/// `Origin: null` on this origin's own forms), scripts and styles from
 /// here only. Every request but the assets and the sign-in: the token (`?token=` once, then the cookie); every
 /// POST: from this origin.
 async fn guard(State(app): State<Arc<App>>, request: HttpRequest, next: Next) -> Response {
@@ -152,7 +153,7 @@ async fn guard(State(app): State<Arc<App>>, request: HttpRequest, next: Next) ->
     let headers = response.headers_mut();
     for (name, value) in [
         (header::CACHE_CONTROL, "no-store"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        (header::REFERRER_POLICY, "same-origin"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (

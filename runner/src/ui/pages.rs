@@ -249,7 +249,8 @@ pub fn backup(shown: &ShowResult, csrf: &str) -> Page {
             dt { "Archive" } dd { (size(row.size)) @if let Some(c) = &row.compression { " (" (c) ")" } ", "
                 (size(row.bytes)) " of data in " (row.file_count.unwrap_or(0)) " files" }
             dt { "Verified" } dd #verified { (verified(row)) @if let Some(e) = &row.verify_error { " — " (e) } }
-            dt { "Duration" } dd { (seconds(row.duration_ms)) }
+            dt { "Took" } dd { (seconds(shown.run.as_ref().and_then(|r| r.duration_ms))) " (the archive written in "
+                (seconds(row.duration_ms)) ")" }
             @if row.local_removed_at.is_some() { dt { "Local archive" } dd { "pruned; remote copies remain" } }
         }
         @if usable {
@@ -380,7 +381,8 @@ pub fn operation(op: &Snapshot) -> Page {
                     Some(_) => span.bad { "failed" },
                 }
             }
-            p { "Started " (when(&op.started_at)) " UTC. Now: " span #op-hook { (op.hook.as_deref().unwrap_or("starting")) } }
+            p { "Started " (when(&op.started_at)) " UTC. " span #op-step { @if op.finished.is_some() { "Last step: " } @else { "Now: " } }
+                span #op-hook { (op.hook.as_deref().unwrap_or("starting")) } }
             div.progress {
                 progress #op-bar max="100" value=(op.percent.unwrap_or(0)) aria-label="Progress" {}
                 span #op-percent { @if let Some(p) = op.percent { (p) " %" } }

@@ -51,6 +51,7 @@
         span.textContent = s.finished.ok ? "succeeded" : "failed";
         status.replaceChildren(span);
       }
+      text("op-step", "Last step: ");
       text("op-outcome", s.finished.summary + " (exit " + s.finished.exit_code + ")");
     }
   };
