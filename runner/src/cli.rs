@@ -460,7 +460,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Ui { listen, token_file } => {
             let ui = crate::ui::Ui::bind(config, listen, token_file.as_deref()).await?;
-            out::line(&format!("hookrun ui: open {} (Ctrl-C stops it)", ui.url));
+            if json {
+                out::document(&serde_json::json!({ "url": ui.url, "address": ui.address.to_string() }));
+            } else {
+                out::line(&format!("hookrun ui: open {} (Ctrl-C stops it)", ui.url));
+            }
             let interrupt = crate::interrupt::Interrupt::listen()?;
             ui.serve(async move { interrupt.fired().await }).await?;
             Ok(Exit::Success)

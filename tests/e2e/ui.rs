@@ -75,13 +75,20 @@ fn an_operator_verifies_and_restores_a_backup_in_the_browser_and_the_services_co
     let config = sandbox.path().join("hooks.toml");
     let ui = UiServer::start(&config, sandbox.path());
     assert!(ui.banner.contains(&ui.base), "it says where it listens: {}", ui.banner);
-    assert!(!ui.banner.contains(TOKEN), "a token from a file is never printed: {}", ui.banner);
+    assert!(
+        !ui.banner.contains(TOKEN),
+        "a token from a file is never printed: {}",
+        ui.banner
+    );
 
     // The list: signing in with the token's URL lands on it, without the token in the address.
     browser.open(&ui.sign_in_url());
     assert_eq!(browser.path(), "/");
     let table = browser.text("#backups");
-    assert!(table.contains("pre-upgrade") && table.contains("1.2.3") && table.contains("completed"), "{table}");
+    assert!(
+        table.contains("pre-upgrade") && table.contains("1.2.3") && table.contains("completed"),
+        "{table}"
+    );
     assert!(table.contains("never"), "not verified yet: {table}");
     let outside = browser.eval(
         "return [...document.querySelectorAll('[src],[href]')].map(e => e.getAttribute('src') || \
@@ -93,11 +100,18 @@ fn an_operator_verifies_and_restores_a_backup_in_the_browser_and_the_services_co
     // A backup's page: its timeline has a bar per hook that ran and per service's downtime.
     browser.click("#backups a[href='/backups/1']");
     assert_eq!(browser.path(), "/backups/1");
-    let hooks = count(&sandbox, "SELECT count(*) FROM hook_results WHERE run_id = 1 AND status != 'skipped'");
+    let hooks = count(
+        &sandbox,
+        "SELECT count(*) FROM hook_results WHERE run_id = 1 AND status != 'skipped'",
+    );
     let stopped = count(&sandbox, "SELECT count(*) FROM services WHERE run_id = 1");
     assert_eq!(stopped, 3, "the demo's three services were stopped");
     let bars = browser.eval("return document.querySelectorAll('svg.timeline rect').length");
-    assert_eq!(bars, serde_json::json!(hooks + stopped), "a bar per hook and per downtime");
+    assert_eq!(
+        bars,
+        serde_json::json!(hooks + stopped),
+        "a bar per hook and per downtime"
+    );
     let downtime = browser.eval("return document.querySelector('svg.timeline rect.down title').textContent");
     assert!(downtime.as_str().unwrap().contains(" down for "), "{downtime}");
     browser.screenshot("backup");
@@ -122,8 +136,15 @@ fn an_operator_verifies_and_restores_a_backup_in_the_browser_and_the_services_co
     let status = browser.wait_for_text("#op-status", OPERATION, |t| t != "running");
     assert_eq!(status, "succeeded", "{}", browser.text("#op-log"));
     assert_eq!(browser.text("#op-percent"), "100 %");
-    assert_eq!(browser.eval("return document.getElementById('op-bar').value"), serde_json::json!(100));
-    assert!(browser.text("#op-outcome").contains("verified"), "{}", browser.text("#op-outcome"));
+    assert_eq!(
+        browser.eval("return document.getElementById('op-bar').value"),
+        serde_json::json!(100)
+    );
+    assert!(
+        browser.text("#op-outcome").contains("verified"),
+        "{}",
+        browser.text("#op-outcome")
+    );
     assert_eq!(count(&sandbox, "SELECT verify_ok FROM backups WHERE id = 1"), 1);
     browser.screenshot("verify");
 
@@ -133,9 +154,16 @@ fn an_operator_verifies_and_restores_a_backup_in_the_browser_and_the_services_co
     std::fs::write(&app_env, "BROKEN=yes\n").unwrap();
     browser.open(&format!("{}/backups/1/restore", ui.base));
     let plan = browser.text("#plan");
-    assert!(plan.contains(&format!("Stop the Compose project {}", demo.project.name)), "{plan}");
+    assert!(
+        plan.contains(&format!("Stop the Compose project {}", demo.project.name)),
+        "{plan}"
+    );
     assert!(plan.contains("Replace") && plan.contains("demo/config"), "{plan}");
-    assert_eq!(std::fs::read_to_string(&app_env).unwrap(), "BROKEN=yes\n", "a dry run changes nothing");
+    assert_eq!(
+        std::fs::read_to_string(&app_env).unwrap(),
+        "BROKEN=yes\n",
+        "a dry run changes nothing"
+    );
     browser.screenshot("restore-confirm");
     browser.click("button[value='restore']");
     browser.wait_for_operation_page();
@@ -144,7 +172,11 @@ fn an_operator_verifies_and_restores_a_backup_in_the_browser_and_the_services_co
     let services = browser.text("#op-services");
     assert!(services.contains("db") && services.contains("started"), "{services}");
     browser.screenshot("restore");
-    assert_eq!(std::fs::read_to_string(&app_env).unwrap(), original, "the restore put the file back");
+    assert_eq!(
+        std::fs::read_to_string(&app_env).unwrap(),
+        original,
+        "the restore put the file back"
+    );
     let states = demo.project.states(&docker);
     for service in ["db", "app", "web"] {
         assert_eq!(states[service].0, "running", "{service} is back: {states:?}");
@@ -163,7 +195,11 @@ fn an_operator_verifies_and_restores_a_backup_in_the_browser_and_the_services_co
     browser.click("button[value='backup']");
     let busy = browser.text("#message");
     assert!(busy.starts_with("busy: run "), "{busy}");
-    assert_eq!(count(&sandbox, "SELECT count(*) FROM runs"), runs, "nothing else was started");
+    assert_eq!(
+        count(&sandbox, "SELECT count(*) FROM runs"),
+        runs,
+        "nothing else was started"
+    );
     browser.screenshot("busy");
     browser.open(&format!("{}{first}", ui.base));
     let status = browser.wait_for_text("#op-status", OPERATION, |t| t != "running");
@@ -181,7 +217,10 @@ fn an_operator_verifies_and_restores_a_backup_in_the_browser_and_the_services_co
     wait_for_running_phase(&sandbox, "hook settle");
     let cli_run = count(&sandbox, "SELECT max(id) FROM runs");
     browser.open(&format!("{}/history", ui.base));
-    assert!(browser.text("#history").contains("running"), "the history shows the CLI's run");
+    assert!(
+        browser.text("#history").contains("running"),
+        "the history shows the CLI's run"
+    );
     browser.open(&format!("{}/backups/1", ui.base));
     browser.click("button[value='verify']");
     let busy = browser.text("#message");
@@ -227,37 +266,71 @@ fn the_ui_refuses_whoever_lacks_the_token_a_forged_form_or_another_origin_and_ru
     assert_eq!(anonymous.status, 401, "no token, no page");
     assert!(!anonymous.body.contains("backups/1"), "nothing of the catalog shows");
     assert_eq!(ui.request("GET", "/?token=wrong-token-0123456789", &[], "").status, 401);
-    assert_eq!(ui.request("GET", "/backups/1", &[("Cookie", "hookrun_ui=wrong")], "").status, 401);
+    assert_eq!(
+        ui.request("GET", "/backups/1", &[("Cookie", "hookrun_ui=wrong")], "")
+            .status,
+        401
+    );
     assert_eq!(ui.request("POST", "/operations", &[], "action=backup").status, 401);
 
     let signing_in = ui.request("GET", &format!("/?token={TOKEN}"), &[], "");
     assert_eq!(signing_in.status, 303);
     let set_cookie = signing_in.header("set-cookie").unwrap();
-    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"), "{set_cookie}");
-    assert_eq!(signing_in.header("location"), Some("/"), "the token leaves the address bar");
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"),
+        "{set_cookie}"
+    );
+    assert_eq!(
+        signing_in.header("location"),
+        Some("/"),
+        "the token leaves the address bar"
+    );
     let page = ui.request("GET", "/", &[(cookie, &signed_in)], "");
     assert_eq!(page.status, 200);
     let csp = page.header("content-security-policy").unwrap();
-    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
     assert_eq!(page.header("referrer-policy"), Some("same-origin"));
 
     let unknown = ui.request("GET", "/backups/999", &[(cookie, &signed_in)], "");
     assert_eq!(unknown.status, 404);
     assert!(unknown.body.contains("no backup with id 999"), "{}", unknown.body);
-    assert_eq!(ui.request("GET", "/backups/..%2F..%2Fetc", &[(cookie, &signed_in)], "").status, 404);
-    assert_eq!(ui.request("GET", "/operations/7", &[(cookie, &signed_in)], "").status, 404);
+    assert_eq!(
+        ui.request("GET", "/backups/..%2F..%2Fetc", &[(cookie, &signed_in)], "")
+            .status,
+        404
+    );
+    assert_eq!(
+        ui.request("GET", "/operations/7", &[(cookie, &signed_in)], "").status,
+        404
+    );
 
     let before = runs();
     let csrf = ui.csrf();
     let forged = ui.request("POST", "/operations", &[(cookie, &signed_in)], "action=backup");
     assert_eq!(forged.status, 403, "no CSRF token");
-    let wrong = ui.request("POST", "/operations", &[(cookie, &signed_in)], "action=backup&csrf=0000");
+    let wrong = ui.request(
+        "POST",
+        "/operations",
+        &[(cookie, &signed_in)],
+        "action=backup&csrf=0000",
+    );
     assert_eq!(wrong.status, 403, "a wrong CSRF token");
     let form = format!("action=backup&csrf={csrf}");
     let elsewhere = [("Origin", "http://evil.example"), (cookie, signed_in.as_str())];
-    assert_eq!(ui.request("POST", "/operations", &elsewhere, &form).status, 403, "another origin");
+    assert_eq!(
+        ui.request("POST", "/operations", &elsewhere, &form).status,
+        403,
+        "another origin"
+    );
     let cross = [("Sec-Fetch-Site", "cross-site"), (cookie, signed_in.as_str())];
-    assert_eq!(ui.request("POST", "/operations", &cross, &form).status, 403, "a cross-site request");
+    assert_eq!(
+        ui.request("POST", "/operations", &cross, &form).status,
+        403,
+        "a cross-site request"
+    );
     let by_get = ui.request("GET", &format!("/operations?{form}"), &[(cookie, &signed_in)], "");
     assert_ne!(by_get.status, 303, "a GET never starts anything");
     let path = format!("action=restore&id=1&only=..%2F..%2Fetc&csrf={csrf}");
@@ -280,6 +353,17 @@ fn the_ui_refuses_whoever_lacks_the_token_a_forged_form_or_another_origin_and_ru
     let events = ui.request("GET", "/operations/1/events", &[(cookie, &signed_in)], "");
     assert_eq!(events.header("content-type"), Some("text/event-stream"));
     assert!(events.body.contains("\"finished\":{\"ok\":true"), "{}", events.body);
+}
+
+#[test]
+fn with_json_it_prints_one_document_saying_where_it_listens() {
+    let sandbox = Sandbox::new();
+    sandbox.config("[[hook]]\nname = \"record\"\nbuiltin = \"record\"\n");
+    let ui = UiServer::start_with(&sandbox.config_path(), sandbox.path(), &["--json"]);
+    let document: serde_json::Value = serde_json::from_str(&ui.banner).expect("one JSON document");
+    crate::json_schemas::assert_document("ui", &document);
+    assert_eq!(document["url"], format!("{}/", ui.base));
+    assert_eq!(ui.request("GET", "/login", &[], "").status, 200, "it serves");
 }
 
 #[test]

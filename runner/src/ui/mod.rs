@@ -206,36 +206,58 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
+/// A request that ends on the error page: its status and what went wrong, one line.
+struct PageError(StatusCode, String);
+
+impl PageError {
+    fn bad(why: impl Into<String>) -> Self {
+        Self(StatusCode::BAD_REQUEST, why.into())
+    }
+
+    fn failed(e: impl std::fmt::Display) -> Self {
+        Self(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+
+    fn not_found(what: impl Into<String>) -> Self {
+        Self(StatusCode::NOT_FOUND, what.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        pages::error(self.0, &self.1, None)
+    }
+}
+
+type PageResult = Result<Response, PageError>;
+
 /// What a page reads: the configuration (as `list` checks it) and the catalog, when there is one.
-fn read(app: &App) -> Result<ReadSession, Response> {
-    ReadSession::open(&app.config, Check::Shape, OpenCatalog::IfExists)
-        .map_err(|e| pages::error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}"), None))
+fn read(app: &App) -> Result<ReadSession, PageError> {
+    ReadSession::open(&app.config, Check::Shape, OpenCatalog::IfExists).map_err(|e| PageError::failed(format!("{e:#}")))
 }
 
-fn page(page: Page) -> Response {
-    Html(page.render().into_string()).into_response()
+fn page(page: Page) -> PageResult {
+    Ok(Html(page.render().into_string()).into_response())
 }
 
-fn failed(e: impl std::fmt::Display) -> Response {
-    pages::error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string(), None)
+/// An id from the URL; anything else is a page that does not exist.
+fn id_in_url<T: std::str::FromStr>(text: &str) -> Result<T, PageError> {
+    text.parse().map_err(|_| PageError::not_found("there is no such page"))
 }
 
 /// A backup by id, or the 404 page.
-fn find_backup(catalog: Option<&Catalog>, id: i64) -> Result<hookrun_catalog::BackupRow, Response> {
+fn find_backup(catalog: Option<&Catalog>, id: i64) -> Result<hookrun_catalog::BackupRow, PageError> {
     catalog
         .map(|c| c.backup(id))
         .transpose()
-        .map_err(failed)?
+        .map_err(PageError::failed)?
         .flatten()
-        .ok_or_else(|| pages::error(StatusCode::NOT_FOUND, &format!("no backup with id {id}"), None))
+        .ok_or_else(|| PageError::not_found(format!("no backup with id {id}")))
 }
 
-async fn backups(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Response {
+async fn backups(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> PageResult {
     let params = Params::query(query);
-    let session = match read(&app) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let session = read(&app)?;
     let kind = params
         .get("type")
         .filter(|k| ["manual", "pre-upgrade"].contains(k))
@@ -246,10 +268,10 @@ async fn backups(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Resp
         status,
     };
     let (rows, all) = match &session.catalog {
-        Some(c) => match (c.list_backups(&filter), c.list_backups(&BackupFilter::default())) {
-            (Ok(rows), Ok(all)) => (rows, all),
-            (Err(e), _) | (_, Err(e)) => return failed(e),
-        },
+        Some(c) => (
+            c.list_backups(&filter).map_err(PageError::failed)?,
+            c.list_backups(&BackupFilter::default()).map_err(PageError::failed)?,
+        ),
         None => (Vec::new(), Vec::new()),
     };
     let interrupted = session.interrupted_runs().unwrap_or_default();
@@ -284,22 +306,12 @@ fn trend(catalog: Option<&Catalog>, all: &[hookrun_catalog::BackupRow]) -> Vec<c
         .collect()
 }
 
-async fn backup(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> Response {
-    let Ok(id) = id.parse::<i64>() else {
-        return not_found().await;
-    };
-    let session = match read(&app) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let row = match find_backup(session.catalog.as_deref(), id) {
-        Ok(row) => row,
-        Err(r) => return r,
-    };
-    match crate::commands::show::show(&session, row.id) {
-        Ok((shown, _)) => page(pages::backup(&shown, app.secret.csrf())),
-        Err(e) => failed(format!("{e:#}")),
-    }
+async fn backup(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> PageResult {
+    let id = id_in_url(&id)?;
+    let session = read(&app)?;
+    let row = find_backup(session.catalog.as_deref(), id)?;
+    let (shown, _) = crate::commands::show::show(&session, row.id).map_err(|e| PageError::failed(format!("{e:#}")))?;
+    page(pages::backup(&shown, app.secret.csrf()))
 }
 
 /// The dry run of a restore (what it stops, replaces, how much), with the `--only` choices and the confirmation.
@@ -307,33 +319,23 @@ async fn restore_preview(
     State(app): State<Arc<App>>,
     UrlPath(id): UrlPath<String>,
     RawQuery(query): RawQuery,
-) -> Response {
-    let Ok(id) = id.parse::<i64>() else {
-        return not_found().await;
-    };
+) -> PageResult {
+    let id = id_in_url(&id)?;
     let only = Params::query(query).all("only");
     preview(&app, Pick::Id(id), only, false).await
 }
 
 /// The dry run of a rollback (to the newest rollback point, or `?to=ID`) and its confirmation.
-async fn rollback_preview(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Response {
-    let to = Params::query(query).get("to").map(str::parse::<i64>);
-    match to {
+async fn rollback_preview(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> PageResult {
+    match Params::query(query).get("to") {
         None => preview(&app, Pick::NewestPreUpgrade, Vec::new(), true).await,
-        Some(Ok(id)) => preview(&app, Pick::Id(id), Vec::new(), true).await,
-        Some(Err(_)) => not_found().await,
+        Some(id) => preview(&app, Pick::Id(id_in_url(id)?), Vec::new(), true).await,
     }
 }
 
-async fn preview(app: &Arc<App>, pick: Pick, only: Vec<String>, redeploy: bool) -> Response {
+async fn preview(app: &Arc<App>, pick: Pick, only: Vec<String>, redeploy: bool) -> PageResult {
     if let Pick::Id(id) = pick {
-        let session = match read(app) {
-            Ok(s) => s,
-            Err(r) => return r,
-        };
-        if let Err(r) = find_backup(session.catalog.as_deref(), id) {
-            return r;
-        }
+        find_backup(read(app)?.catalog.as_deref(), id)?;
     }
     let config = app.config.clone();
     let explicit = matches!(pick, Pick::Id(_));
@@ -344,33 +346,28 @@ async fn preview(app: &Arc<App>, pick: Pick, only: Vec<String>, redeploy: bool) 
         let sources = session.catalog.backup_sources(plan.backup)?;
         Ok((plan, sources))
     })
-    .await;
-    match planned {
-        Ok(Ok((plan, sources))) => page(pages::restore_preview(
-            &plan,
-            &sources,
-            redeploy,
-            explicit,
-            app.secret.csrf(),
-        )),
-        Ok(Err(e)) => match e.downcast_ref::<crate::lock::LockHeld>() {
-            Some(held) => pages::error(StatusCode::CONFLICT, &format!("busy: {}", held.holder), None),
-            None => pages::error(StatusCode::BAD_REQUEST, &format!("{e:#}"), None),
-        },
-        Err(e) => failed(e),
-    }
+    .await
+    .map_err(PageError::failed)?;
+    let (plan, sources) = planned.map_err(|e| match e.downcast_ref::<crate::lock::LockHeld>() {
+        Some(held) => PageError(StatusCode::CONFLICT, format!("busy: {}", held.holder)),
+        None => PageError::bad(format!("{e:#}")),
+    })?;
+    page(pages::restore_preview(
+        &plan,
+        &sources,
+        redeploy,
+        explicit,
+        app.secret.csrf(),
+    ))
 }
 
-async fn history(State(app): State<Arc<App>>) -> Response {
-    let session = match read(&app) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn history(State(app): State<Arc<App>>) -> PageResult {
+    let session = read(&app)?;
     let (runs, upgrades) = match &session.catalog {
-        Some(c) => match (c.recent_runs(200), c.upgrades(false)) {
-            (Ok(runs), Ok(upgrades)) => (runs, upgrades),
-            (Err(e), _) | (_, Err(e)) => return failed(e),
-        },
+        Some(c) => (
+            c.recent_runs(200).map_err(PageError::failed)?,
+            c.upgrades(false).map_err(PageError::failed)?,
+        ),
         None => (Vec::new(), Vec::new()),
     };
     let interrupted: Vec<i64> = session
@@ -390,95 +387,76 @@ async fn history(State(app): State<Arc<App>>) -> Response {
 
 /// Starts the operation the form names, after the CSRF check; the backup and the `--only` paths must be the
 /// catalog's (nothing from the browser is taken as a path).
-async fn start_operation(State(app): State<Arc<App>>, body: Bytes) -> Response {
+async fn start_operation(State(app): State<Arc<App>>, body: Bytes) -> PageResult {
     let form = Params::parse(&body);
     if !form.get("csrf").is_some_and(|t| app.secret.is_csrf(t)) {
-        return pages::error(
+        return Err(PageError(
             StatusCode::FORBIDDEN,
-            "refused: the form's CSRF token is missing or wrong",
-            None,
-        );
+            "refused: the form's CSRF token is missing or wrong".into(),
+        ));
     }
-    let id = form.get("id").map(str::parse::<i64>);
-    let id = match id {
-        Some(Ok(id)) => Some(id),
-        Some(Err(_)) => return pages::error(StatusCode::BAD_REQUEST, "the backup id is not a number", None),
-        None => None,
-    };
-    let session = match read(&app) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let id: Option<i64> = form
+        .get("id")
+        .map(|id| id.parse().map_err(|_| PageError::bad("the backup id is not a number")))
+        .transpose()?;
+    let session = read(&app)?;
     let catalog = session.catalog.as_deref();
-    let need_backup = |id: Option<i64>| -> Result<i64, Response> {
-        let id = id.ok_or_else(|| pages::error(StatusCode::BAD_REQUEST, "which backup? the form names none", None))?;
+    let backup = || -> Result<i64, PageError> {
+        let id = id.ok_or_else(|| PageError::bad("which backup? the form names none"))?;
         find_backup(catalog, id).map(|row| row.id)
     };
     let request = match form.get("action") {
         Some("backup") => Request::Backup,
         Some("recover") => Request::Recover,
-        Some("verify") => match need_backup(id) {
-            Ok(id) => Request::Verify { id },
-            Err(r) => return r,
-        },
+        Some("verify") => Request::Verify { id: backup()? },
         Some("restore") => {
-            let id = match need_backup(id) {
-                Ok(id) => id,
-                Err(r) => return r,
-            };
+            let id = backup()?;
             let only = form.all("only");
-            let known: Vec<String> = match catalog.map(|c| c.backup_sources(id)).transpose() {
-                Ok(sources) => sources
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|s| s.archive_path)
-                    .collect(),
-                Err(e) => return failed(e),
-            };
+            let known: Vec<String> = match catalog {
+                Some(c) => c.backup_sources(id).map_err(PageError::failed)?,
+                None => Vec::new(),
+            }
+            .into_iter()
+            .map(|s| s.archive_path)
+            .collect();
             if let Some(unknown) = only.iter().find(|p| !known.contains(p)) {
-                let why = format!("backup {id} holds no path {unknown:?}");
-                return pages::error(StatusCode::BAD_REQUEST, &why, None);
+                return Err(PageError::bad(format!("backup {id} holds no path {unknown:?}")));
             }
             Request::Restore { id, only }
         }
-        Some("rollback") => match id {
-            None => Request::Rollback { to: None },
-            Some(_) => match need_backup(id) {
-                Ok(id) => Request::Rollback { to: Some(id) },
-                Err(r) => return r,
-            },
+        Some("rollback") => Request::Rollback {
+            to: id.map(|_| backup()).transpose()?,
         },
-        Some("upgrade") if session.config.upgrade.command.is_some() => {
-            let (from, to) = (form.get("from"), form.get("to"));
-            match (from, to) {
-                (Some(from), Some(to)) => Request::Upgrade {
-                    from: from.trim().to_string(),
-                    to: to.trim().to_string(),
-                },
-                _ => return pages::error(StatusCode::BAD_REQUEST, "an upgrade needs both versions", None),
-            }
-        }
-        _ => return pages::error(StatusCode::BAD_REQUEST, "no such operation", None),
+        Some("upgrade") if session.config.upgrade.command.is_some() => match (form.get("from"), form.get("to")) {
+            (Some(from), Some(to)) => Request::Upgrade {
+                from: from.trim().to_string(),
+                to: to.trim().to_string(),
+            },
+            _ => return Err(PageError::bad("an upgrade needs both versions")),
+        },
+        _ => return Err(PageError::bad("no such operation")),
     };
     match app.operations.start(app.config.clone(), request).await {
-        Ok(op) => Redirect::to(&format!("/operations/{}", op.snapshot().id)).into_response(),
-        Err(Refusal::Busy(busy)) => pages::error(StatusCode::CONFLICT, &busy, None),
-        Err(Refusal::Failed(why)) => pages::error(StatusCode::BAD_REQUEST, &why, None),
+        Ok(op) => Ok(Redirect::to(&format!("/operations/{}", op.snapshot().id)).into_response()),
+        Err(Refusal::Busy(busy)) => Err(PageError(StatusCode::CONFLICT, busy)),
+        Err(Refusal::Failed(why)) => Err(PageError::bad(why)),
     }
 }
 
-async fn operation(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> Response {
-    match id.parse::<u64>().ok().and_then(|id| app.operations.get(id)) {
-        Some(op) => page(pages::operation(&op.snapshot())),
-        None => not_found().await,
-    }
+async fn operation(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> PageResult {
+    let op = app
+        .operations
+        .get(id_in_url(&id)?)
+        .ok_or_else(|| PageError::not_found("no such operation"))?;
+    page(pages::operation(&op.snapshot()))
 }
 
 /// The operation's state as JSON, now and after every change, until it has ended.
-async fn operation_events(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> Response {
-    let Some(op) = id.parse::<u64>().ok().and_then(|id| app.operations.get(id)) else {
-        return not_found().await;
-    };
+async fn operation_events(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> PageResult {
+    let op = app
+        .operations
+        .get(id_in_url(&id)?)
+        .ok_or_else(|| PageError::not_found("no such operation"))?;
     let changes = op.subscribe();
     let stream = futures_util::stream::unfold((op, changes, false), |(op, mut changes, ended)| async move {
         if ended {
@@ -494,7 +472,7 @@ async fn operation_events(State(app): State<Arc<App>>, UrlPath(id): UrlPath<Stri
         }
         Some((event, (op, changes, ended)))
     });
-    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }
 
 async fn login_page() -> Response {
