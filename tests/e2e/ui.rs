@@ -123,10 +123,7 @@ fn an_operator_verifies_and_restores_a_backup_in_the_browser_and_the_services_co
     browser.window(1280, 1000);
     // Keyboard: the first Tab reaches the skip link, and every action is a link or a button.
     browser.eval("document.activeElement.blur(); return null");
-    browser.run(async {
-        let body = browser.client.find(fantoccini::Locator::Css("body")).await.unwrap();
-        body.send_keys("\u{e004}").await.unwrap();
-    });
+    browser.keys("body", "\u{e004}");
     let focused = browser.eval("return document.activeElement.className");
     assert_eq!(focused, serde_json::json!("skip"), "Tab reaches the page's first link");
 
@@ -231,6 +228,48 @@ fn an_operator_verifies_and_restores_a_backup_in_the_browser_and_the_services_co
     let history = browser.text("#history");
     assert!(history.contains("restore") && history.contains("manual"), "{history}");
     browser.screenshot("history");
+
+    // Upgrade (configured in the demo's hooks.toml): 1.2.3 to 1.3.0 behind the health gate; then roll it back.
+    std::fs::write(&config, &demo.hooks_toml).unwrap();
+    browser.open(&ui.base);
+    browser.keys("#to", "1.3.0");
+    browser.click("button[value='upgrade']");
+    browser.wait_for_operation_page();
+    let status = browser.wait_for_text("#op-status", OPERATION, |t| t != "running");
+    assert_eq!(status, "succeeded", "{}", browser.text("#op-log"));
+    assert!(
+        browser.text("#op-outcome").contains("upgraded"),
+        "{}",
+        browser.text("#op-outcome")
+    );
+    assert!(
+        browser.text("#op-log").contains("gate"),
+        "the log follows the phases: {}",
+        browser.text("#op-log")
+    );
+    browser.screenshot("upgrade");
+    let newest = count(&sandbox, "SELECT max(id) FROM backups WHERE type = 'pre-upgrade'");
+    browser.open(&format!("{}/rollback", ui.base));
+    let plan = browser.text("#plan");
+    assert!(
+        plan.contains("Re-create container"),
+        "a rollback re-creates what ran: {plan}"
+    );
+    assert!(
+        browser.text("h1").contains(&format!("backup {newest}")),
+        "the newest rollback point"
+    );
+    browser.click("button[value='rollback']");
+    browser.wait_for_operation_page();
+    let status = browser.wait_for_text("#op-status", OPERATION, |t| t != "running");
+    assert_eq!(status, "succeeded", "{}", browser.text("#op-log"));
+    let states = demo.project.states(&docker);
+    for service in ["db", "app", "web"] {
+        assert_eq!(
+            states[service].0, "running",
+            "{service} is back after the rollback: {states:?}"
+        );
+    }
 
     if std::env::var("HOOKRUN_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
         let docs = repo().join("docs/ui");
@@ -353,6 +392,51 @@ fn the_ui_refuses_whoever_lacks_the_token_a_forged_form_or_another_origin_and_ru
     let events = ui.request("GET", "/operations/1/events", &[(cookie, &signed_in)], "");
     assert_eq!(events.header("content-type"), Some("text/event-stream"));
     assert!(events.body.contains("\"finished\":{\"ok\":true"), "{}", events.body);
+}
+
+#[test]
+fn an_interrupted_run_shows_the_recover_action_and_recover_from_the_page_finishes_it() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .config("[[hook]]\nname = \"settle\"\nbuiltin = \"command\"\n[hook.config]\ncommand = [\"sleep\", \"60\"]\n");
+    let mut run = sandbox.command(&["backup"]).spawn().unwrap();
+    let deadline = Instant::now() + OPERATION;
+    let phase = || {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+        let catalog = rusqlite::Connection::open_with_flags(sandbox.path().join("catalog.db"), flags).ok()?;
+        catalog
+            .query_row("SELECT phase FROM runs", [], |r| r.get::<_, String>(0))
+            .ok()
+    };
+    while phase().as_deref() != Some("hook settle") {
+        assert!(Instant::now() < deadline, "the run never reached its hook");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let ui = UiServer::start(&sandbox.config_path(), sandbox.path());
+    let (cookie, signed_in) = UiServer::cookie();
+
+    let history = ui.request("GET", "/history", &[(cookie, &signed_in)], "");
+    assert!(history.body.contains("interrupted (not recovered)"), "{}", history.body);
+    assert!(
+        history.body.contains("value=\"recover\""),
+        "the recover action is offered"
+    );
+    let form = format!("action=recover&csrf={}", ui.csrf());
+    let started = ui.request("POST", "/operations", &[(cookie, &signed_in)], &form);
+    assert_eq!(started.status, 303, "{}", started.body);
+    let events = ui.request("GET", "/operations/1/events", &[(cookie, &signed_in)], "");
+    assert!(events.body.contains("\"finished\":{\"ok\":true"), "{}", events.body);
+    assert_eq!(
+        sandbox.catalog_value::<String>("SELECT status FROM runs WHERE id = 1"),
+        "interrupted"
+    );
+    let history = ui.request("GET", "/history", &[(cookie, &signed_in)], "");
+    assert!(
+        !history.body.contains("value=\"recover\""),
+        "nothing is left to recover"
+    );
 }
 
 #[test]
