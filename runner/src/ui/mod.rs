@@ -125,10 +125,9 @@ fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Every response: no caching, no framing, no referrer to other sites (`no-referrer` would make browsers send
-/// `Origin: null` on this origin's own forms), scripts and styles from
-/// here only. Every request but the assets and the sign-in: the token (`?token=` once, then the cookie); every
-/// POST: from this origin.
+/// Every response: no caching, no framing, scripts and styles from here only, no referrer to other sites
+/// (`no-referrer` would make browsers send `Origin: null` on this origin's own forms). Every request but the assets
+/// and the sign-in: the token (`?token=` once, then the cookie); every POST: from this origin.
 async fn guard(State(app): State<Arc<App>>, request: HttpRequest, next: Next) -> Response {
     let path = request.uri().path().to_string();
     let public = path.starts_with("/assets/") || path == "/login";

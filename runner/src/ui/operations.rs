@@ -158,7 +158,7 @@ impl Operation {
         self.lock().clone()
     }
 
-    /// Waits for the next change; `seen` is the counter last seen. False once nothing more can change.
+    /// The counter of changes, bumped on every event and at the end: the event stream waits on it.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
     }
@@ -313,7 +313,7 @@ impl Operations {
         let id = self.all.lock().unwrap_or_else(|e| e.into_inner()).len() as u64 + 1;
         let op = Arc::new(Operation::new(id, request.title()));
         let (opened, on_open) = oneshot::channel();
-        let thread = {
+        let running = {
             let op = op.clone();
             std::thread::Builder::new()
                 .name(format!("hookrun-ui-op-{id}"))
@@ -323,13 +323,11 @@ impl Operations {
         match on_open.await {
             Ok(Ok(())) => {
                 self.all.lock().unwrap_or_else(|e| e.into_inner()).push(op.clone());
-                *self.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
+                *self.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(running);
                 Ok(op)
             }
-            Ok(Err(refusal)) => {
-                let _ = thread.join();
-                Err(refusal)
-            }
+            // The thread ends on its own right after saying so.
+            Ok(Err(refusal)) => Err(refusal),
             Err(_) => Err(Refusal::Failed("the operation's thread ended before it started".into())),
         }
     }
