@@ -371,7 +371,7 @@ fn the_ui_refuses_whoever_lacks_the_token_a_forged_form_or_another_origin_and_ru
         "a cross-site request"
     );
     let by_get = ui.request("GET", &format!("/operations?{form}"), &[(cookie, &signed_in)], "");
-    assert_ne!(by_get.status, 303, "a GET never starts anything");
+    assert_eq!(by_get.status, 405, "a GET never starts anything");
     let path = format!("action=restore&id=1&only=..%2F..%2Fetc&csrf={csrf}");
     let outside = ui.request("POST", "/operations", &[(cookie, &signed_in)], &path);
     assert_eq!(outside.status, 400, "a path that is not the backup's is refused");
