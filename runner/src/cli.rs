@@ -21,9 +21,12 @@ use crate::retention::Rules;
 use crate::session::{OpenCatalog, ReadSession, Session};
 use crate::wasm::CacheMode;
 
+/// The version `--version` shows: the package's, and the commit it was built from (`build.rs`).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("HOOKRUN_COMMIT"), ")");
+
 /// Safe upgrades of Docker Compose deployments: back up, record, and bring the services back, whatever failed.
 #[derive(Debug, Parser)]
-#[command(name = "hookrun", version, about, long_about = None)]
+#[command(name = "hookrun", version = VERSION, about, long_about = None)]
 pub struct Cli {
     /// The chain's configuration file.
     #[arg(long, global = true, default_value = "hooks.toml", env = "HOOKRUN_CONFIG")]
@@ -175,6 +178,14 @@ pub enum Command {
         #[arg(long)]
         token_file: Option<PathBuf>,
     },
+    /// Print the shell completion script for bash, zsh or fish (e.g. `hookrun completions bash >
+    /// /etc/bash_completion.d/hookrun`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print hookrun's man page (roff; e.g. `hookrun man > /usr/local/share/man/man1/hookrun.1`).
+    Man,
     /// Work with the configured hooks.
     Hooks {
         #[command(subcommand)]
@@ -469,6 +480,25 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             ui.serve(async move { interrupt.fired().await }).await?;
             Ok(Exit::Success)
         }
+        Command::Completions { shell } => {
+            refuse_json(json, "completions prints a shell script")?;
+            let mut script = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "hookrun",
+                &mut script,
+            );
+            out::raw(&script);
+            Ok(Exit::Success)
+        }
+        Command::Man => {
+            refuse_json(json, "man prints a man page")?;
+            let mut page = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page)?;
+            out::raw(&page);
+            Ok(Exit::Success)
+        }
         Command::Hooks {
             command: HooksCommand::Check,
         } => {
@@ -486,6 +516,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             Ok(exit)
         }
     }
+}
+
+/// A command whose output is not a document refuses `--json` (exit 2) rather than print something else.
+fn refuse_json(json: bool, what: &str) -> anyhow::Result<()> {
+    if json {
+        return Err(UsageError(format!("{what}, not JSON: run it without --json")).into());
+    }
+    Ok(())
 }
 
 /// Opens the session of a command that changes storage, and says what recovering the runs that died before did

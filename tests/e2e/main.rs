@@ -8,6 +8,7 @@
 
 mod chain_rules;
 mod ci_recipe;
+mod cli_conventions;
 mod config_errors;
 mod crash_recovery;
 mod docker_order;

@@ -26,6 +26,11 @@ pub fn prompt(text: &str) {
     write_stdout(escape_controls(text).as_bytes());
 }
 
+/// Prints `bytes` on stdout as they are (a generated shell script or man page: hookrun's own text).
+pub fn raw(bytes: &[u8]) {
+    write_stdout(bytes);
+}
+
 /// Prints `doc` as the command's one JSON document on stdout.
 pub fn document(doc: &impl Serialize) {
     match serde_json::to_string_pretty(doc) {
