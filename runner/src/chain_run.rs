@@ -127,6 +127,7 @@ pub async fn run_chain(
         catalog.discard_run(run_id)?;
     } else {
         catalog.finish_run(run_id, status, error.as_deref(), Utc::now(), duration_ms)?;
+        crate::metrics::refresh(config, catalog);
     }
     let recorded = (!outcome.refused).then_some(run_id);
     let backup = recorded.map(|id| catalog.backup_of_run(id)).transpose()?.flatten();

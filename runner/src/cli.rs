@@ -184,6 +184,9 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Print the Prometheus metrics (text format) the catalog gives: what `[runner] metrics_file` holds after every
+    /// run.
+    Metrics,
     /// Print hookrun's man page (roff; e.g. `hookrun man > /usr/local/share/man/man1/hookrun.1`).
     Man,
     /// Work with the configured hooks.
@@ -355,6 +358,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             };
             let (result, exit) =
                 commands::verify::verify(&session, id, all, remote, &mut on_verified, &ProgressSink::discard()).await?;
+            if let Some(catalog) = &session.catalog {
+                crate::metrics::refresh(&session.config, catalog);
+            }
             render::render(&result, json);
             Ok(exit)
         }
@@ -378,6 +384,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             let outcome =
                 commands::sync::sync(&session, remote.as_deref(), &cancel, &mut on_synced, &on_progress).await;
             stopper.abort();
+            crate::metrics::refresh(&session.config, &session.catalog);
             let (result, exit) = outcome?;
             render::render(&result, json);
             Ok(if interrupt.signal().is_some() {
@@ -437,6 +444,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
                 }
             };
             let (result, exit) = commands::prune::prune(&session, &rules, dry_run, &mut on_deleted).await?;
+            crate::metrics::refresh(&session.config, &session.catalog);
             render::render(&result, json);
             Ok(exit)
         }
@@ -449,6 +457,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Delete { id } => {
             let session = open(config, Check::Shape, json, false).await?;
             let (result, exit) = commands::delete::delete(&session, id).await?;
+            crate::metrics::refresh(&session.config, &session.catalog);
             render::render(&result, json);
             Ok(exit)
         }
@@ -490,6 +499,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
                 &mut script,
             );
             out::raw(&script);
+            Ok(Exit::Success)
+        }
+        Command::Metrics => {
+            refuse_json(json, "metrics prints Prometheus's text format")?;
+            let session = ReadSession::open(config, Check::Shape, OpenCatalog::Always)?;
+            let catalog = session.catalog.as_deref().expect("opened always");
+            out::raw(crate::metrics::render(catalog)?.as_bytes());
             Ok(Exit::Success)
         }
         Command::Man => {

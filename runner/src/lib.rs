@@ -15,6 +15,7 @@ pub mod exit;
 pub mod interrupt;
 pub mod journal;
 pub mod lock;
+pub mod metrics;
 pub mod recovery;
 pub mod remotes;
 pub mod report;

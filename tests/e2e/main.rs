@@ -17,6 +17,7 @@ mod failures;
 mod json_output;
 mod json_schemas;
 mod lifecycle;
+mod metrics;
 mod mounts;
 mod output;
 mod pre_upgrade;

@@ -53,6 +53,7 @@ struct RawRunner {
     version: Option<String>,
     compose_file: Option<Spanned<PathBuf>>,
     archive_compose_files: Option<bool>,
+    metrics_file: Option<PathBuf>,
     #[serde(default)]
     defaults: RawDefaults,
 }
@@ -317,6 +318,7 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
             version: runner.version,
             compose_file,
             archive_compose_files: runner.archive_compose_files.unwrap_or(true),
+            metrics_file: runner.metrics_file.map(|f| normalize(&base.join(f))),
         },
         hooks,
         upgrade,

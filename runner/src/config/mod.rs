@@ -97,6 +97,8 @@ pub struct RunnerConfig {
     pub compose_file: Option<PathBuf>,
     /// Whether a pre-upgrade backup archives the Compose project's own files under `compose/` (default: yes).
     pub archive_compose_files: bool,
+    /// Where the Prometheus metrics are written after every run (`metrics`), if anywhere.
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// When a hook runs, given how the chain has gone so far.

@@ -96,6 +96,7 @@ const RUNNER_KEYS: &[&str] = &[
     "catalog",
     "version",
     "compose_file",
+    "metrics_file",
     "defaults",
     "storage",
 ];
