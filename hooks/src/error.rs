@@ -87,6 +87,10 @@ pub enum HookError {
         source: Box<DockerError>,
     },
 
+    /// A notification could not be delivered (each target that failed, named by where its URL came from).
+    #[error("notification not delivered: {0}")]
+    Notify(String),
+
     /// Services that were running before the run could not be brought back.
     #[error("services not restored: {0}")]
     ServicesDown(String),

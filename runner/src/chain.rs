@@ -1,6 +1,8 @@
 //! Turns the configured `[[hook]]` tables into hooks the executor can run.
 
-use hookrun_hooks::builtin::{BackupHook, CommandHook, RecordHook, SnapshotHook, StartHook, StopHook, UploadHook};
+use hookrun_hooks::builtin::{
+    BackupHook, CommandHook, NotifyHook, RecordHook, SnapshotHook, StartHook, StopHook, UploadHook,
+};
 use std::sync::Arc;
 
 use hookrun_docker::ProjectExec;
@@ -67,6 +69,7 @@ fn instantiate(
                 .map(|r| crate::remotes::open(config.remote(r).expect("checked when the file was loaded")))
                 .collect(),
         )),
+        HookKind::Builtin(Builtin::Notify(config)) => Box::new(NotifyHook::new(name, config.clone())),
         HookKind::Wasm(wasm_spec) => {
             let engine = wasm.expect("an engine exists when the chain has WASM hooks").clone();
             Box::new(WasmHook::new(wasm_spec.clone(), engine, exec.cloned()))

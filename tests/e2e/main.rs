@@ -19,6 +19,7 @@ mod json_schemas;
 mod lifecycle;
 mod metrics;
 mod mounts;
+mod notify;
 mod output;
 mod pre_upgrade;
 mod remote;

@@ -2,6 +2,7 @@
 
 mod backup;
 mod command;
+mod notify;
 mod record;
 mod snapshot;
 mod start;
@@ -10,6 +11,7 @@ mod upload;
 
 pub use backup::{BackupConfig, BackupEstimate, BackupHook, BackupPlan, TreeStats, Volumes};
 pub use command::{CommandConfig, CommandHook};
+pub use notify::{Channel, NotifyConfig, NotifyEvent, NotifyHook, Summary, Target};
 pub use record::RecordHook;
 pub use snapshot::{Copies, SnapshotHook};
 pub use start::{StartConfig, StartHook, DEFAULT_START_TIMEOUT};

@@ -4,10 +4,12 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use hookrun_archive::{resolve_sources, Compression, Format};
 use hookrun_hooks::builtin::{
-    BackupConfig, CommandConfig, Copies, StartConfig, StopConfig, Volumes, DEFAULT_START_TIMEOUT,
+    BackupConfig, Channel, CommandConfig, Copies, NotifyConfig, NotifyEvent, StartConfig, StopConfig, Target, Volumes,
+    DEFAULT_START_TIMEOUT,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -20,7 +22,29 @@ use super::located::Located;
 use super::{Builtin, When};
 
 /// The built-ins this build knows, for error messages.
-pub const KNOWN: &[&str] = &["stop", "snapshot", "backup", "record", "start", "command", "upload"];
+pub const KNOWN: &[&str] = &[
+    "stop", "snapshot", "backup", "record", "start", "command", "upload", "notify",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    webhook: Option<Spanned<RawSecretUrl>>,
+    ntfy: Option<Spanned<RawSecretUrl>>,
+    healthchecks: Option<Spanned<RawSecretUrl>>,
+    event: Option<Spanned<String>>,
+    retries: Option<Spanned<u32>>,
+    backoff: Option<HumanDuration>,
+    timeout: Option<HumanDuration>,
+}
+
+/// A URL that carries a secret: from an environment variable or a file, never written in `hooks.toml`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecretUrl {
+    url_env: Option<String>,
+    url_file: Option<PathBuf>,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -211,6 +235,7 @@ pub fn parse(kind: &Spanned<String>, table: &ConfigTable<'_>, runner: &RunnerFac
             };
             Ok(Builtin::Upload { remotes })
         }
+        "notify" => notify(table, runner, kind.span()),
         other => Err(SpanError::new(
             kind.span(),
             format!("unknown built-in `{other}`, expected one of: {}", KNOWN.join(", ")),
@@ -220,9 +245,88 @@ pub fn parse(kind: &Spanned<String>, table: &ConfigTable<'_>, runner: &RunnerFac
 
 /// The `when` a built-in gets when the file does not say: `record` and `start` run `always`, so that a failed
 /// attempt is recorded and the services come back whatever failed.
+/// The `notify` hook's targets, each URL read from its variable or file (only with `Check::Full`: a command that
+/// only reads the catalog needs no secret), and its retries and timeout.
+fn notify(table: &ConfigTable<'_>, runner: &RunnerFacts<'_>, at: Range<usize>) -> Result<Builtin, SpanError> {
+    let raw: RawNotify = table.read("notify")?;
+    let mut targets = Vec::new();
+    for (channel, url) in [
+        (Channel::Webhook, raw.webhook),
+        (Channel::Ntfy, raw.ntfy),
+        (Channel::Healthchecks, raw.healthchecks),
+    ] {
+        let Some(url) = url else { continue };
+        let span = url.span();
+        let (from, read): (String, Box<dyn Fn() -> Result<String, String>>) = match url.into_inner() {
+            RawSecretUrl {
+                url_env: Some(var),
+                url_file: None,
+            } => (
+                format!("${var}"),
+                Box::new(move || std::env::var(&var).map_err(|_| format!("${var} is not set"))),
+            ),
+            RawSecretUrl {
+                url_env: None,
+                url_file: Some(file),
+            } => {
+                let file = runner.work_dir.join(file);
+                let shown = file.display().to_string();
+                (
+                    shown.clone(),
+                    Box::new(move || std::fs::read_to_string(&file).map_err(|e| format!("cannot read {shown}: {e}"))),
+                )
+            }
+            _ => {
+                return Err(SpanError::new(
+                    span,
+                    "give the URL as `url_env = \"VAR\"` or `url_file = \"FILE\"` (one of them)",
+                ))
+            }
+        };
+        let url = match runner.check {
+            Check::Full => {
+                let url = read()
+                    .map_err(|why| SpanError::new(span.clone(), why))?
+                    .trim()
+                    .to_string();
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(SpanError::new(span, format!("the URL in {from} is not an http(s) URL")));
+                }
+                url
+            }
+            Check::Shape => String::new(),
+        };
+        targets.push(Target { channel, url, from });
+    }
+    if targets.is_empty() {
+        return Err(SpanError::new(
+            at,
+            "built-in `notify` needs `webhook`, `ntfy` or `healthchecks`",
+        ));
+    }
+    let event = match raw.event.as_ref().map(|e| e.get_ref().as_str()) {
+        None | Some("end") => NotifyEvent::End,
+        Some("start") => NotifyEvent::Start,
+        Some(other) => {
+            let span = raw.event.as_ref().map(Spanned::span).unwrap_or(at);
+            return Err(SpanError::new(
+                span,
+                format!("`event` is \"start\" or \"end\", not {other:?}"),
+            ));
+        }
+    };
+    Ok(Builtin::Notify(NotifyConfig {
+        targets,
+        event,
+        retries: raw.retries.map_or(3, |r| r.into_inner()),
+        backoff: raw.backoff.map_or(Duration::from_secs(1), |d| d.0),
+        timeout: raw.timeout.map_or(Duration::from_secs(10), |d| d.0),
+    }))
+}
+
 pub fn default_when(kind: &str) -> When {
     match kind {
-        "record" | "start" => When::Always,
+        "record" | "start" | "notify" => When::Always,
         _ => When::Success,
     }
 }

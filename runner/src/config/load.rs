@@ -250,7 +250,7 @@ pub fn parse(text: &str, path: &Path, check: Check) -> Result<Config, ConfigErro
             }
         };
         let on_error = hook.on_error.unwrap_or(match kind {
-            HookKind::Builtin(Builtin::Upload { .. }) => OnError::Continue,
+            HookKind::Builtin(Builtin::Upload { .. } | Builtin::Notify(_)) => OnError::Continue,
             _ => OnError::Abort,
         });
         hooks.push(HookSpec {

@@ -180,6 +180,8 @@ pub enum Builtin {
     Upload {
         remotes: Vec<String>,
     },
+    /// Tells a webhook, ntfy or a health-check service how the run went.
+    Notify(hookrun_hooks::builtin::NotifyConfig),
 }
 
 impl HookKind {
@@ -194,6 +196,7 @@ impl HookKind {
             HookKind::Builtin(Builtin::Record) => "record",
             HookKind::Builtin(Builtin::Command(_)) => "command",
             HookKind::Builtin(Builtin::Upload { .. }) => "upload",
+            HookKind::Builtin(Builtin::Notify(_)) => "notify",
         }
     }
 }
