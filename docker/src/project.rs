@@ -27,6 +27,8 @@ pub struct ProjectContainer {
     pub name: String,
     /// Its Compose service.
     pub service: String,
+    /// The image it was created from, as configured (e.g. `postgres:15`).
+    pub image: String,
     /// Whether it is running now.
     pub running: bool,
     /// Its own stop timeout (Compose's `stop_grace_period`), in seconds.
@@ -75,6 +77,28 @@ impl Engine {
             .collect())
     }
 
+    /// The Compose projects that have containers here (running or not), by name.
+    pub async fn compose_projects(&self) -> Result<Vec<String>, DockerError> {
+        let filters = HashMap::from([("label".to_string(), vec![PROJECT_LABEL.to_string()])]);
+        let options = ListContainersOptions {
+            all: true,
+            filters,
+            ..Default::default()
+        };
+        let listed = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(request_failed("list containers".to_string()))?;
+        let mut names: Vec<String> = listed
+            .into_iter()
+            .filter_map(|c| c.labels?.get(PROJECT_LABEL).cloned())
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
     /// Every container of `project` (running or not), one-off `run` containers excluded.
     pub async fn project_containers(&self, project: &str) -> Result<Vec<ProjectContainer>, DockerError> {
         let mut containers = Vec::new();
@@ -105,6 +129,7 @@ impl Engine {
             containers.push(ProjectContainer {
                 name: inspect.name.unwrap_or_default().trim_start_matches('/').to_string(),
                 service: labels.get(SERVICE_LABEL).cloned().unwrap_or_default(),
+                image: config.image.clone().unwrap_or_default(),
                 running: inspect.state.and_then(|s| s.running).unwrap_or(false),
                 stop_timeout: config.stop_timeout,
                 has_healthcheck,

@@ -178,6 +178,14 @@ pub enum Command {
         #[arg(long)]
         token_file: Option<PathBuf>,
     },
+    /// Write a commented hooks.toml for a running Compose project (found through the Docker API): stop, snapshot,
+    /// start, backup of its volumes and bind mounts, record; dump hooks suggested for its databases. Never
+    /// overwrites a file.
+    Init {
+        /// The Compose project (default: the only one the engine has).
+        #[arg(long)]
+        project: Option<String>,
+    },
     /// Print the shell completion script for bash, zsh or fish (e.g. `hookrun completions bash >
     /// /etc/bash_completion.d/hookrun`).
     Completions {
@@ -488,6 +496,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             let interrupt = crate::interrupt::Interrupt::listen()?;
             ui.serve(async move { interrupt.fired().await }).await?;
             Ok(Exit::Success)
+        }
+        Command::Init { project } => {
+            let (result, exit) = commands::init::init(config, project.as_deref()).await?;
+            render::render(&result, json);
+            Ok(exit)
         }
         Command::Completions { shell } => {
             refuse_json(json, "completions prints a shell script")?;

@@ -393,3 +393,20 @@ pub struct Verified {
 pub fn millis<S: serde::Serializer>(duration: &std::time::Duration, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_u64(duration.as_millis() as u64)
 }
+
+// `init`
+
+/// What `init` wrote.
+#[derive(Debug, Serialize)]
+pub struct InitResult {
+    /// The file written.
+    pub path: PathBuf,
+    pub project: String,
+    /// The project's services, sorted.
+    pub services: Vec<String>,
+    /// Its named volumes and bind mounts (host paths), as the backup's `volumes = "auto"` will find them.
+    pub volumes: Vec<String>,
+    pub binds: Vec<String>,
+    /// The services a dump hook is suggested for, each as `service: what`.
+    pub suggestions: Vec<String>,
+}

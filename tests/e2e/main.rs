@@ -14,6 +14,7 @@ mod crash_recovery;
 mod docker_order;
 mod examples;
 mod failures;
+mod init;
 mod json_output;
 mod json_schemas;
 mod lifecycle;

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod delete;
 pub mod estimate;
+pub mod init;
 pub mod list;
 pub mod migrate;
 pub mod plan;

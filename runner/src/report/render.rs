@@ -170,6 +170,23 @@ impl Human for NewHookResult {
     }
 }
 
+impl Human for crate::results::InitResult {
+    fn human(&self) {
+        say!(
+            "wrote {} for project {}: {} services, {} volumes, {} bind mounts",
+            self.path.display(),
+            self.project,
+            self.services.len(),
+            self.volumes.len(),
+            self.binds.len()
+        );
+        for suggestion in &self.suggestions {
+            say!("  a dump hook is suggested (commented out) for {suggestion}");
+        }
+        say!("check it with `hookrun hooks check`, then see what a backup takes with `hookrun plan`");
+    }
+}
+
 impl Human for DeleteResult {
     fn human(&self) {
         say!(
