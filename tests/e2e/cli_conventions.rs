@@ -16,14 +16,7 @@ fn hookrun_stdout(args: &[&str]) -> String {
 
 /// The subcommands `hookrun --help` lists.
 fn subcommands() -> Vec<String> {
-    hookrun_stdout(&["--help"])
-        .lines()
-        .skip_while(|l| !l.starts_with("Commands:"))
-        .skip(1)
-        .take_while(|l| l.starts_with("  "))
-        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-        .filter(|c| c != "help")
-        .collect()
+    hookrun_e2e::listed_commands(&hookrun_stdout(&["--help"]))
 }
 
 /// What bash completes for the words `line` (the last one being completed), with hookrun's script loaded.

@@ -342,15 +342,7 @@ fn the_reference_page_names_every_command_and_every_schema_file() {
         assert_eq!(run.code, 0, "{}", run.stderr);
         run.stdout
     };
-    let commands = |help: &str| -> Vec<String> {
-        help.lines()
-            .skip_while(|l| !l.starts_with("Commands:"))
-            .skip(1)
-            .take_while(|l| l.starts_with("  "))
-            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-            .filter(|c| c != "help")
-            .collect()
-    };
+    let commands = hookrun_e2e::listed_commands;
     let mut named = Vec::new();
     for command in commands(&help(&["--help"])) {
         if command == "hooks" {
