@@ -366,9 +366,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             };
             let (result, exit) =
                 commands::verify::verify(&session, id, all, remote, &mut on_verified, &ProgressSink::discard()).await?;
-            if let Some(catalog) = &session.catalog {
-                crate::metrics::refresh(&session.config, catalog);
-            }
             render::render(&result, json);
             Ok(exit)
         }
@@ -392,7 +389,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             let outcome =
                 commands::sync::sync(&session, remote.as_deref(), &cancel, &mut on_synced, &on_progress).await;
             stopper.abort();
-            crate::metrics::refresh(&session.config, &session.catalog);
             let (result, exit) = outcome?;
             render::render(&result, json);
             Ok(if interrupt.signal().is_some() {
@@ -452,7 +448,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
                 }
             };
             let (result, exit) = commands::prune::prune(&session, &rules, dry_run, &mut on_deleted).await?;
-            crate::metrics::refresh(&session.config, &session.catalog);
             render::render(&result, json);
             Ok(exit)
         }
@@ -465,7 +460,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Delete { id } => {
             let session = open(config, Check::Shape, json, false).await?;
             let (result, exit) = commands::delete::delete(&session, id).await?;
-            crate::metrics::refresh(&session.config, &session.catalog);
             render::render(&result, json);
             Ok(exit)
         }

@@ -12,6 +12,7 @@ pub async fn delete(session: &Session, id: i64) -> anyhow::Result<(DeleteResult,
         .backup(id)?
         .ok_or_else(|| UsageError(format!("no backup with id {id}")))?;
     delete_backup(&session.config, catalog, &row).await?;
+    crate::metrics::refresh(&session.config, catalog);
     let result = DeleteResult {
         deleted: vec![id],
         backup: row,

@@ -121,6 +121,9 @@ pub async fn prune(
         kept: keeps.into_iter().map(|(id, because)| Kept { id, because }).collect(),
         backups: rows,
     };
+    if !dry_run {
+        crate::metrics::refresh(config, catalog);
+    }
     Ok((result, Exit::Success))
 }
 

@@ -93,6 +93,7 @@ pub async fn sync(
             }
         }
     }
+    crate::metrics::refresh(&session.config, &session.catalog);
     let exit = if result.failed.is_empty() {
         Exit::Success
     } else {

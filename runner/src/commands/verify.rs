@@ -129,6 +129,7 @@ pub async fn verify(
         verified,
         unknown_archives: unknown,
     };
+    crate::metrics::refresh(&session.config, catalog);
     Ok((result, exit))
 }
 
