@@ -131,16 +131,14 @@ fn router(app: Arc<App>) -> Router {
 async fn guard(State(app): State<Arc<App>>, request: HttpRequest, next: Next) -> Response {
     let path = request.uri().path().to_string();
     let public = path.starts_with("/assets/") || path == "/login";
-    let mut response = if request.method() == Method::POST && auth::cross_site(request.headers()).is_some() {
-        let why = auth::cross_site(request.headers()).unwrap_or_default();
+    let refused = (request.method() == Method::POST)
+        .then(|| auth::cross_site(request.headers()))
+        .flatten();
+    let mut response = if let Some(why) = refused {
         pages::error(StatusCode::FORBIDDEN, &why, None)
     } else if let Some(token) = query_token(request.uri().query()) {
         if app.secret.is_token(&token) {
-            let mut response = Redirect::to(&path).into_response();
-            if let Ok(cookie) = HeaderValue::from_str(&app.secret.cookie()) {
-                response.headers_mut().insert(header::SET_COOKIE, cookie);
-            }
-            response
+            signed_in_at(&app, &path)
         } else {
             pages::login(StatusCode::UNAUTHORIZED, Some("that token is not this server's"))
         }
@@ -162,6 +160,15 @@ async fn guard(State(app): State<Arc<App>>, request: HttpRequest, next: Next) ->
         ),
     ] {
         headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// The redirect to `path` that signs the browser in (sets the token's cookie).
+fn signed_in_at(app: &App, path: &str) -> Response {
+    let mut response = Redirect::to(path).into_response();
+    if let Ok(cookie) = HeaderValue::from_str(&app.secret.cookie()) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response
 }
@@ -262,17 +269,16 @@ async fn backups(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Page
         .filter(|k| ["manual", "pre-upgrade"].contains(k))
         .map(str::to_string);
     let status = params.get("status").and_then(BackupStatus::parse);
-    let filter = BackupFilter {
-        kind: kind.clone(),
-        status,
+    // One read of every backup: the chart and the rollback button need them all, the table the filter's.
+    let all = match &session.catalog {
+        Some(c) => c.list_backups(&BackupFilter::default()).map_err(PageError::failed)?,
+        None => Vec::new(),
     };
-    let (rows, all) = match &session.catalog {
-        Some(c) => (
-            c.list_backups(&filter).map_err(PageError::failed)?,
-            c.list_backups(&BackupFilter::default()).map_err(PageError::failed)?,
-        ),
-        None => (Vec::new(), Vec::new()),
-    };
+    let rows: Vec<_> = all
+        .iter()
+        .filter(|r| kind.as_deref().is_none_or(|k| r.kind.as_str() == k) && status.is_none_or(|s| r.status == s))
+        .cloned()
+        .collect();
     let interrupted = session.interrupted_runs().unwrap_or_default();
     let trend = trend(session.catalog.as_deref(), &all);
     page(pages::backups(&pages::BackupsView {
@@ -484,11 +490,7 @@ async fn login(State(app): State<Arc<App>>, body: Bytes) -> Response {
     if !form.get("token").is_some_and(|t| app.secret.is_token(t.trim())) {
         return pages::login(StatusCode::UNAUTHORIZED, Some("that token is not this server's"));
     }
-    let mut response = Redirect::to("/").into_response();
-    if let Ok(cookie) = HeaderValue::from_str(&app.secret.cookie()) {
-        response.headers_mut().insert(header::SET_COOKIE, cookie);
-    }
-    response
+    signed_in_at(&app, "/")
 }
 
 async fn not_found() -> Response {
