@@ -1,25 +1,32 @@
 #!/usr/bin/env bash
 # Measures the services' downtime (first stop to last service running again) of a backup of a Compose project whose
-# service owns the bench data set (bind-mounted), with the plain chain (stop → backup → record → start) and with
-# the minimal-downtime chain (stop → snapshot → start → backup → record), in interleaved rounds; appends the result
-# to bench/RESULTS.md. It measures on the file system of DIR, and with --xfs also on an XFS file system with reflink
-# (a loop-mounted image file the script makes; needs root), where the snapshot clones files instead of copying them.
+# service owns the bench data set (bind-mounted) and keeps changing 1 % of its files (every 100th file by name, its
+# first 8 bytes overwritten with a counter, file after file, as long as it runs), with the plain chain (stop → backup
+# → record → start) and with the minimal-downtime chain (stop → snapshot → start → backup → record), in interleaved
+# rounds; appends the result to bench/RESULTS.md. It measures on the file system of DIR (ext4 here: the snapshot
+# pre-copies), and with --xfs also on an XFS file system with reflink (a loop-mounted image file the script makes;
+# needs root), where the snapshot clones files instead.
 # With --upload it also runs the plain chain with an `upload` hook after `start` to a local S3 server (SeaweedFS,
 # bench/weed.sh): the upload must add nothing to the downtime.
+# With --restore it measures `hookrun restore` of a backup of the data set over the live data against
+# `docker stop; rm -rf data; tar -xzf archive; docker start` of the same archive, in interleaved rounds.
 #
-# Usage: bench/downtime.sh [--work DIR] [--rounds N (3)] [--xfs] [--upload]
+# Usage: bench/downtime.sh [--work DIR] [--rounds N (3)] [--xfs] [--upload] [--restore] [--no-backup]
 #   DIR holds data/ from gen_data.py (default /var/tmp/hookrun-bench-1g; bench/run.sh --work DIR --keep makes it).
+#   --no-backup  leaves out the backup chains (with --restore: only the restores).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 command_line="bench/downtime.sh${*:+ $*}"
-work=/var/tmp/hookrun-bench-1g rounds=3 xfs=0 upload=0
+work=/var/tmp/hookrun-bench-1g rounds=3 xfs=0 upload=0 restore=0 backups=1
 while [ $# -gt 0 ]; do
     case "$1" in
+        --restore) restore=1; shift ;;
+        --no-backup) backups=0; shift ;;
         --work) work=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
         --xfs) xfs=1; shift ;;
         --upload) upload=1; shift ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -111,17 +118,30 @@ PY
     sync
 }
 
-# measure FS: the project bind-mounts $base/data; rounds of both chains, interleaved.
-measure() {
-    cat >"$base/docker-compose.yml" <<YAML
+# up: the project in $base, its service bind-mounting $base/data and changing 1 % of its files while it runs.
+up() {
+    (cd "$base/data" && find . -type f ! -name '.*' | LC_ALL=C sort | awk 'NR % 100 == 0') >"$base/writer.list"
+    log "the writer changes $(wc -l <"$base/writer.list") of $(cd "$base/data" && find . -type f | wc -l) files"
+    # `$$` is Compose's escape for the shell's `$`.
+    cat >"$base/docker-compose.yml" <<'YAML'
 version: "2.4"
 services:
   app:
     image: hookrun-test-busybox:1
-    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]
-    volumes: ["./data:/srv/data"]
+    command: ["sh", "-c", "trap 'exit 0' TERM; i=0; while true; do i=$$((i + 1)); while read -r f; do printf '%08d' $$i | dd of=/srv/data/$$f bs=8 count=1 conv=notrunc 2>/dev/null; done < /srv/writer.list; done"]
+    volumes: ["./data:/srv/data", "./writer.list:/srv/writer.list:ro"]
 YAML
     docker-compose -p $project -f "$base/docker-compose.yml" up -d >/dev/null
+}
+
+down() {
+    docker-compose -p $project -f "$base/docker-compose.yml" down -t 1 >/dev/null
+    rm -f "$base/docker-compose.yml" "$base/writer.list"
+}
+
+# measure FS: rounds of both chains, interleaved.
+measure() {
+    up
     for round in $(seq 1 "$rounds"); do
         run_chain "$1" plain "$round" "$stop$backup$record$start"
         run_chain "$1" snapshot "$round" "$stop$snapshot$start$backup$record"
@@ -129,12 +149,58 @@ YAML
             run_chain "$1" upload "$round" "$stop$backup$record$start$upload_hook$(remote "r$round-$RANDOM")"
         fi
     done
-    docker-compose -p $project -f "$base/docker-compose.yml" down -t 1 >/dev/null
-    rm -f "$base/docker-compose.yml"
+    down
+}
+
+# measure_restore FS: one backup of the data set, then rounds of `hookrun restore` of it and of the plain
+# stop, rm -rf, tar -xzf, start, interleaved; appends "FS NAME downtime whole status -" to $results.
+measure_restore() {
+    up
+    local dir="$base/downtime-restore"
+    rm -rf "$dir" && mkdir -p "$dir"
+    printf '[runner]\nproject = "%s"\nwork_dir = "%s"\nstorage_dir = "%s/storage"\n\n%s%s%s%s' "$project" "$base" "$dir" \
+        "$stop" '[[hook]]
+name = "backup"
+builtin = "backup"
+config = { sources = ["data"], min_free_factor = 0 }
+' "$record" "$start" >"$dir/hooks.toml"
+    "$hookrun" --config "$dir/hooks.toml" backup --version 1 --json >"$dir/backup.json"
+    local archive
+    archive=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["backup"]["path"])' "$dir/backup.json")
+    log "restoring $archive ($(du -h "$archive" | cut -f1))"
+    for round in $(seq 1 "$rounds"); do
+        "$hookrun" --config "$dir/hooks.toml" restore 1 --yes --json >"$dir/restore.json"
+        python3 - "$dir/restore.json" "$1" >>"$results" <<'PY'
+import json, sys
+from datetime import datetime
+r = json.load(open(sys.argv[1]))
+t = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+s = r["services"]
+down = max(t(x["started_at"]) for x in s) - min(t(x["stopped_at"]) for x in s)
+print(f"{sys.argv[2]}\trestore\t{down:.2f}\t{r['duration_ms'] / 1000:.2f}\t{r['status']}\t-")
+PY
+        tail -n 1 "$results" | { IFS=$'\t' read -r fs name down whole status mode; log "$fs hookrun restore round $round: downtime ${down}s, run ${whole}s, $status"; }
+        sync
+        local cid t0 t1 t2
+        cid=$(docker-compose -p $project -f "$base/docker-compose.yml" ps -q app)
+        t0=$(date +%s.%N)
+        docker stop -t 10 "$cid" >/dev/null
+        t1=$(date +%s.%N)
+        rm -rf "$base/data"
+        tar -xzf "$archive" -C "$base"
+        docker start "$cid" >/dev/null
+        t2=$(date +%s.%N)
+        python3 -c "print(f'$1\ttar\t{$t2 - $t1:.2f}\t{$t2 - $t0:.2f}\tcompleted\t-')" >>"$results"
+        tail -n 1 "$results" | { IFS=$'\t' read -r fs name down whole status mode; log "$fs stop; rm -rf; tar -xzf; start round $round: downtime ${down}s"; }
+        sync
+    done
+    rm -rf "$dir"
+    down
 }
 
 fs_work=$(findmnt -n -o FSTYPE --target "$work" 2>/dev/null || stat -f -c %T "$work")
-measure "$fs_work"
+[ "$backups" -eq 0 ] || measure "$fs_work"
+[ "$restore" -eq 0 ] || measure_restore "$fs_work"
 if [ "$xfs" -eq 1 ]; then
     command -v mkfs.xfs >/dev/null || apt-get install -y xfsprogs >/dev/null
     mnt=$(mktemp -d "${TMPDIR:-/var/tmp}/hookrun-xfs.XXXXXX")
@@ -159,8 +225,9 @@ for line in open(results):
 print()
 print(f"## Downtime ({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, `{command}`)")
 print()
-print(f"One Compose service bind-mounting the data set ({mib} MiB); downtime is the first stop to the moment the last")
-print(f"service is first seen running again (the start hook's 1 s settle check comes after); median of {rounds}")
+print(f"One Compose service bind-mounting the data set ({mib} MiB) and changing 1 % of its files as long as it runs;")
+print("downtime is the first stop to the moment the last service is first seen running again (the start hook's 1 s")
+print(f"settle check comes after; for the tar row, `docker stop` returning to `docker start` returning); median of {rounds}")
 print("interleaved rounds.")
 print()
 print("| file system | chain | snapshot | downtime (s) | runs (s) | whole run (s) | status |")
@@ -169,6 +236,8 @@ chains = {
     "plain": "stop → backup → record → start",
     "snapshot": "stop → snapshot → start → backup → record",
     "upload": "stop → backup → record → start → upload",
+    "restore": "`hookrun restore` over the live data (extract beside, stop, swap, start, remove the old tree)",
+    "tar": "`docker stop; rm -rf data; tar -xzf ARCHIVE; docker start`",
 }
 medians = {}
 for (fs, name), r in runs.items():
@@ -181,8 +250,12 @@ for (fs, name), r in runs.items():
     print(f"| {fs} | {chains[name]} | {modes} | {down:.2f} | {runs_s} | {whole:.2f} | {statuses} |")
 print()
 for fs in dict.fromkeys(fs for fs, _ in runs):
-    ratio = medians[(fs, "snapshot")] / medians[(fs, "plain")]
-    print(f"- {fs}: downtime with the snapshot **{ratio:.2f}×** the plain window.")
+    if (fs, "snapshot") in medians:
+        ratio = medians[(fs, "snapshot")] / medians[(fs, "plain")]
+        print(f"- {fs}: downtime with the snapshot **{ratio:.2f}×** the plain window.")
+    if (fs, "restore") in medians:
+        ratio = medians[(fs, "restore")] / medians[(fs, "tar")]
+        print(f"- {fs}: downtime of `hookrun restore` **{ratio:.2f}×** that of stop, rm -rf, tar -xzf, start.")
     if (fs, "upload") in medians:
         ratio = medians[(fs, "upload")] / medians[(fs, "plain")]
         print(f"- {fs}: downtime with an upload after the start **{ratio:.2f}×** the plain window (the upload runs after it).")

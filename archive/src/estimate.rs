@@ -75,7 +75,7 @@ fn estimate_with(roots: &[SourceRoot], compression: Compression, sampling: Sampl
     headers.mode(HeaderMode::Complete);
     let mut position = 0u64;
     let mut buf = vec![0u8; sampling.window as usize];
-    for (index, entry) in (0u64..).zip(walk(roots)) {
+    for (index, entry) in (0u64..).zip(walk(roots).live()) {
         let entry = entry?;
         let path = entry.path.as_path();
         let read_err = |source: io::Error| ArchiveError::ReadSource {
@@ -131,7 +131,7 @@ fn lay_out(roots: &[SourceRoot]) -> Result<Layout, ArchiveError> {
     let mut headers = Builder::new(Counted::new(io::sink()));
     headers.mode(HeaderMode::Complete);
     let mut content = 0;
-    for entry in walk(roots) {
+    for entry in walk(roots).live() {
         let entry = entry?;
         layout.entries += 1;
         if entry.kind == Kind::File {

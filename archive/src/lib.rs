@@ -15,6 +15,7 @@ mod header;
 mod naming;
 mod pack;
 mod parallel_gzip;
+pub mod pre_copy;
 mod reader;
 mod sink;
 pub mod size;

@@ -130,7 +130,7 @@ pub fn overlapping(paths: &[impl AsRef<Path>]) -> Option<(usize, usize)> {
 /// counts what it archives of them (their packs aside).
 pub fn measure(roots: &[SourceRoot]) -> Result<SourceStats, ArchiveError> {
     let mut stats = SourceStats::default();
-    for entry in walk(roots) {
+    for entry in walk(roots).live() {
         let entry = entry?;
         stats.entries += 1;
         if entry.kind == Kind::File {

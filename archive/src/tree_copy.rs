@@ -1,4 +1,4 @@
-//! Copying a tree exactly (content, folders, symlinks as links, modes, mtimes), its small files into packs, for the
+//! Copying a tree exactly (content, folders, symlinks as links, owners, modes, mtimes), its small files into packs, for the
 //! `snapshot` hook: a quick consistent copy while the services are stopped, archived after they are back.
 //!
 //! One thread walks the tree, creating folders and symlinks in order; worker threads copy the files. Each larger file
@@ -10,6 +10,7 @@
 
 use std::fs::{self, File};
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver};
@@ -19,6 +20,7 @@ use rustix::fs::{futimens, utimensat, AtFlags, Timespec, Timestamps, CWD};
 use tokio_util::sync::CancellationToken;
 use walkdir::WalkDir;
 
+use crate::pre_copy::own;
 use crate::ArchiveError;
 use crate::{create_private, PackWriter, PACKED_BELOW};
 
@@ -117,6 +119,7 @@ pub fn copy_tree(from: &Path, to: &Path, packs: &Path, cancel: &CancellationToke
             path: dir.clone(),
             source: e,
         };
+        own(std::os::unix::fs::lchown(dir, Some(meta.uid()), Some(meta.gid()))).map_err(write_err)?;
         fs::set_permissions(dir, meta.permissions()).map_err(write_err)?;
         set_times(dir, meta).map_err(write_err)?;
     }
@@ -171,6 +174,7 @@ fn walk(
         } else if kind.is_symlink() {
             let link = fs::read_link(source).map_err(read_err)?;
             std::os::unix::fs::symlink(link, &target).map_err(write_err)?;
+            own(std::os::unix::fs::lchown(&target, Some(meta.uid()), Some(meta.gid()))).map_err(write_err)?;
             set_times(&target, &meta).map_err(write_err)?;
         } else if kind.is_file() {
             let job = FileJob {
@@ -252,6 +256,12 @@ fn copy_file(job: &FileJob) -> Result<u64, ArchiveError> {
             expected: job.meta.len(),
         });
     }
+    own(std::os::unix::fs::fchown(
+        &target,
+        Some(job.meta.uid()),
+        Some(job.meta.gid()),
+    ))
+    .map_err(write_err)?;
     target.set_permissions(job.meta.permissions()).map_err(write_err)?;
     futimens(&target, &timestamps(&job.meta)).map_err(|e| write_err(e.into()))?;
     Ok(copied)
@@ -264,7 +274,6 @@ fn set_times(path: &Path, meta: &fs::Metadata) -> io::Result<()> {
 }
 
 fn timestamps(meta: &fs::Metadata) -> Timestamps {
-    use std::os::unix::fs::MetadataExt;
     let at = |secs, nanos| Timespec {
         tv_sec: secs,
         tv_nsec: nanos,

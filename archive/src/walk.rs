@@ -51,6 +51,7 @@ pub(crate) fn walk(roots: &[SourceRoot]) -> Walk<'_> {
         roots: roots.iter(),
         current: None,
         on_skip: &|_| {},
+        live: false,
     }
 }
 
@@ -59,12 +60,20 @@ pub(crate) struct Walk<'a> {
     roots: std::slice::Iter<'a, SourceRoot>,
     current: Option<(&'a SourceRoot, walkdir::IntoIter)>,
     on_skip: &'a dyn Fn(&Path),
+    live: bool,
 }
 
 impl<'a> Walk<'a> {
     /// Calls `on_skip` with the path of each socket, FIFO or device node left out.
     pub fn on_skip(mut self, on_skip: &'a dyn Fn(&Path)) -> Self {
         self.on_skip = on_skip;
+        self
+    }
+
+    /// Walks a tree its services may still change (the free-space estimate, before anything stops): an entry that
+    /// vanishes between being listed and being looked at is passed over instead of failing the walk.
+    pub fn live(mut self) -> Self {
+        self.live = true;
         self
     }
 }
@@ -90,8 +99,11 @@ impl Iterator for Walk<'_> {
                 self.current = None;
                 continue;
             };
-            if let Some(entry) = classify(root, entry, self.on_skip) {
-                return Some(entry);
+            match classify(root, entry, self.on_skip) {
+                Some(Err(ArchiveError::ReadSource { source, .. }))
+                    if self.live && source.kind() == std::io::ErrorKind::NotFound => {}
+                Some(entry) => return Some(entry),
+                None => {}
             }
         }
     }

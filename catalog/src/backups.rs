@@ -36,32 +36,33 @@ pub struct NewBackup<'a> {
 /// A backup as the catalog holds it.
 #[derive(Debug, Clone, Serialize)]
 pub struct BackupRow {
-    pub id: i64,
-    pub run_id: Option<i64>,
-    #[serde(rename = "type")]
-    pub kind: RunKind,
-    pub version: String,
-    pub status: BackupStatus,
-    pub error: Option<String>,
-    pub path: Option<String>,
-    pub size: Option<i64>,
-    pub sha256: Option<String>,
-    pub file_count: Option<i64>,
-    pub entry_count: Option<i64>,
+    // Fields in alphabetical order (by their names in JSON): `hookrun list --json` writes them as they come (tested).
     pub bytes: Option<i64>,
     pub compression: Option<String>,
-    pub created_at: String,
-    pub duration_ms: Option<i64>,
-    /// When it was last verified, and whether that passed (`None`: never verified).
-    pub verified_at: Option<String>,
-    pub verify_ok: Option<bool>,
-    pub verify_error: Option<String>,
-    /// Marked for deletion: its archive may already be gone.
-    pub deleting: bool,
-    /// When its local archive was pruned while a remote copy keeps the backup (`None`: it is in local storage).
-    pub local_removed_at: Option<String>,
     /// Its copies on remotes.
     pub copies: Vec<crate::CopyRow>,
+    pub created_at: String,
+    /// Marked for deletion: its archive may already be gone.
+    pub deleting: bool,
+    pub duration_ms: Option<i64>,
+    pub entry_count: Option<i64>,
+    pub error: Option<String>,
+    pub file_count: Option<i64>,
+    pub id: i64,
+    /// When its local archive was pruned while a remote copy keeps the backup (`None`: it is in local storage).
+    pub local_removed_at: Option<String>,
+    pub path: Option<String>,
+    pub run_id: Option<i64>,
+    pub sha256: Option<String>,
+    pub size: Option<i64>,
+    pub status: BackupStatus,
+    #[serde(rename = "type")]
+    pub kind: RunKind,
+    /// When it was last verified, and whether that passed (`None`: never verified).
+    pub verified_at: Option<String>,
+    pub verify_error: Option<String>,
+    pub verify_ok: Option<bool>,
+    pub version: String,
 }
 
 impl BackupRow {

@@ -10,22 +10,23 @@ use super::{timestamp, Catalog, CatalogError};
 /// A copy of a backup's archive on a remote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CopyRow {
+    // Fields in alphabetical order: `hookrun list --json` writes them as they come (tested).
     pub backup_id: i64,
-    /// The remote's name in `hooks.toml`.
-    pub location: String,
-    /// The object's key in the remote's bucket.
-    pub key: String,
-    /// The object's size and SHA-256 (of the ciphertext when encrypted).
-    pub size: i64,
-    pub sha256: String,
-    pub encrypted: bool,
-    pub uploaded_at: String,
     /// How long the upload took (what `plan` and `estimate` expect the next one to take, size for size).
     pub duration_ms: i64,
+    pub encrypted: bool,
+    /// The object's key in the remote's bucket.
+    pub key: String,
+    /// The remote's name in `hooks.toml`.
+    pub location: String,
+    /// The object's SHA-256 and size (of the ciphertext when encrypted).
+    pub sha256: String,
+    pub size: i64,
+    pub uploaded_at: String,
     /// When it was last read back, and whether that passed (`None`: never since the upload).
     pub verified_at: Option<String>,
-    pub verify_ok: Option<bool>,
     pub verify_error: Option<String>,
+    pub verify_ok: Option<bool>,
 }
 
 /// A copy to record.

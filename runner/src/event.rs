@@ -11,6 +11,15 @@ use hookrun_hooks::Progress;
 pub enum Event {
     /// A hook's preflight check refused the run before anything was touched.
     PreflightFailed { hook: String, error: String },
+    /// A hook did its work that comes before the chain, with the services still running (the snapshot's
+    /// pre-copy).
+    Prepared {
+        name: String,
+        kind: String,
+        /// What it did, in a sentence.
+        did: String,
+        elapsed: Duration,
+    },
     /// A hook is about to run.
     HookStarted { seq: usize, name: String, kind: String },
     /// A hook's `when` did not match.

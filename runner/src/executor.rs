@@ -36,8 +36,9 @@ pub struct RunOutcome {
     pub refused: bool,
 }
 
-/// Runs the preflight checks, then the chain. A refused preflight ends the run there: nothing was touched, so no
-/// hook runs (not even `always` ones). After the first failure of a hook (or a signal) only `failure` and `always`
+/// Runs the preflight checks, then each hook's preparation (with the services still running), then the chain. A
+/// refused preflight or a failed preparation ends the run there: nothing was stopped, so no hook runs (not even
+/// `always` ones). After the first failure of a hook (or a signal) only `failure` and `always`
 /// hooks run.
 pub async fn execute(
     chain: &[ChainHook],
@@ -68,6 +69,43 @@ pub async fn execute(
         }
     }
 
+    // Work before the chain, with the services still running; refused as a preflight is when it fails.
+    for entry in chain.iter().filter(|e| e.when != When::Failure) {
+        let started = Instant::now();
+        match run_one(entry, ctx, sink, Some(interrupt), Phase::Prepare).await {
+            Ok(None) => {}
+            Ok(Some(did)) => sink.emit(&Event::Prepared {
+                name: entry.hook.name().to_string(),
+                kind: entry.hook.kind().to_string(),
+                did: escape_controls(&did).into_owned(),
+                elapsed: started.elapsed(),
+            }),
+            Err(stop) => {
+                let hook = entry.hook.name().to_string();
+                let message = escape_controls(&stop.to_string()).into_owned();
+                let interrupted = match stop {
+                    Stop::Interrupted(signal) => Some(signal),
+                    _ => None,
+                };
+                sink.emit(&Event::PreflightFailed {
+                    hook: hook.clone(),
+                    error: message.clone(),
+                });
+                let failure = Failure {
+                    hook,
+                    message,
+                    class: stop.class(),
+                };
+                ctx.failure = Some(failure.clone());
+                return RunOutcome {
+                    failure: Some(failure),
+                    interrupted,
+                    refused: true,
+                };
+            }
+        }
+    }
+
     let mut interrupted = None;
     for (seq, entry) in chain.iter().enumerate() {
         let (name, kind) = (entry.hook.name().to_string(), entry.hook.kind().to_string());
@@ -88,9 +126,9 @@ pub async fn execute(
         let started = Instant::now();
         // `always` hooks are the clean-up (bringing services back): a signal does not stop them, their timeout does.
         let watch = (interrupted.is_none() && entry.when != When::Always).then_some(interrupt);
-        let result = run_one(entry, ctx, sink, watch)
+        let result = run_one(entry, ctx, sink, watch, Phase::Run)
             .await
-            .and_then(|()| no_lost_artifacts(entry, ctx));
+            .and_then(|_| no_lost_artifacts(entry, ctx));
         let outcome = match result {
             Ok(()) => Outcome::Completed,
             Err(stop) => {
@@ -202,12 +240,22 @@ impl Stop {
     }
 }
 
+/// Which of a hook's steps `run_one` runs.
+#[derive(Clone, Copy)]
+enum Phase {
+    /// `Hook::prepare`, before the chain.
+    Prepare,
+    /// `Hook::run`, its place in the chain.
+    Run,
+}
+
 async fn run_one(
     entry: &ChainHook,
     ctx: &mut RunContext,
     sink: &dyn EventSink,
     interrupt: Option<&Interrupt>,
-) -> Result<(), Stop> {
+    phase: Phase,
+) -> Result<Option<String>, Stop> {
     let cancel = CancellationToken::new();
     let (progress_tx, mut progress_rx) = mpsc::unbounded_channel();
     ctx.cancel = cancel.clone();
@@ -215,7 +263,12 @@ async fn run_one(
         let _ = progress_tx.send(p);
     });
 
-    let run = entry.hook.run(ctx);
+    let run = async {
+        match phase {
+            Phase::Prepare => entry.hook.prepare(ctx).await,
+            Phase::Run => entry.hook.run(ctx).await.map(|()| None),
+        }
+    };
     tokio::pin!(run);
     let deadline = tokio::time::sleep(entry.timeout);
     tokio::pin!(deadline);

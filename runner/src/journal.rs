@@ -95,7 +95,11 @@ impl EventSink for Journal {
                 self.write(self.catalog.set_phase(self.run_id, &format!("interrupted by {signal}")))
             }
             // An upgrade journals its phases in its own record (see `upgrade`).
-            Event::Progress(_) | Event::UpgradePhase { .. } | Event::CommandOutput { .. } | Event::Fetched(_) => {}
+            Event::Progress(_)
+            | Event::Prepared { .. }
+            | Event::UpgradePhase { .. }
+            | Event::CommandOutput { .. }
+            | Event::Fetched(_) => {}
         }
     }
 }

@@ -1,12 +1,14 @@
 //! The `snapshot` hook's `copies` policy end to end (no Docker: a chain of snapshot → backup → record over files):
-//! by default it only clones, so where storage cannot clone the sources it archives in place; `copies = "any"`
-//! copies byte by byte instead. Both give the same archive.
+//! by default it clones where storage can and pre-copies elsewhere; `copies = "clone"` archives in place where
+//! storage cannot clone, `copies = "any"` copies byte by byte instead. All give the same archive.
 //!
-//! Against a real Compose project: with a snapshot the services are back before the archive is written, and when
-//! the copies do not fit the snapshot archives with the services stopped.
+//! Against a real Compose project: with a snapshot the services are back before the archive is written; a pre-copy
+//! taken while a service keeps writing archives the tree as it stood at the stop; and when the copies do not fit
+//! the snapshot archives with the services stopped.
 
 use hookrun_e2e::deployment::{assert_all_back, world, World};
-use hookrun_e2e::docker::{first, parse_ns, EventLog};
+use hookrun_e2e::docker::TEST_IMAGE;
+use hookrun_e2e::docker::{engine, ensure_test_image, first, parse_ns, unique_project, ComposeProject, EventLog};
 use hookrun_e2e::{sh, tree_manifest, Sandbox, Unmount};
 
 /// A deployment with a little data and a chain whose snapshot takes `copies` (none: the default).
@@ -73,8 +75,31 @@ fn backup_and_mode(sandbox: &Sandbox) -> (String, Option<String>) {
 }
 
 #[test]
-fn by_default_the_snapshot_copies_only_where_storage_clones_and_archives_in_place_elsewhere() {
+fn by_default_the_snapshot_clones_where_storage_clones_and_pre_copies_elsewhere() {
     let sandbox = deployment(None);
+    let clones = storage_clones(&sandbox);
+
+    let (mode, reason) = backup_and_mode(&sandbox);
+
+    assert_eq!(mode, if clones { "copy" } else { "pre-copy" }, "{reason:?}");
+}
+
+#[test]
+fn with_copies_pre_copy_the_snapshot_pre_copies_even_where_storage_clones() {
+    let sandbox = deployment(Some("pre-copy"));
+
+    let (mode, _) = backup_and_mode(&sandbox);
+
+    assert_eq!(mode, "pre-copy");
+    let entries: String = sandbox.catalog_value(
+        "SELECT json_extract(outputs, '$.pre_copied_entries') FROM hook_results WHERE name = 'snapshot'",
+    );
+    assert_eq!(entries, "5", "data, db, uploads and their two files");
+}
+
+#[test]
+fn with_copies_clone_the_snapshot_archives_in_place_where_storage_cannot_clone() {
+    let sandbox = deployment(Some("clone"));
     let clones = storage_clones(&sandbox);
 
     let (mode, reason) = backup_and_mode(&sandbox);
@@ -85,7 +110,7 @@ fn by_default_the_snapshot_copies_only_where_storage_clones_and_archives_in_plac
         assert_eq!(mode, "in place", "storage cannot clone here");
         let reason = reason.expect("the reason is recorded");
         assert!(
-            reason.contains("cannot clone") && reason.contains("copies = \"any\""),
+            reason.contains("cannot clone") && reason.contains("copies = \"auto\""),
             "{reason}"
         );
     }
@@ -93,7 +118,7 @@ fn by_default_the_snapshot_copies_only_where_storage_clones_and_archives_in_plac
 
 #[test]
 fn a_snapshot_that_archives_in_place_says_so_once_in_plain_words_and_the_backup_is_not_shown_as_work() {
-    let sandbox = deployment(None);
+    let sandbox = deployment(Some("clone"));
     if storage_clones(&sandbox) {
         return; // here the snapshot copies: nothing to say
     }
@@ -132,14 +157,15 @@ fn with_copies_any_the_snapshot_copies_even_where_storage_cannot_clone() {
 }
 
 #[test]
-fn copies_must_be_clone_or_any() {
+fn copies_must_be_one_of_the_four_policies() {
     let sandbox = deployment(Some("always"));
 
     let run = sandbox.run(&["backup", "--version", "1"]);
 
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
-        run.stderr.contains("`copies` must be \"clone\" or \"any\""),
+        run.stderr
+            .contains("`copies` must be \"auto\", \"clone\", \"pre-copy\" or \"any\""),
         "{}",
         run.stderr
     );
@@ -274,4 +300,98 @@ fn when_the_copies_do_not_fit_the_snapshot_archives_with_the_services_stopped() 
     let listing = sh(&format!("tar -tzf '{}'", archive.display()));
     assert!(listing.lines().any(|l| l == "config/zeros.bin"), "{listing}");
     assert_all_back(&world);
+}
+
+/// A service that, on its first start, keeps rewriting, deleting and creating files, folders and links in its bind
+/// mount `./data` until it is stopped; started again, it only idles. So the tree after a run is the tree as it stood
+/// at the stop. (`$$` is Compose's escape for a shell's `$`.)
+const WRITER: &str = "trap 'exit 0' TERM; \
+    if [ -e /data/.written ]; then while true; do sleep 0.2; done; fi; touch /data/.written; i=0; \
+    while true; do i=$$((i + 1)); n=$$((i % 2000)); d=d$$((n % 20)); \
+      echo round $$i > /data/$$d/f$$n; rm -f /data/$$d/g$$(((i + 7) % 2000)); echo new > /data/$$d/g$$n; \
+      mkdir -p /data/new$$((i % 13)); ln -sfn f$$n /data/$$d/link$$((i % 50)); done";
+
+#[test]
+fn a_pre_copy_taken_while_a_service_writes_archives_the_tree_as_it_stood_at_the_stop() {
+    let Some(docker) = engine() else { return };
+    ensure_test_image(&docker);
+    let sandbox = Sandbox::new();
+    for i in 0..2000 {
+        sandbox.file(
+            &format!("data/d{}/f{i}", i % 20),
+            format!("file {i} ").repeat(i % 300).as_bytes(),
+            0o644,
+        );
+    }
+    sandbox.file("data/big.bin", &vec![5u8; 8 << 20], 0o600);
+    let written = std::time::Instant::now();
+    let name = unique_project("hrpc");
+    let compose = format!(
+        "version: \"2.4\"\nservices:\n  writer:\n    image: {TEST_IMAGE}\n    command: [\"sh\", \"-c\", \"{WRITER}\"]\n    \
+         volumes: [\"./data:/data\"]\n"
+    );
+    let _project = ComposeProject::up(&name, &sandbox.work(), &compose);
+    // The writer is at work before the run begins.
+    while !sandbox.work().join("data/d1/g1").exists() {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Entries changed within two seconds of the pre-copy are copied again whatever they look like (a change in the
+    // same clock tick could hide): the ones the writer leaves alone must be older than that.
+    std::thread::sleep(std::time::Duration::from_millis(2500).saturating_sub(written.elapsed()));
+    sandbox.raw_config(&format!(
+        "[runner]\nproject = \"{name}\"\nwork_dir = \"work\"\nstorage_dir = \"storage\"\ncatalog = \"catalog.db\"\n
+[[hook]]
+name = \"stop\"
+builtin = \"stop\"
+
+[[hook]]
+name = \"snapshot\"
+builtin = \"snapshot\"
+config = {{ backup = \"backup\", copies = \"pre-copy\" }}
+
+[[hook]]
+name = \"start\"
+builtin = \"start\"
+
+[[hook]]
+name = \"backup\"
+builtin = \"backup\"
+config = {{ sources = [\"data\"] }}
+
+[[hook]]
+name = \"record\"
+builtin = \"record\"
+"
+    ));
+
+    let run = sandbox.run(&["backup", "--version", "1"]);
+
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("before the stop: pre-copied"), "{}", run.stdout);
+    let outputs = |key: &str| -> i64 {
+        let value: String = sandbox.catalog_value(&format!(
+            "SELECT json_extract(outputs, '$.{key}') FROM hook_results WHERE name = 'snapshot'"
+        ));
+        value.parse().unwrap()
+    };
+    assert!(
+        outputs("refreshed_entries") > 0,
+        "the writer changed files after the pre-copy"
+    );
+    assert!(
+        outputs("unchanged_entries") > 1000,
+        "most entries were not copied again"
+    );
+    let restored = sandbox.path().join("restored");
+    std::fs::create_dir(&restored).unwrap();
+    sh(&format!(
+        "tar -xzf '{}' -C '{}'",
+        sandbox.archives()[0].display(),
+        restored.display()
+    ));
+    assert_eq!(
+        tree_manifest(&restored.join("data")),
+        tree_manifest(&sandbox.work().join("data")),
+        "the archive holds the tree as it stood at the stop: every file's content, mode and mtime, every folder and link"
+    );
 }

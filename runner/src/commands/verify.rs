@@ -116,7 +116,10 @@ pub async fn verify(
     }
     // Every archive in storage is the catalog's: with --all, one it does not know fails the check too.
     let unknown = if all && remote.is_none() {
-        unknown_archives(&session.config.runner.storage_dir, catalog)?
+        unknown_archives(
+            &session.config.runner.storage_dir,
+            &catalog.list_backups(&Default::default())?,
+        )?
     } else {
         Vec::new()
     };

@@ -162,11 +162,12 @@ pub fn parse(kind: &Spanned<String>, table: &ConfigTable<'_>, runner: &RunnerFac
             let raw: RawSnapshot = table.read("snapshot")?;
             let copies = match raw.copies {
                 None => Copies::default(),
-                Some(value) => value
-                    .get_ref()
-                    .as_str()
-                    .and_then(Copies::from_name)
-                    .ok_or_else(|| SpanError::new(value.span(), "`copies` must be \"clone\" or \"any\""))?,
+                Some(value) => value.get_ref().as_str().and_then(Copies::from_name).ok_or_else(|| {
+                    SpanError::new(
+                        value.span(),
+                        "`copies` must be \"auto\", \"clone\", \"pre-copy\" or \"any\"",
+                    )
+                })?,
             };
             // The backup's config is filled in once every hook is read (see `load::resolve_snapshots`).
             Ok(Builtin::Snapshot {

@@ -80,6 +80,18 @@ impl EventSink for HumanReporter {
     fn emit(&self, event: &Event) {
         match event {
             Event::PreflightFailed { hook, error } => self.line(format!("! preflight of {hook} failed: {error}")),
+            Event::Prepared {
+                name,
+                kind,
+                did,
+                elapsed,
+            } => {
+                self.finish_bar();
+                self.line(format!(
+                    "✓ {name} ({kind}) {:.2}s before the stop: {did}",
+                    elapsed.as_secs_f64()
+                ));
+            }
             Event::HookStarted { name, .. } => *self.running.lock().unwrap_or_else(|p| p.into_inner()) = name.clone(),
             Event::HookSkipped { name, kind, reason, .. } => self.line(format!("- {name} ({kind}) skipped: {reason}")),
             Event::HookFinished {
@@ -115,7 +127,13 @@ impl EventSink for HumanReporter {
                             .expect("valid template")
                             .progress_chars("=> "),
                     );
-                    bar.set_prefix(self.running.lock().unwrap_or_else(|p| p.into_inner()).clone());
+                    let running = self.running.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    // Before the first hook runs (a preparation's progress) the progress names its hook.
+                    bar.set_prefix(if running.is_empty() {
+                        progress.hook.clone()
+                    } else {
+                        running
+                    });
                     bar
                 });
                 bar.set_position(progress.done);

@@ -33,9 +33,24 @@ pub fn raw(bytes: &[u8]) {
 
 /// Prints `doc` as the command's one JSON document on stdout.
 pub fn document(doc: &impl Serialize) {
-    match serde_json::to_string_pretty(doc) {
-        Ok(text) => write_stdout(format!("{text}\n").as_bytes()),
-        Err(e) => remember(format!("cannot encode the JSON document: {e}")),
+    if stdout_failure().is_some() {
+        return;
+    }
+    // Written as it is encoded, through a buffer: a document of 100,000 backups is never held whole as text.
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut stdout, doc)
+        .map_err(|e| match e.io_error_kind() {
+            Some(_) => std::io::Error::from(e).to_string(),
+            None => format!("cannot encode the JSON document: {e}"),
+        })
+        .and_then(|()| {
+            stdout
+                .write_all(b"\n")
+                .and_then(|()| stdout.flush())
+                .map_err(|e| e.to_string())
+        });
+    if let Err(failure) = written {
+        remember(failure);
     }
 }
 

@@ -24,11 +24,18 @@ use crate::upgrade::RecoveredUpgrade;
 pub trait Human {
     /// Its lines, on stdout.
     fn human(&self);
+
+    /// Whether it serializes with its keys in alphabetical order at every level already (its types declare their
+    /// fields so, and a test checks it), so that its document is written as it serializes rather than through a
+    /// sorted copy of it: that copy made a list of 100,000 backups three times slower than `sqlite3 -json`.
+    const SORTED: bool = false;
 }
 
-/// Renders `result` for people, or with `json` as the command's one document.
+/// Renders `result` for people, or with `json` as the command's one document, its keys in alphabetical order.
 pub fn render<T: Serialize + Human>(result: &T, json: bool) {
-    if json {
+    if json && T::SORTED {
+        out::document(result);
+    } else if json {
         out::sorted_document(result);
     } else {
         result.human();
@@ -232,6 +239,8 @@ fn estimate(e: &HookEstimate, indent: &str) {
 }
 
 impl Human for ListResult {
+    const SORTED: bool = true;
+
     fn human(&self) {
         if self.backups.is_empty() {
             say!("no backups");
@@ -617,5 +626,73 @@ impl Human for UpgradeResult {
         };
         let error = upgrade.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
         say!("upgrade {} {outcome} ({}){error}", upgrade.id, phases.join(", "));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::UnknownArchive;
+    use hookrun_catalog::{BackupStatus, CopyRow, RunKind};
+
+    /// A document of every kind of value a list holds: a backup with a copy, and an archive the catalog lacks.
+    fn a_list() -> ListResult {
+        let copy = CopyRow {
+            backup_id: 7,
+            duration_ms: 1200,
+            encrypted: true,
+            key: "hookrun/backup.tar.gz.age".into(),
+            location: "offsite".into(),
+            sha256: "ab".repeat(32),
+            size: 4096,
+            uploaded_at: "2026-12-04T10:00:00.000Z".into(),
+            verified_at: Some("2026-12-04T11:00:00.000Z".into()),
+            verify_error: None,
+            verify_ok: Some(true),
+        };
+        let backup = BackupRow {
+            bytes: Some(10),
+            compression: Some("gzip-6".into()),
+            copies: vec![copy],
+            created_at: "2026-12-04T09:00:00.000Z".into(),
+            deleting: false,
+            duration_ms: Some(5),
+            entry_count: Some(3),
+            error: None,
+            file_count: Some(2),
+            id: 7,
+            local_removed_at: None,
+            path: Some("/storage/backup.tar.gz".into()),
+            run_id: Some(9),
+            sha256: Some("cd".repeat(32)),
+            size: Some(4000),
+            status: BackupStatus::Completed,
+            kind: RunKind::PreUpgrade,
+            verified_at: None,
+            verify_error: None,
+            verify_ok: None,
+            version: "1.2.3".into(),
+        };
+        ListResult {
+            backups: vec![backup],
+            unknown_archives: vec![UnknownArchive {
+                path: "/storage/stray.tar.gz".into(),
+                size: 1,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_list_serializes_with_its_keys_in_alphabetical_order_at_every_level_as_it_is_declared() {
+        let list = a_list();
+
+        let direct = serde_json::to_string_pretty(&list).unwrap();
+        let sorted = serde_json::to_string_pretty(&serde_json::to_value(&list).unwrap()).unwrap();
+
+        const { assert!(ListResult::SORTED) };
+        assert_eq!(
+            direct, sorted,
+            "a field of ListResult, BackupRow or CopyRow is out of order"
+        );
     }
 }

@@ -261,6 +261,7 @@ impl EventSink for Operation {
                 }
                 self.log(format!("{name} ({kind}) started"));
             }
+            Event::Prepared { name, did, .. } => self.log(format!("{name}, before the stop: {did}")),
             Event::HookSkipped { name, reason, .. } => self.log(format!("{name} skipped: {reason}")),
             Event::HookFinished {
                 name, outcome, elapsed, ..
