@@ -105,7 +105,7 @@ for round in $(seq 1 "$rounds"); do
     runs[prune]+=" $(time_of "$hookrun" --config "$big/hooks.toml" prune --dry-run --keep-last 10)"
     log "round $round: ${runs[sqlite3]##* } ${runs[list]##* } ${runs[show-big]##* } ${runs[show-small]##* } ${runs[prune]##* }"
 done
-kept=$("$hookrun" --config "$big/hooks.toml" prune --dry-run --keep-last 10 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(1 for b in d["backups"] if b["action"] == "keep"), sum(1 for b in d["backups"] if b["action"] != "keep"))' 2>/dev/null || echo "? ?")
+kept=$("$hookrun" --config "$big/hooks.toml" prune --dry-run --keep-last 10 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["kept"]), len(d["deleted"]))')
 
 for name in "${names[@]}"; do printf '%s\t%s\n' "$name" "${runs[$name]# }"; done >"$work/times.tsv"
 python3 - "$work/times.tsv" "$command_line" "$count" "$rounds" "$kept" <<'PY' | tee -a "$out"

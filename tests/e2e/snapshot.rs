@@ -172,9 +172,9 @@ fn copies_must_be_one_of_the_four_policies() {
     assert!(run.stderr.contains("hooks.toml"), "names the file: {}", run.stderr);
 }
 
-/// stop → snapshot (`copy`, byte copies allowed: the test machine's storage need not clone) → start → backup →
-/// record over the world's config, volumes and bind mounts.
-fn use_snapshot_chain(world: &World) {
+/// stop → snapshot (`copy`, taking `copies`) → start → backup → record over the world's config, volumes and bind
+/// mounts.
+fn use_snapshot_chain(world: &World, copies: &str) {
     let runner = std::fs::read_to_string(world.sandbox.config_path()).unwrap();
     let runner = &runner[..runner.find("[[hook]]").unwrap()];
     world.sandbox.raw_config(&format!(
@@ -186,7 +186,7 @@ builtin = \"stop\"
 [[hook]]
 name = \"copy\"
 builtin = \"snapshot\"
-config = {{ backup = \"backup\", copies = \"any\" }}
+config = {{ backup = \"backup\", copies = \"{copies}\" }}
 
 [[hook]]
 name = \"start\"
@@ -207,7 +207,8 @@ builtin = \"record\"
 #[test]
 fn with_a_snapshot_the_services_are_back_before_the_archive_is_written() {
     let Some(world) = world("") else { return };
-    use_snapshot_chain(&world);
+    // Byte copies allowed: the test machine's storage need not clone.
+    use_snapshot_chain(&world, "any");
     let events = EventLog::start(&world.docker);
 
     let run = world.sandbox.run(&["pre-upgrade", "--version", "1", "--json"]);
@@ -257,9 +258,10 @@ fn with_a_snapshot_the_services_are_back_before_the_archive_is_written() {
 }
 
 #[test]
-fn when_the_copies_do_not_fit_the_snapshot_archives_with_the_services_stopped() {
+fn when_the_pre_copy_does_not_fit_the_snapshot_archives_with_the_services_stopped_and_says_why() {
     let Some(world) = world("") else { return };
-    use_snapshot_chain(&world);
+    // tmpfs cannot clone from the work dir: by default the snapshot would pre-copy.
+    use_snapshot_chain(&world, "auto");
     // 16 MB of zeros: the copy cannot fit in a 4 MiB storage, the archive (a few KiB) can.
     sh(&format!(
         "head -c 16000000 /dev/zero > '{}'",
@@ -281,6 +283,15 @@ fn when_the_copies_do_not_fit_the_snapshot_archives_with_the_services_stopped() 
         .sandbox
         .catalog_value("SELECT json_extract(outputs, '$.mode') FROM hook_results WHERE name = 'copy'");
     assert_eq!(mode, "in place");
+    let reason: String = world
+        .sandbox
+        .catalog_value("SELECT json_extract(outputs, '$.reason') FROM hook_results WHERE name = 'copy'");
+    assert!(reason.contains("the pre-copy and the archive need"), "{reason}");
+    assert_eq!(
+        run.json()["hooks"][1]["outputs"]["pre_copy_ms"],
+        serde_json::Value::Null,
+        "nothing was pre-copied"
+    );
     let archive = &world.sandbox.archives()[0];
     let written_ns = std::fs::metadata(archive)
         .unwrap()
