@@ -29,6 +29,9 @@ use crate::{create_private, remove_any, ArchiveError};
 /// Files copied at once: more than the cores, since creating files waits on the file system.
 const COPY_THREADS: usize = 4;
 
+/// Bytes copied between two progress reports.
+const PROGRESS_STEP: u64 = 8 << 20;
+
 /// How close to the pre-copy's start a ctime may be for the entry to count as possibly changed unseen.
 pub const RACY: Duration = Duration::from_secs(2);
 
@@ -103,9 +106,15 @@ pub struct Refreshed {
 }
 
 /// Copies `from` (a folder, file or symlink) to `to` (which must not exist) while it may still change, remembering
-/// what each entry looked like: [`PreCopy::refresh`] later brings the copy up to date. On error the partial copy is
-/// left for the caller to remove (it lives in the run's staging folder).
-pub fn pre_copy(from: &Path, to: &Path, cancel: &CancellationToken) -> Result<PreCopy, ArchiveError> {
+/// what each entry looked like: [`PreCopy::refresh`] later brings the copy up to date. `progress` hears the bytes
+/// copied so far, every few MiB. On error the partial copy is left for the caller to remove (it lives in the run's
+/// staging folder).
+pub fn pre_copy(
+    from: &Path,
+    to: &Path,
+    cancel: &CancellationToken,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<PreCopy, ArchiveError> {
     let racy_from = SystemTime::now()
         .checked_sub(RACY)
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -139,7 +148,7 @@ pub fn pre_copy(from: &Path, to: &Path, cancel: &CancellationToken) -> Result<Pr
         let racy = now.ctime >= racy_from;
         seen.insert(relative, (now, racy));
     }
-    let bytes = copy_files(&files, cancel)?;
+    let bytes = copy_files(&files, cancel, progress)?;
     set_dir_metadata(dirs.iter().rev().map(|(d, m)| (d.as_path(), m)))?;
     Ok(PreCopy {
         from: from.to_path_buf(),
@@ -199,7 +208,7 @@ impl PreCopy {
                 Kind::File => files.push((path, target, meta)),
             }
         }
-        done.bytes = copy_files(&files, cancel)?;
+        done.bytes = copy_files(&files, cancel, &|_| {})?;
         // What the tree no longer holds, parents before their entries (removing a folder removes what it held).
         let mut gone: Vec<PathBuf> = self.seen.into_keys().collect();
         gone.sort();
@@ -346,9 +355,14 @@ fn copy_symlink(source: &Path, target: &Path, meta: &fs::Metadata) -> Result<(),
 
 /// Copies each (source, target, source metadata) on [`COPY_THREADS`] threads; returns the bytes copied. A file
 /// that vanished meanwhile is skipped (a refresh finds it gone).
-fn copy_files(files: &[(PathBuf, PathBuf, fs::Metadata)], cancel: &CancellationToken) -> Result<u64, ArchiveError> {
+fn copy_files(
+    files: &[(PathBuf, PathBuf, fs::Metadata)],
+    cancel: &CancellationToken,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<u64, ArchiveError> {
     let next = AtomicUsize::new(0);
     let bytes = AtomicU64::new(0);
+    let reported = AtomicU64::new(0);
     let failure: Mutex<Option<ArchiveError>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for _ in 0..COPY_THREADS.min(files.len()) {
@@ -367,7 +381,15 @@ fn copy_files(files: &[(PathBuf, PathBuf, fs::Metadata)], cancel: &CancellationT
                 };
                 match copy_file(source, target, meta) {
                     Ok(copied) => {
-                        bytes.fetch_add(copied, Ordering::Relaxed);
+                        let total = bytes.fetch_add(copied, Ordering::Relaxed) + copied;
+                        let last = reported.load(Ordering::Relaxed);
+                        if total - last.min(total) >= PROGRESS_STEP
+                            && reported
+                                .compare_exchange(last, total, Ordering::Relaxed, Ordering::Relaxed)
+                                .is_ok()
+                        {
+                            progress(total);
+                        }
                     }
                     Err(error) => {
                         failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(error);
@@ -424,7 +446,8 @@ pub(crate) fn own(result: io::Result<()>) -> io::Result<()> {
     }
 }
 
-fn timestamps(meta: &fs::Metadata) -> Timestamps {
+/// The access and modification times of `meta`, as `utimensat` and `futimens` take them.
+pub(crate) fn timestamps(meta: &fs::Metadata) -> Timestamps {
     let at = |secs, nanos| Timespec {
         tv_sec: secs,
         tv_nsec: nanos,
@@ -524,7 +547,7 @@ mod tests {
                     round += 1;
                 }
             });
-            let copy = pre_copy(&from, &to, &CancellationToken::new()).unwrap();
+            let copy = pre_copy(&from, &to, &CancellationToken::new(), &|_| {}).unwrap();
             stop.store(true, Ordering::Relaxed);
             writer.join().unwrap();
             copy
@@ -559,7 +582,7 @@ mod tests {
         utimensat(CWD, from.join("settings"), &old, AtFlags::empty()).unwrap();
         std::thread::sleep(RACY + Duration::from_millis(100));
         let to = dir.path().join("to");
-        let copy = pre_copy(&from, &to, &CancellationToken::new()).unwrap();
+        let copy = pre_copy(&from, &to, &CancellationToken::new(), &|_| {}).unwrap();
 
         fs::write(from.join("settings"), b"port = 81").unwrap();
         utimensat(CWD, from.join("settings"), &old, AtFlags::empty()).unwrap();
@@ -585,14 +608,14 @@ mod tests {
         std::thread::sleep(RACY + Duration::from_millis(100));
         let to = dir.path().join("to");
 
-        let unchanged = pre_copy(&from, &to, &CancellationToken::new())
+        let unchanged = pre_copy(&from, &to, &CancellationToken::new(), &|_| {})
             .unwrap()
             .refresh(&CancellationToken::new())
             .unwrap();
         assert_eq!(manifest(&to), manifest(&from), "owners and modes are copied");
         assert_eq!((unchanged.copied, unchanged.removed, unchanged.unchanged), (0, 0, 5));
 
-        let copy = pre_copy(&from, &dir.path().join("to2"), &CancellationToken::new()).unwrap();
+        let copy = pre_copy(&from, &dir.path().join("to2"), &CancellationToken::new(), &|_| {}).unwrap();
         fs::remove_dir_all(from.join("was-dir")).unwrap();
         fs::write(from.join("was-dir"), b"now a file").unwrap();
         fs::remove_file(from.join("was-file")).unwrap();
@@ -610,7 +633,7 @@ mod tests {
         let from = dir.path().join("app.conf");
         fs::write(&from, b"a = 1").unwrap();
         let to = dir.path().join("copy.conf");
-        let copy = pre_copy(&from, &to, &CancellationToken::new()).unwrap();
+        let copy = pre_copy(&from, &to, &CancellationToken::new(), &|_| {}).unwrap();
         fs::write(&from, b"a = 2, longer").unwrap();
 
         copy.refresh(&CancellationToken::new()).unwrap();

@@ -16,11 +16,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Mutex;
 
-use rustix::fs::{futimens, utimensat, AtFlags, Timespec, Timestamps, CWD};
+use rustix::fs::{futimens, utimensat, AtFlags, CWD};
 use tokio_util::sync::CancellationToken;
 use walkdir::WalkDir;
 
-use crate::pre_copy::own;
+use crate::pre_copy::{own, timestamps};
 use crate::ArchiveError;
 use crate::{create_private, PackWriter, PACKED_BELOW};
 
@@ -273,20 +273,10 @@ fn set_times(path: &Path, meta: &fs::Metadata) -> io::Result<()> {
     Ok(())
 }
 
-fn timestamps(meta: &fs::Metadata) -> Timestamps {
-    let at = |secs, nanos| Timespec {
-        tv_sec: secs,
-        tv_nsec: nanos,
-    };
-    Timestamps {
-        last_access: at(meta.atime(), meta.atime_nsec()),
-        last_modification: at(meta.mtime(), meta.mtime_nsec()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustix::fs::{Timespec, Timestamps};
     use std::os::unix::fs::PermissionsExt;
 
     /// Every file's relative path, mode and content.

@@ -48,24 +48,7 @@ pub async fn execute(
 ) -> RunOutcome {
     for entry in chain.iter().filter(|e| e.when != When::Failure) {
         if let Err(error) = entry.hook.preflight(ctx).await {
-            let hook = entry.hook.name().to_string();
-            // What a hook reports may hold text from outside (its stderr, a file name): stored and shown escaped.
-            let message = escape_controls(&error.to_string()).into_owned();
-            sink.emit(&Event::PreflightFailed {
-                hook: hook.clone(),
-                error: message.clone(),
-            });
-            let failure = Failure {
-                hook,
-                message,
-                class: error.class(),
-            };
-            ctx.failure = Some(failure.clone());
-            return RunOutcome {
-                failure: Some(failure),
-                interrupted: None,
-                refused: true,
-            };
+            return refuse(entry, ctx, sink, &error.to_string(), error.class(), None);
         }
     }
 
@@ -81,27 +64,11 @@ pub async fn execute(
                 elapsed: started.elapsed(),
             }),
             Err(stop) => {
-                let hook = entry.hook.name().to_string();
-                let message = escape_controls(&stop.to_string()).into_owned();
                 let interrupted = match stop {
                     Stop::Interrupted(signal) => Some(signal),
                     _ => None,
                 };
-                sink.emit(&Event::PreflightFailed {
-                    hook: hook.clone(),
-                    error: message.clone(),
-                });
-                let failure = Failure {
-                    hook,
-                    message,
-                    class: stop.class(),
-                };
-                ctx.failure = Some(failure.clone());
-                return RunOutcome {
-                    failure: Some(failure),
-                    interrupted,
-                    refused: true,
-                };
+                return refuse(entry, ctx, sink, &stop.to_string(), stop.class(), interrupted);
             }
         }
     }
@@ -184,6 +151,31 @@ pub async fn execute(
         failure: ctx.failure.clone(),
         interrupted,
         refused: false,
+    }
+}
+
+/// Ends a run that `entry`'s preflight or preparation refused with `error`: nothing was stopped, no hook runs.
+fn refuse(
+    entry: &ChainHook,
+    ctx: &mut RunContext,
+    sink: &dyn EventSink,
+    error: &str,
+    class: FailureClass,
+    interrupted: Option<&'static str>,
+) -> RunOutcome {
+    let hook = entry.hook.name().to_string();
+    // What a hook reports may hold text from outside (its stderr, a file name): stored and shown escaped.
+    let message = escape_controls(error).into_owned();
+    sink.emit(&Event::PreflightFailed {
+        hook: hook.clone(),
+        error: message.clone(),
+    });
+    let failure = Failure { hook, message, class };
+    ctx.failure = Some(failure.clone());
+    RunOutcome {
+        failure: Some(failure),
+        interrupted,
+        refused: true,
     }
 }
 

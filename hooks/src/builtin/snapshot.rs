@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use super::{BackupConfig, BackupHook};
 use crate::blocking::blocking;
 use crate::context::SUMMARY_OUTPUT;
-use crate::{Hook, HookError, RunContext, SnapshotTree};
+use crate::{Hook, HookError, Progress, RunContext, SnapshotTree};
 use hookrun_archive::pre_copy::{pre_copy, PreCopy, Refreshed};
 use hookrun_archive::remove_any;
 use hookrun_archive::tree_copy::{can_clone, copy_tree};
@@ -225,10 +225,21 @@ impl Hook for SnapshotHook {
         let plan = self.backup.config().plan(&ctx.work_dir, ctx.project.as_deref()).await?;
         let base = ctx.staging_dir.join("snapshot");
         let cancel = ctx.cancel.clone();
+        let (sink, name) = (ctx.progress.clone(), self.name.clone());
+        let total = blocking({
+            let roots: Vec<SourceRoot> = plan
+                .trees
+                .iter()
+                .map(|t| SourceRoot::new(&t.host_path, &t.archive_path))
+                .collect();
+            move || Ok(measure(&roots)?.bytes)
+        })
+        .await?;
         let copied = blocking({
             let base = base.clone();
             move || {
                 let mut copies = Vec::new();
+                let mut before = 0;
                 for source in plan.trees {
                     let copy = base.join("trees").join(&source.archive_path);
                     if let Some(folder) = copy.parent() {
@@ -237,7 +248,16 @@ impl Hook for SnapshotHook {
                             source: e,
                         })?;
                     }
-                    let taken = pre_copy(source.host_path.as_ref(), &copy, &cancel)?;
+                    let report = |done: u64| {
+                        sink.report(Progress {
+                            hook: name.clone(),
+                            done: before + done,
+                            total,
+                            unit: "bytes",
+                        })
+                    };
+                    let taken = pre_copy(source.host_path.as_ref(), &copy, &cancel, &report)?;
+                    before += taken.bytes;
                     let tree = SnapshotTree {
                         source,
                         copy,
