@@ -21,10 +21,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rustix::fs::{futimens, utimensat, AtFlags, Timespec, Timestamps, CWD};
 use tokio_util::sync::CancellationToken;
 
-use crate::{create_private, remove_any, ArchiveError};
+use crate::tree_copy::{copy_symlink, prepare, set_dir_metadata, write_copy};
+use crate::{remove_any, ArchiveError};
 
 /// Files copied at once: more than the cores, since creating files waits on the file system.
 const COPY_THREADS: usize = 4;
@@ -335,24 +335,6 @@ fn read_error(path: &Path, source: io::Error) -> ArchiveError {
     }
 }
 
-fn prepare(path: &Path, source: io::Error) -> ArchiveError {
-    ArchiveError::Prepare {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-/// Recreates the symlink `source` at `target`, with its times.
-fn copy_symlink(source: &Path, target: &Path, meta: &fs::Metadata) -> Result<(), ArchiveError> {
-    let link = fs::read_link(source).map_err(|e| ArchiveError::ReadSource {
-        path: source.to_path_buf(),
-        source: e,
-    })?;
-    std::os::unix::fs::symlink(link, target).map_err(|e| prepare(target, e))?;
-    own(std::os::unix::fs::lchown(target, Some(meta.uid()), Some(meta.gid()))).map_err(|e| prepare(target, e))?;
-    utimensat(CWD, target, &timestamps(meta), AtFlags::SYMLINK_NOFOLLOW).map_err(|e| prepare(target, e.into()))
-}
-
 /// Copies each (source, target, source metadata) on [`COPY_THREADS`] threads; returns the bytes copied. A file
 /// that vanished meanwhile is skipped (a refresh finds it gone).
 fn copy_files(
@@ -404,63 +386,20 @@ fn copy_files(
     }
 }
 
-/// Copies one file (cloned where the file system can, else by the kernel), with the mode and times of `meta`.
+/// Copies one file (cloned where the file system can, else by the kernel), with the owner, mode and times of
+/// `meta`; one that vanished since it was listed is skipped.
 fn copy_file(source: &Path, target: &Path, meta: &fs::Metadata) -> Result<u64, ArchiveError> {
-    let mut from = match File::open(source) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => {
-            return Err(ArchiveError::ReadSource {
-                path: source.to_path_buf(),
-                source: e,
-            })
-        }
-    };
-    let mut to = create_private(target).map_err(|e| prepare(target, e))?;
-    let copied = match rustix::fs::ioctl_ficlone(&to, &from) {
-        Ok(()) => meta.len(),
-        Err(_) => io::copy(&mut from, &mut to).map_err(|e| prepare(target, e))?,
-    };
-    own(std::os::unix::fs::fchown(&to, Some(meta.uid()), Some(meta.gid()))).map_err(|e| prepare(target, e))?;
-    to.set_permissions(meta.permissions()).map_err(|e| prepare(target, e))?;
-    futimens(&to, &timestamps(meta)).map_err(|e| prepare(target, e.into()))?;
-    Ok(copied)
-}
-
-/// Gives each copied folder the mode and times of its source, in the order given (deepest first).
-fn set_dir_metadata<'a>(dirs: impl Iterator<Item = (&'a Path, &'a fs::Metadata)>) -> Result<(), ArchiveError> {
-    for (dir, meta) in dirs {
-        own(std::os::unix::fs::lchown(dir, Some(meta.uid()), Some(meta.gid()))).map_err(|e| prepare(dir, e))?;
-        fs::set_permissions(dir, meta.permissions()).map_err(|e| prepare(dir, e))?;
-        utimensat(CWD, dir, &timestamps(meta), AtFlags::SYMLINK_NOFOLLOW).map_err(|e| prepare(dir, e.into()))?;
-    }
-    Ok(())
-}
-
-/// The result of giving a copy its source's owner: refused (not running as root) is not an error, the copy then
-/// stays ours, as `cp -p` leaves it.
-pub(crate) fn own(result: io::Result<()>) -> io::Result<()> {
-    match result {
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(()),
-        other => other,
-    }
-}
-
-/// The access and modification times of `meta`, as `utimensat` and `futimens` take them.
-pub(crate) fn timestamps(meta: &fs::Metadata) -> Timestamps {
-    let at = |secs, nanos| Timespec {
-        tv_sec: secs,
-        tv_nsec: nanos,
-    };
-    Timestamps {
-        last_access: at(meta.atime(), meta.atime_nsec()),
-        last_modification: at(meta.mtime(), meta.mtime_nsec()),
+    match File::open(source) {
+        Ok(mut from) => write_copy(&mut from, target, meta),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(read_error(source, e)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustix::fs::{utimensat, AtFlags, Timespec, Timestamps, CWD};
     use std::os::unix::fs::PermissionsExt;
     use std::sync::atomic::AtomicBool;
     use walkdir::WalkDir;

@@ -16,11 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Mutex;
 
-use rustix::fs::{futimens, utimensat, AtFlags, CWD};
+use rustix::fs::{futimens, utimensat, AtFlags, Timespec, Timestamps, CWD};
 use tokio_util::sync::CancellationToken;
 use walkdir::WalkDir;
 
-use crate::pre_copy::{own, timestamps};
 use crate::ArchiveError;
 use crate::{create_private, PackWriter, PACKED_BELOW};
 
@@ -114,15 +113,7 @@ pub fn copy_tree(from: &Path, to: &Path, packs: &Path, cancel: &CancellationToke
         return Err(error);
     }
     // Folders last, deepest first: creating their entries changed their mtimes.
-    for (dir, meta) in dirs.iter().rev() {
-        let write_err = |e: io::Error| ArchiveError::Prepare {
-            path: dir.clone(),
-            source: e,
-        };
-        own(std::os::unix::fs::lchown(dir, Some(meta.uid()), Some(meta.gid()))).map_err(write_err)?;
-        fs::set_permissions(dir, meta.permissions()).map_err(write_err)?;
-        set_times(dir, meta).map_err(write_err)?;
-    }
+    set_dir_metadata(dirs.iter().rev().map(|(dir, meta)| (dir.as_path(), meta)))?;
     written.sort();
     Ok(Copied {
         bytes: bytes.into_inner(),
@@ -172,10 +163,7 @@ fn walk(
             fs::create_dir(&target).map_err(write_err)?;
             dirs.push((target, meta));
         } else if kind.is_symlink() {
-            let link = fs::read_link(source).map_err(read_err)?;
-            std::os::unix::fs::symlink(link, &target).map_err(write_err)?;
-            own(std::os::unix::fs::lchown(&target, Some(meta.uid()), Some(meta.gid()))).map_err(write_err)?;
-            set_times(&target, &meta).map_err(write_err)?;
+            copy_symlink(source, &target, &meta)?;
         } else if kind.is_file() {
             let job = FileJob {
                 source: source.to_path_buf(),
@@ -233,50 +221,93 @@ fn copy_files(
     })
 }
 
-/// Clones or copies one file, then gives it the source's mode and times.
+/// Clones or copies one file, with the source's owner, mode and times; a file that changed size meanwhile fails
+/// the copy.
 fn copy_file(job: &FileJob) -> Result<u64, ArchiveError> {
-    let read_err = |e: io::Error| ArchiveError::ReadSource {
+    let mut source = File::open(&job.source).map_err(|e| ArchiveError::ReadSource {
         path: job.source.clone(),
         source: e,
-    };
-    let write_err = |e: io::Error| ArchiveError::Prepare {
-        path: job.target.clone(),
-        source: e,
-    };
-    let mut source = File::open(&job.source).map_err(read_err)?;
-    let mut target = create_private(&job.target).map_err(write_err)?;
-    let copied = match rustix::fs::ioctl_ficlone(&target, &source) {
-        Ok(()) => job.meta.len(),
-        // Not a reflink file system (or not the same one): the kernel copies.
-        Err(_) => io::copy(&mut source, &mut target).map_err(write_err)?,
-    };
+    })?;
+    let copied = write_copy(&mut source, &job.target, &job.meta)?;
     if copied != job.meta.len() {
         return Err(ArchiveError::SourceChanged {
             path: job.source.clone(),
             expected: job.meta.len(),
         });
     }
-    own(std::os::unix::fs::fchown(
-        &target,
-        Some(job.meta.uid()),
-        Some(job.meta.gid()),
-    ))
-    .map_err(write_err)?;
-    target.set_permissions(job.meta.permissions()).map_err(write_err)?;
-    futimens(&target, &timestamps(&job.meta)).map_err(|e| write_err(e.into()))?;
     Ok(copied)
 }
 
-/// Gives `path` (a folder or symlink, not followed) the access and modification times of `meta`.
-fn set_times(path: &Path, meta: &fs::Metadata) -> io::Result<()> {
-    utimensat(CWD, path, &timestamps(meta), AtFlags::SYMLINK_NOFOLLOW)?;
+/// Writes the file `target` (which must not exist) as a copy of the open file `from`: cloned where the file system
+/// can, else copied by the kernel; with the owner, mode and times of `meta`. Returns the bytes copied.
+pub(crate) fn write_copy(from: &mut File, target: &Path, meta: &fs::Metadata) -> Result<u64, ArchiveError> {
+    let mut to = create_private(target).map_err(|e| prepare(target, e))?;
+    let copied = match rustix::fs::ioctl_ficlone(&to, &*from) {
+        Ok(()) => meta.len(),
+        // Not a reflink file system (or not the same one): the kernel copies.
+        Err(_) => io::copy(from, &mut to).map_err(|e| prepare(target, e))?,
+    };
+    own(std::os::unix::fs::fchown(&to, Some(meta.uid()), Some(meta.gid()))).map_err(|e| prepare(target, e))?;
+    to.set_permissions(meta.permissions()).map_err(|e| prepare(target, e))?;
+    futimens(&to, &timestamps(meta)).map_err(|e| prepare(target, e.into()))?;
+    Ok(copied)
+}
+
+/// A copy that could not be written at `path`.
+pub(crate) fn prepare(path: &Path, source: io::Error) -> ArchiveError {
+    ArchiveError::Prepare {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Recreates the symlink `source` at `target`, with its times.
+pub(crate) fn copy_symlink(source: &Path, target: &Path, meta: &fs::Metadata) -> Result<(), ArchiveError> {
+    let link = fs::read_link(source).map_err(|e| ArchiveError::ReadSource {
+        path: source.to_path_buf(),
+        source: e,
+    })?;
+    std::os::unix::fs::symlink(link, target).map_err(|e| prepare(target, e))?;
+    own(std::os::unix::fs::lchown(target, Some(meta.uid()), Some(meta.gid()))).map_err(|e| prepare(target, e))?;
+    utimensat(CWD, target, &timestamps(meta), AtFlags::SYMLINK_NOFOLLOW).map_err(|e| prepare(target, e.into()))
+}
+
+/// Gives each copied folder the mode and times of its source, in the order given (deepest first).
+pub(crate) fn set_dir_metadata<'a>(
+    dirs: impl Iterator<Item = (&'a Path, &'a fs::Metadata)>,
+) -> Result<(), ArchiveError> {
+    for (dir, meta) in dirs {
+        own(std::os::unix::fs::lchown(dir, Some(meta.uid()), Some(meta.gid()))).map_err(|e| prepare(dir, e))?;
+        fs::set_permissions(dir, meta.permissions()).map_err(|e| prepare(dir, e))?;
+        utimensat(CWD, dir, &timestamps(meta), AtFlags::SYMLINK_NOFOLLOW).map_err(|e| prepare(dir, e.into()))?;
+    }
     Ok(())
+}
+
+/// The result of giving a copy its source's owner: refused (not running as root) is not an error, the copy then
+/// stays ours, as `cp -p` leaves it.
+pub(crate) fn own(result: io::Result<()>) -> io::Result<()> {
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(()),
+        other => other,
+    }
+}
+
+/// The access and modification times of `meta`, as `utimensat` and `futimens` take them.
+pub(crate) fn timestamps(meta: &fs::Metadata) -> Timestamps {
+    let at = |secs, nanos| Timespec {
+        tv_sec: secs,
+        tv_nsec: nanos,
+    };
+    Timestamps {
+        last_access: at(meta.atime(), meta.atime_nsec()),
+        last_modification: at(meta.mtime(), meta.mtime_nsec()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rustix::fs::{Timespec, Timestamps};
     use std::os::unix::fs::PermissionsExt;
 
     /// Every file's relative path, mode and content.
