@@ -55,6 +55,13 @@ fn storage_clones(sandbox: &Sandbox) -> bool {
     cloned
 }
 
+/// The output `key` that the hook `hook` recorded in the catalog (SQL NULL when it set none).
+fn hook_output<T: rusqlite::types::FromSql>(sandbox: &Sandbox, hook: &str, key: &str) -> T {
+    sandbox.catalog_value(&format!(
+        "SELECT json_extract(outputs, '$.{key}') FROM hook_results WHERE name = '{hook}'"
+    ))
+}
+
 /// Runs a backup, checks it completed and its archive holds the data exactly; returns the snapshot's mode.
 fn backup_and_mode(sandbox: &Sandbox) -> (String, Option<String>) {
     let run = sandbox.run(&["backup", "--version", "1"]);
@@ -67,11 +74,10 @@ fn backup_and_mode(sandbox: &Sandbox) -> (String, Option<String>) {
         restored.display()
     ));
     assert_eq!(tree_manifest(&restored), tree_manifest(&sandbox.work()));
-    let mode =
-        sandbox.catalog_value("SELECT json_extract(outputs, '$.mode') FROM hook_results WHERE name = 'snapshot'");
-    let reason =
-        sandbox.catalog_value("SELECT json_extract(outputs, '$.reason') FROM hook_results WHERE name = 'snapshot'");
-    (mode, reason)
+    (
+        hook_output(sandbox, "snapshot", "mode"),
+        hook_output(sandbox, "snapshot", "reason"),
+    )
 }
 
 #[test]
@@ -91,9 +97,7 @@ fn with_copies_pre_copy_the_snapshot_pre_copies_even_where_storage_clones() {
     let (mode, _) = backup_and_mode(&sandbox);
 
     assert_eq!(mode, "pre-copy");
-    let entries: String = sandbox.catalog_value(
-        "SELECT json_extract(outputs, '$.pre_copied_entries') FROM hook_results WHERE name = 'snapshot'",
-    );
+    let entries: String = hook_output(&sandbox, "snapshot", "pre_copied_entries");
     assert_eq!(entries, "5", "data, db, uploads and their two files");
 }
 
@@ -284,13 +288,9 @@ fn when_the_pre_copy_does_not_fit_the_snapshot_archives_with_the_services_stoppe
 
     assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     assert_eq!(run.json()["backup"]["status"], "completed");
-    let mode: String = world
-        .sandbox
-        .catalog_value("SELECT json_extract(outputs, '$.mode') FROM hook_results WHERE name = 'copy'");
+    let mode: String = hook_output(&world.sandbox, "copy", "mode");
     assert_eq!(mode, "in place");
-    let reason: String = world
-        .sandbox
-        .catalog_value("SELECT json_extract(outputs, '$.reason') FROM hook_results WHERE name = 'copy'");
+    let reason: String = hook_output(&world.sandbox, "copy", "reason");
     assert!(reason.contains("the pre-copy and the archive need"), "{reason}");
     assert_eq!(
         run.json()["hooks"][1]["outputs"]["pre_copy_ms"],
@@ -364,9 +364,7 @@ fn a_pre_copy_taken_while_a_service_writes_archives_the_tree_as_it_stood_at_the_
     assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("before the stop: pre-copied"), "{}", run.stdout);
     let outputs = |key: &str| -> i64 {
-        let value: String = sandbox.catalog_value(&format!(
-            "SELECT json_extract(outputs, '$.{key}') FROM hook_results WHERE name = 'copy'"
-        ));
+        let value: String = hook_output(&sandbox, "copy", key);
         value.parse().unwrap()
     };
     assert!(

@@ -69,8 +69,10 @@ const BLOCK: u64 = 4096;
 enum Mode {
     /// Copies the trees while the services are stopped; the backup archives them after `start`.
     Copy,
-    /// Pre-copies the trees before the chain (`None` until it has), refreshes them while the services are stopped.
-    PreCopy(Option<PreCopied>),
+    /// Pre-copies the trees (of `bytes` content, as the preflight measured them) before the chain.
+    PreCopy { bytes: u64 },
+    /// Pre-copied: refreshes the copies while the services are stopped.
+    PreCopied(PreCopied),
     /// Archives the live trees while the services are stopped, for this reason.
     InPlace(String),
 }
@@ -184,11 +186,13 @@ impl Hook for SnapshotHook {
                     }
                 }
             }
-            let need = if pre_copy {
+            let (need, bytes) = if pre_copy {
                 let expected = estimate(&roots, compression)?;
-                expected.bytes + expected.files * BLOCK + expected.estimated_archive_bytes
+                let need = expected.bytes + expected.files * BLOCK + expected.estimated_archive_bytes;
+                (need, expected.bytes)
             } else {
-                measure(&roots)?.bytes
+                let bytes = measure(&roots)?.bytes;
+                (bytes, bytes)
             };
             let available = free_space(&storage).map_err(|source| HookError::Prepare {
                 path: storage.clone(),
@@ -202,7 +206,7 @@ impl Hook for SnapshotHook {
                 };
                 return Ok(Err(format!("{what} {need} bytes, storage has {available} free")));
             }
-            Ok(Ok(if pre_copy { Mode::PreCopy(None) } else { Mode::Copy }))
+            Ok(Ok(if pre_copy { Mode::PreCopy { bytes } } else { Mode::Copy }))
         })
         .await?;
         match chosen {
@@ -215,26 +219,15 @@ impl Hook for SnapshotHook {
     /// A pre-copy: copies every tree into the staging folder while the services still run, remembering what each
     /// entry looked like. Without room after all (the disk filled), the snapshot archives in place.
     async fn prepare(&self, ctx: &mut RunContext) -> Result<Option<String>, HookError> {
-        if !matches!(
-            *self.mode.lock().unwrap_or_else(|p| p.into_inner()),
-            Mode::PreCopy(None)
-        ) {
+        // The progress's total is what the preflight measured.
+        let Mode::PreCopy { bytes: total } = *self.mode.lock().unwrap_or_else(|p| p.into_inner()) else {
             return Ok(None);
-        }
+        };
         let started = std::time::Instant::now();
         let plan = self.backup.config().plan(&ctx.work_dir, ctx.project.as_deref()).await?;
         let base = ctx.staging_dir.join("snapshot");
         let cancel = ctx.cancel.clone();
         let (sink, name) = (ctx.progress.clone(), self.name.clone());
-        let total = blocking({
-            let roots: Vec<SourceRoot> = plan
-                .trees
-                .iter()
-                .map(|t| SourceRoot::new(&t.host_path, &t.archive_path))
-                .collect();
-            move || Ok(measure(&roots)?.bytes)
-        })
-        .await?;
         let copied = blocking({
             let base = base.clone();
             move || {
@@ -279,10 +272,10 @@ impl Hook for SnapshotHook {
                 outputs.insert("pre_copy_ms".into(), took.as_millis().to_string());
                 outputs.insert("pre_copied_entries".into(), entries.to_string());
                 outputs.insert("pre_copied_bytes".into(), bytes.to_string());
-                self.set_mode(Mode::PreCopy(Some(PreCopied {
+                self.set_mode(Mode::PreCopied(PreCopied {
                     mounts: plan.mounts,
                     trees,
-                })));
+                }));
                 Ok(Some(format!(
                     "pre-copied {entries} entries ({bytes} bytes) with the services running; only what changes \
                      until the stop is copied again"
@@ -306,8 +299,8 @@ impl Hook for SnapshotHook {
     async fn run(&self, ctx: &mut RunContext) -> Result<(), HookError> {
         let pre_copied = match self.take_mode() {
             Mode::InPlace(why) => return self.archive_in_place(ctx, why).await,
-            Mode::PreCopy(Some(pre_copied)) => pre_copied,
-            Mode::PreCopy(None) | Mode::Copy => return self.copy(ctx).await,
+            Mode::PreCopied(pre_copied) => pre_copied,
+            Mode::PreCopy { .. } | Mode::Copy => return self.copy(ctx).await,
         };
         // The services are stopped: only what changed since the pre-copy is copied again.
         ctx.mounts = pre_copied.mounts;
